@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Install what building and testing rsprobe needs, from Debian packages.
+# Idempotent: does nothing when everything is already present.
+set -euo pipefail
+
+pkgs=(make gcc clang llvm libbpf-dev bpftool libelf-dev libdw-dev libunwind-dev
+      libiberty-dev zlib1g-dev pkg-config python3)
+
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+		missing+=("$p")
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "setup: missing packages: ${missing[*]} (run as root to install them)" >&2
+		exit 1
+	fi
+	echo "setup: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,340 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* ELF objects the target maps: symbol tables, build IDs, allocator shims. */
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <demangle.h>
+
+#include "elfobj.h"
+#include "util.h"
+
+static const char *const shim_names[SHIM_MAX] = {
+	[SHIM_ALLOC] = "__rust_alloc",
+	[SHIM_ALLOC_ZEROED] = "__rust_alloc_zeroed",
+	[SHIM_REALLOC] = "__rust_realloc",
+	[SHIM_DEALLOC] = "__rust_dealloc",
+};
+
+const char *shim_name(enum shim_kind k)
+{
+	return shim_names[k];
+}
+
+/*
+ * Legacy: the plain C name. v0 (rustc >= 1.85 or so): the shims live in the
+ * crate root "__rustc" with a per-build disambiguator:
+ *   _RNvCs<hash>_7___rustc12___rust_alloc
+ * i.e. "_RNvC", optional "s<base62>_", then "7_" "__rustc", then <len> "_" <name>
+ * (v0 separates a length from an identifier that starts with '_').
+ */
+int shim_kind_of(const char *name)
+{
+	int k;
+
+	if (name[0] != '_')
+		return -1;
+	if (name[1] == '_') {
+		for (k = 0; k < SHIM_MAX; k++)
+			if (!strcmp(name, shim_names[k]))
+				return k;
+		return -1;
+	}
+	if (strncmp(name, "_RNvC", 5))
+		return -1;
+	name += 5;
+	if (*name == 's') {
+		name = strchr(name, '_');
+		if (!name)
+			return -1;
+		name++;
+	}
+	if (strncmp(name, "7___rustc", 9))
+		return -1;
+	name += 9;
+	for (k = 0; k < SHIM_MAX; k++) {
+		char want[40];
+
+		/* An identifier starting with '_' gets a '_' separator after its length. */
+		snprintf(want, sizeof(want), "%zu_%s", strlen(shim_names[k]), shim_names[k]);
+		if (!strcmp(name, want))
+			return k;
+	}
+	return -1;
+}
+
+static int cmp_sym(const void *a, const void *b)
+{
+	const struct elf_sym *x = a, *y = b;
+
+	if (x->addr != y->addr)
+		return x->addr < y->addr ? -1 : 1;
+	/* Prefer the sized symbol, then the longer (more specific) name. */
+	if (x->size != y->size)
+		return x->size > y->size ? -1 : 1;
+	return 0;
+}
+
+static void read_build_id(Elf *elf, struct elf_object *o)
+{
+	Elf_Scn *scn = NULL;
+
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+		Elf_Data *d;
+		GElf_Nhdr nh;
+		size_t off = 0, noff, doff;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_NOTE)
+			continue;
+		d = elf_getdata(scn, NULL);
+		if (!d)
+			continue;
+		while ((off = gelf_getnote(d, off, &nh, &noff, &doff)) > 0) {
+			const unsigned char *desc = (const unsigned char *)d->d_buf + doff;
+			size_t i;
+
+			if (nh.n_type != NT_GNU_BUILD_ID || nh.n_namesz != 4 ||
+			    memcmp((char *)d->d_buf + noff, "GNU", 4))
+				continue;
+			for (i = 0; i < nh.n_descsz && i < 20; i++)
+				snprintf(o->build_id + 2 * i, 3, "%02x", desc[i]);
+			return;
+		}
+	}
+}
+
+/*
+ * x86 uprobes refuse to single-step an instruction with a LOCK or a segment
+ * override prefix (the kernel's is_prefix_bad()). A #[global_allocator] that
+ * counts with atomics and is inlined into the shim starts it with one.
+ */
+static bool insn_probeable(const unsigned char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n && i < 15; i++) {
+		switch (p[i]) {
+		case 0xf0: case 0x26: case 0x2e: case 0x36: case 0x3e:
+			return false;
+		case 0x66: case 0x67: case 0xf2: case 0xf3: case 0x64: case 0x65:
+			continue;	/* other legacy prefixes */
+		default:
+			return true;
+		}
+	}
+	return true;
+}
+
+/* Record the file offset of a shim symbol: what a uprobe is attached at. */
+static void check_shim(struct elf_object *o, Elf *elf, const char *name, const GElf_Sym *s)
+{
+	int k = shim_kind_of(name);
+	Elf_Scn *scn;
+	GElf_Shdr sh;
+	Elf_Data *d;
+
+	if (k < 0 || o->shim_off[k])
+		return;
+	scn = elf_getscn(elf, s->st_shndx);
+	if (!scn || !gelf_getshdr(scn, &sh))
+		return;
+	o->shim_off[k] = s->st_value - sh.sh_addr + sh.sh_offset;
+	o->shim_v0 = name[1] == 'R';
+	d = elf_getdata(scn, NULL);
+	if (d && d->d_buf && s->st_value - sh.sh_addr < d->d_size) {
+		size_t at = s->st_value - sh.sh_addr;
+
+		o->shim_unprobeable[k] = !insn_probeable((unsigned char *)d->d_buf + at,
+							 d->d_size - at);
+	}
+}
+
+static void add_symtab(Elf *elf, Elf_Scn *scn, GElf_Shdr *sh, struct elf_object *o,
+		       size_t *cap, char **strs, size_t *strs_len, size_t *strs_cap)
+{
+	Elf_Data *d = elf_getdata(scn, NULL);
+	size_t i, n;
+
+	if (!d || !sh->sh_entsize)
+		return;
+	n = sh->sh_size / sh->sh_entsize;
+	for (i = 0; i < n; i++) {
+		GElf_Sym s;
+		const char *name;
+		int t;
+		size_t len;
+		struct elf_sym *es;
+
+		if (!gelf_getsym(d, i, &s))
+			continue;
+		t = GELF_ST_TYPE(s.st_info);
+		if ((t != STT_FUNC && t != STT_GNU_IFUNC) || s.st_shndx == SHN_UNDEF || !s.st_value)
+			continue;
+		name = elf_strptr(elf, sh->sh_link, s.st_name);
+		if (!name || !*name)
+			continue;
+		check_shim(o, elf, name, &s);
+		len = strlen(name) + 1;
+		ARR_RESERVE(*strs, *strs_cap, *strs_len + len);
+		memcpy(*strs + *strs_len, name, len);
+		ARR_RESERVE(o->syms, *cap, o->nsyms + 1);
+		es = &o->syms[o->nsyms++];
+		es->addr = s.st_value;
+		es->size = s.st_size;
+		/* Offsets for now: the string buffer moves while it grows. */
+		es->name = (const char *)(uintptr_t)*strs_len;
+		es->demangled = NULL;
+		*strs_len += len;
+	}
+}
+
+struct elf_object *elf_object__open(const char *path, const char *open_path)
+{
+	struct elf_object *o;
+	size_t cap = 0, strs_len = 0, strs_cap = 0, lcap = 0, i, nph;
+	char *strs = NULL;
+	Elf_Scn *scn = NULL;
+	Elf *elf;
+	int fd, err = 0;
+
+	elf_version(EV_CURRENT);
+	fd = open(open_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (!elf || elf_kind(elf) != ELF_K_ELF) {
+		err = ENOEXEC;
+		goto fail;
+	}
+	o = xcalloc(1, sizeof(*o));
+	o->path = xstrdup(path);
+	o->open_path = xstrdup(open_path);
+
+	if (elf_getphdrnum(elf, &nph) == 0) {
+		for (i = 0; i < nph; i++) {
+			GElf_Phdr ph;
+
+			if (!gelf_getphdr(elf, i, &ph) || ph.p_type != PT_LOAD)
+				continue;
+			ARR_RESERVE(o->loads, lcap, o->nloads + 1);
+			o->loads[o->nloads].vaddr = ph.p_vaddr;
+			o->loads[o->nloads].offset = ph.p_offset;
+			o->loads[o->nloads].filesz = ph.p_filesz;
+			o->nloads++;
+		}
+	}
+	read_build_id(elf, o);
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+
+		if (!gelf_getshdr(scn, &sh))
+			continue;
+		if (sh.sh_type == SHT_SYMTAB || sh.sh_type == SHT_DYNSYM) {
+			if (sh.sh_type == SHT_SYMTAB)
+				o->has_symtab = true;
+			add_symtab(elf, scn, &sh, o, &cap, &strs, &strs_len, &strs_cap);
+		}
+	}
+	o->strings = strs;
+	for (i = 0; i < o->nsyms; i++)
+		o->syms[i].name = strs + (uintptr_t)o->syms[i].name;
+	qsort(o->syms, o->nsyms, sizeof(*o->syms), cmp_sym);
+	elf_end(elf);
+	close(fd);
+	return o;
+fail:
+	if (elf)
+		elf_end(elf);
+	close(fd);
+	errno = err;
+	return NULL;
+}
+
+void elf_object__free(struct elf_object *o)
+{
+	size_t i;
+
+	if (!o)
+		return;
+	for (i = 0; i < o->nsyms; i++)
+		free(o->syms[i].demangled);
+	free(o->syms);
+	free(o->strings);
+	free(o->loads);
+	free(o->path);
+	free(o->open_path);
+	free(o);
+}
+
+bool elf_object__off_to_vaddr(const struct elf_object *o, uint64_t off, uint64_t *vaddr)
+{
+	size_t i;
+
+	for (i = 0; i < o->nloads; i++) {
+		const struct elf_load *l = &o->loads[i];
+
+		if (off >= l->offset && off < l->offset + l->filesz) {
+			*vaddr = off - l->offset + l->vaddr;
+			return true;
+		}
+	}
+	return false;
+}
+
+struct elf_sym *elf_object__lookup(struct elf_object *o, uint64_t vaddr)
+{
+	size_t lo = 0, hi = o->nsyms;
+	struct elf_sym *s;
+
+	/* Last symbol with addr <= vaddr. */
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (o->syms[mid].addr <= vaddr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!lo)
+		return NULL;
+	s = &o->syms[lo - 1];
+	/* Aliases share an address: take the first (sized) one of the run. */
+	while (s > o->syms && s[-1].addr == s->addr)
+		s--;
+	if (s->size && vaddr >= s->addr + s->size)
+		return NULL;
+	return s;
+}
+
+char *rp_demangle(const char *name)
+{
+	char *d = NULL;
+
+	if (!strncmp(name, "_R", 2) || !strncmp(name, "_ZN", 3))
+		d = cplus_demangle(name, DMGL_RUST | DMGL_PARAMS);
+	if (!d && !strncmp(name, "_Z", 2))
+		d = cplus_demangle(name, DMGL_PARAMS | DMGL_ANSI);
+	if (!d)
+		return xstrdup(name);
+	return d;
+}
+
+const char *elf_sym__name(struct elf_sym *sym)
+{
+	if (!sym->demangled)
+		sym->demangled = rp_demangle(sym->name);
+	return sym->demangled;
+}
+
+int elf_object__nshims(const struct elf_object *o)
+{
+	int k, n = 0;
+
+	for (k = 0; k < SHIM_MAX; k++)
+		n += !!o->shim_off[k];
+	return n;
+}

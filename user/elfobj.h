@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+#ifndef RP_ELFOBJ_H
+#define RP_ELFOBJ_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum shim_kind {
+	SHIM_ALLOC,
+	SHIM_ALLOC_ZEROED,
+	SHIM_REALLOC,
+	SHIM_DEALLOC,
+	SHIM_MAX,
+};
+
+struct elf_sym {
+	uint64_t addr;		/* ELF virtual address */
+	uint64_t size;
+	const char *name;	/* mangled, owned by the object */
+	char *demangled;	/* lazily */
+};
+
+struct elf_load {
+	uint64_t vaddr, offset, filesz;
+};
+
+struct elf_object {
+	char *path;		/* path as the target maps it */
+	char *open_path;	/* path we read it through */
+	char build_id[41];	/* hex, "" when absent */
+	bool has_symtab;
+	struct elf_sym *syms;	/* sorted by addr */
+	size_t nsyms;
+	char *strings;		/* copy of the string tables */
+	struct elf_load *loads;
+	size_t nloads;
+	/* File offsets of the shims, 0 when absent. */
+	uint64_t shim_off[SHIM_MAX];
+	/* A shim whose first instruction a uprobe cannot step over. */
+	bool shim_unprobeable[SHIM_MAX];
+	bool shim_v0;		/* shims are v0-mangled */
+};
+
+/* Open and index an ELF file. NULL with errno set on failure. */
+struct elf_object *elf_object__open(const char *path, const char *open_path);
+void elf_object__free(struct elf_object *o);
+/* File offset -> ELF virtual address; false if not in a PT_LOAD segment. */
+bool elf_object__off_to_vaddr(const struct elf_object *o, uint64_t off, uint64_t *vaddr);
+/* The function symbol containing vaddr, or NULL. */
+struct elf_sym *elf_object__lookup(struct elf_object *o, uint64_t vaddr);
+/* Demangled name of sym (v0 and legacy Rust, C++; no legacy ::h<hash>). */
+const char *elf_sym__name(struct elf_sym *sym);
+/* Number of shims found (0..SHIM_MAX). */
+int elf_object__nshims(const struct elf_object *o);
+const char *shim_name(enum shim_kind k);
+/* Which shim a (mangled) symbol name is, or -1. */
+int shim_kind_of(const char *name);
+/* Demangle into a newly allocated string; the input copied when not mangled. */
+char *rp_demangle(const char *name);
+
+#endif

@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <stdlib.h>
+#include <string.h>
+
+#include "hist.h"
+#include "util.h"
+
+static int bucket_of(uint64_t v)
+{
+	int e;
+
+	if (v < HIST_SUB)
+		return (int)v;
+	e = 63 - __builtin_clzll(v);
+	return (e - HIST_SUB_BITS + 1) * HIST_SUB + (int)((v >> (e - HIST_SUB_BITS)) & (HIST_SUB - 1));
+}
+
+/* [lo, hi] of values that fall into bucket b. */
+static void bucket_range(int b, uint64_t *lo, uint64_t *hi)
+{
+	int e, sub;
+
+	if (b < HIST_SUB) {
+		*lo = *hi = b;
+		return;
+	}
+	e = b / HIST_SUB + HIST_SUB_BITS - 1;
+	sub = b % HIST_SUB;
+	*lo = (1ULL << e) + ((uint64_t)sub << (e - HIST_SUB_BITS));
+	*hi = *lo + (1ULL << (e - HIST_SUB_BITS)) - 1;
+}
+
+void hist_add(struct hist *h, uint64_t v)
+{
+	if (!h->buckets)
+		h->buckets = xcalloc(HIST_BUCKETS, sizeof(*h->buckets));
+	h->buckets[bucket_of(v)]++;
+	if (!h->count || v < h->min)
+		h->min = v;
+	h->count++;
+	h->sum += v;
+	if (v > h->max)
+		h->max = v;
+}
+
+void hist_merge(struct hist *dst, const struct hist *src)
+{
+	int i;
+
+	if (!src->count)
+		return;
+	if (!dst->buckets)
+		dst->buckets = xcalloc(HIST_BUCKETS, sizeof(*dst->buckets));
+	for (i = 0; i < HIST_BUCKETS; i++)
+		dst->buckets[i] += src->buckets[i];
+	if (!dst->count || src->min < dst->min)
+		dst->min = src->min;
+	dst->count += src->count;
+	dst->sum += src->sum;
+	if (src->max > dst->max)
+		dst->max = src->max;
+}
+
+void hist_free(struct hist *h)
+{
+	free(h->buckets);
+	memset(h, 0, sizeof(*h));
+}
+
+uint64_t hist_quantile(const struct hist *h, double q)
+{
+	uint64_t rank, seen = 0, lo, hi, mid;
+	int b;
+
+	if (!h->count)
+		return 0;
+	if (q <= 0)
+		return h->min;
+	if (q >= 1)
+		return h->max;
+	/* The smallest value with at least ceil(q * count) values at or below it. */
+	rank = (uint64_t)(q * h->count);
+	if ((double)rank < q * h->count)
+		rank++;
+	if (!rank)
+		rank = 1;
+	for (b = 0; b < HIST_BUCKETS; b++) {
+		seen += h->buckets[b];
+		if (seen >= rank)
+			break;
+	}
+	bucket_range(b, &lo, &hi);
+	mid = lo + (hi - lo) / 2;
+	return MAX(MIN(mid, h->max), h->min);
+}
+
+void hist_log2(const struct hist *h, uint64_t out[HIST_LOG2_BUCKETS])
+{
+	int b;
+
+	memset(out, 0, HIST_LOG2_BUCKETS * sizeof(*out));
+	if (!h->buckets)
+		return;
+	for (b = 0; b < HIST_BUCKETS; b++) {
+		uint64_t lo, hi;
+		int k;
+
+		if (!h->buckets[b])
+			continue;
+		bucket_range(b, &lo, &hi);
+		k = lo < 2 ? 0 : 63 - __builtin_clzll(lo);
+		out[k] += h->buckets[b];
+	}
+}

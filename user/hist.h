@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+#ifndef RP_HIST_H
+#define RP_HIST_H
+
+#include <stdint.h>
+
+/*
+ * Lifetime histogram: log-linear buckets (16 per power of two, exact below
+ * 16 ns) for percentiles within ~6%, and exact count, sum and max. The log2
+ * view exported in reports is derived from it.
+ */
+#define HIST_SUB_BITS 4
+#define HIST_SUB (1 << HIST_SUB_BITS)
+#define HIST_BUCKETS ((64 - HIST_SUB_BITS + 1) * HIST_SUB)
+#define HIST_LOG2_BUCKETS 64
+
+struct hist {
+	uint64_t count, sum, max, min;
+	uint32_t *buckets;	/* HIST_BUCKETS, allocated on first add */
+};
+
+void hist_add(struct hist *h, uint64_t v);
+void hist_merge(struct hist *dst, const struct hist *src);
+void hist_free(struct hist *h);
+/* Value at quantile q in [0, 1]; 0 for an empty histogram. */
+uint64_t hist_quantile(const struct hist *h, double q);
+/* Counts per log2 bucket: out[0] holds [0, 2), out[k] holds [2^k, 2^(k+1)). */
+void hist_log2(const struct hist *h, uint64_t out[HIST_LOG2_BUCKETS]);
+static inline uint64_t hist_log2_lower(int k)
+{
+	return k ? 1ULL << k : 0;
+}
+
+#endif

@@ -1,0 +1,369 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* rsprobe: allocation lifetimes of running Rust processes. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <bpf/libbpf.h>
+
+#include "report.h"
+#include "session.h"
+#include "util.h"
+
+#define EXIT_USAGE 2
+#define MAX_OUTPUTS 16
+
+enum output_format { FMT_TEXT, FMT_JSON };
+
+struct output {
+	const char *path;
+	enum output_format fmt;
+	FILE *f;
+	bool created;
+};
+
+struct cli {
+	struct session_opts sess;
+	struct report_opts report;
+	struct output outputs[MAX_OUTPUTS];
+	int noutputs;
+	const char *weight;
+};
+
+static const char usage_text[] =
+"Usage: rsprobe [OPTIONS] -p PID\n"
+"       rsprobe [OPTIONS] -- CMD [ARG...]\n"
+"\n"
+"Allocation lifetimes of a running Rust process: who allocates, who drops,\n"
+"how long values live. Probes the Rust allocator shims (__rust_alloc,\n"
+"__rust_alloc_zeroed, __rust_realloc, __rust_dealloc) with eBPF uprobes; the\n"
+"target is neither restarted nor modified, and keeps running after rsprobe\n"
+"detaches.\n"
+"\n"
+"Target:\n"
+"  -p, --pid PID          attach to a running process (all its threads)\n"
+"  -- CMD [ARG...]        run CMD profiled from its first instruction; rsprobe\n"
+"                         exits with CMD's exit status (128+N if killed by N)\n"
+"\n"
+"Session:\n"
+"  -d, --duration SECS    stop after SECS (default: until the target exits,\n"
+"                         Ctrl-C or SIGTERM)\n"
+"      --all              record a stack for every allocation (the default and\n"
+"                         only mode for now: every figure is exact)\n"
+"      --ring-mb N        ring buffer size in MiB (default 32); raise it if\n"
+"                         events are reported lost\n"
+"\n"
+"Output:\n"
+"  -o, --output FILE      write a report; repeatable; the format follows the\n"
+"                         extension: .txt text report, .json JSON (schema 1).\n"
+"                         Without -o the text report goes to stdout\n"
+"      --top N            rows per table in the text report (default 15)\n"
+"  -v, --verbose          more messages, libbpf's and the verifier's included\n"
+"  -q, --quiet            only errors\n"
+"  -V, --version          print the version\n"
+"  -h, --help             this help\n"
+"\n"
+"Needs root, or CAP_BPF and CAP_PERFMON, and a kernel with BTF and the BPF\n"
+"ring buffer (5.8 or later). Exit status: 0, 1 on a runtime error, 2 on a\n"
+"usage error, or the command's status in launch mode.\n";
+
+static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("rsprobe: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (see rsprobe --help)\n", stderr);
+	exit(EXIT_USAGE);
+}
+
+static uint64_t parse_uint(const char *opt, const char *arg, uint64_t max)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(arg, &end, 10);
+	if (errno || end == arg || *end || arg[0] == '-' || v > max)
+		usage_error("%s: expected a whole number up to %llu, got '%s'", opt,
+			    (unsigned long long)max, arg);
+	return v;
+}
+
+static uint64_t parse_secs(const char *opt, const char *arg)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(arg, &end);
+	if (errno || end == arg || *end || !(v > 0) || v > 1e7)
+		usage_error("%s: expected a positive number of seconds, got '%s'", opt, arg);
+	return (uint64_t)(v * 1e9);
+}
+
+static void add_output(struct cli *c, const char *path)
+{
+	const char *dot = strrchr(path, '.');
+	struct output *o;
+
+	if (c->noutputs == MAX_OUTPUTS)
+		usage_error("-o: at most %d outputs", MAX_OUTPUTS);
+	o = &c->outputs[c->noutputs++];
+	o->path = path;
+	if (dot && !strcmp(dot, ".json"))
+		o->fmt = FMT_JSON;
+	else if (dot && !strcmp(dot, ".txt"))
+		o->fmt = FMT_TEXT;
+	else
+		usage_error("-o %s: unknown format; use a .txt or .json file name", path);
+}
+
+static void parse_args(int argc, char **argv, struct cli *c)
+{
+	enum { OPT_ALL = 256, OPT_TOP, OPT_RING };
+	static const struct option longopts[] = {
+		{ "pid", required_argument, NULL, 'p' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "all", no_argument, NULL, OPT_ALL },
+		{ "top", required_argument, NULL, OPT_TOP },
+		{ "ring-mb", required_argument, NULL, OPT_RING },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	int opt;
+
+	c->report.top = 15;
+	c->sess.ring_bytes = 32ULL << 20;
+	c->sess.all = true;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "+p:d:o:vqVh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'p':
+			c->sess.pid = (pid_t)parse_uint("-p", optarg, INT_MAX);
+			if (c->sess.pid <= 0)
+				usage_error("-p: expected a process ID, got '%s'", optarg);
+			break;
+		case 'd':
+			c->sess.duration_ns = parse_secs("-d", optarg);
+			break;
+		case 'o':
+			add_output(c, optarg);
+			break;
+		case OPT_ALL:
+			c->sess.all = true;
+			break;
+		case OPT_TOP:
+			c->report.top = (int)parse_uint("--top", optarg, 100000);
+			break;
+		case OPT_RING:
+			c->sess.ring_bytes = parse_uint("--ring-mb", optarg, 4096) << 20;
+			if (!c->sess.ring_bytes)
+				usage_error("--ring-mb: must be at least 1");
+			break;
+		case 'v':
+			rp_verbosity = 2;
+			break;
+		case 'q':
+			rp_verbosity = 0;
+			break;
+		case 'V':
+			printf("rsprobe %s\n", RSPROBE_VERSION);
+			exit(0);
+		case 'h':
+			fputs(usage_text, stdout);
+			exit(0);
+		case ':':
+			usage_error("option %s needs a value", argv[optind - 1]);
+		default:
+			if (optopt)
+				usage_error("unknown option -%c", optopt);
+			usage_error("unknown option %s", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		c->sess.argv = &argv[optind];
+	if (c->sess.pid && c->sess.argv)
+		usage_error("give either -p PID or a command after --, not both");
+	if (!c->sess.pid && !c->sess.argv)
+		usage_error("nothing to profile: give -p PID or -- CMD [ARG...]");
+	if (c->sess.pid == getpid())
+		usage_error("-p: rsprobe cannot profile itself");
+}
+
+/* CAP_BPF (39) and CAP_PERFMON (38), or root. */
+static bool has_privileges(void)
+{
+	unsigned long long eff = 0;
+	char line[256];
+	FILE *f;
+
+	if (geteuid() == 0)
+		return true;
+	f = fopen("/proc/self/status", "re");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "CapEff: %llx", &eff) == 1)
+			break;
+	fclose(f);
+	return (eff >> 39 & 1) && (eff >> 38 & 1);
+}
+
+static int check_kernel(void)
+{
+	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
+		warn("this kernel has no BTF (/sys/kernel/btf/vmlinux): rsprobe needs a kernel "
+		     "built with CONFIG_DEBUG_INFO_BTF=y");
+		return -ENOTSUP;
+	}
+	if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL) != 1) {
+		warn("this kernel has no BPF ring buffer: rsprobe needs Linux 5.8 or later");
+		return -ENOTSUP;
+	}
+	if (access("/sys/bus/event_source/devices/uprobe/type", R_OK)) {
+		warn("this kernel has no uprobe PMU (/sys/bus/event_source/devices/uprobe): "
+		     "rsprobe needs CONFIG_UPROBE_EVENTS=y");
+		return -ENOTSUP;
+	}
+	return 0;
+}
+
+/* Open every output before profiling, so no capture is lost to a bad path. */
+static int open_outputs(struct cli *c)
+{
+	int i;
+
+	for (i = 0; i < c->noutputs; i++) {
+		struct output *o = &c->outputs[i];
+		int fd;
+
+		fd = open(o->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (fd >= 0) {
+			o->created = true;
+		} else if (errno == EEXIST) {
+			fd = open(o->path, O_WRONLY | O_CLOEXEC);
+		}
+		if (fd < 0 || !(o->f = fdopen(fd, "w"))) {
+			warn("cannot write %s: %s", o->path, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return -errno;
+		}
+	}
+	return 0;
+}
+
+static void discard_outputs(struct cli *c)
+{
+	int i;
+
+	for (i = 0; i < c->noutputs; i++) {
+		struct output *o = &c->outputs[i];
+
+		if (o->f)
+			fclose(o->f);
+		o->f = NULL;
+		if (o->created)
+			unlink(o->path);
+	}
+}
+
+static int write_outputs(struct cli *c, const struct model *m)
+{
+	int i, err = 0;
+
+	if (!c->noutputs)
+		return report_text(stdout, m, &c->report);
+	for (i = 0; i < c->noutputs; i++) {
+		struct output *o = &c->outputs[i];
+		int e;
+
+		/* Truncate only now: an existing file keeps its content until we have ours. */
+		if (ftruncate(fileno(o->f), 0))
+			e = -errno;
+		else if (o->fmt == FMT_JSON)
+			e = report_json(o->f, m, &c->report);
+		else
+			e = report_text(o->f, m, &c->report);
+		if (fclose(o->f) && !e)
+			e = -errno;
+		o->f = NULL;
+		if (e) {
+			warn("writing %s failed: %s", o->path, strerror(-e));
+			err = e;
+		} else {
+			info("wrote %s", o->path);
+		}
+	}
+	return err;
+}
+
+static void on_signal(int sig)
+{
+	rp_exiting = 1;
+}
+
+static void setup_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+int main(int argc, char **argv)
+{
+	struct cli cli = {};
+	struct session *s = NULL;
+	int err, status, ret = 1;
+
+	parse_args(argc, argv, &cli);
+	if (!has_privileges()) {
+		warn("needs root, or CAP_BPF and CAP_PERFMON, to load BPF programs");
+		return 1;
+	}
+	if (check_kernel())
+		return 1;
+	if (open_outputs(&cli)) {
+		discard_outputs(&cli);
+		return 1;
+	}
+	s = session__new(&cli.sess);
+	if (!s) {
+		discard_outputs(&cli);
+		return 1;
+	}
+	setup_signals();
+	err = session__run(s);
+	if (err && !session__model(s)->totals.allocs && !session__model(s)->totals.frees) {
+		discard_outputs(&cli);
+		goto cleanup;
+	}
+	err = write_outputs(&cli, session__model(s)) ?: err;
+	ret = err ? 1 : 0;
+	session__wait_child(s);
+	status = session__child_status(s);
+	if (status >= 0 && !err)
+		ret = status;
+cleanup:
+	session__free(s);
+	return ret;
+}

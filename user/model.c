@@ -1,0 +1,300 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* Aggregation: sites, drop sites, functions, histograms, outcomes. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+#include "util.h"
+
+struct model *model__new(struct symbolizer *sym)
+{
+	struct model *m = xcalloc(1, sizeof(*m));
+
+	m->sym = sym;
+	m->stacks = stack_table__new(sym);
+	u64map_init(&m->site_of_stack);
+	u64map_init(&m->func_idx);
+	return m;
+}
+
+void model__free(struct model *m)
+{
+	size_t i;
+
+	if (!m)
+		return;
+	for (i = 0; i < m->nsites; i++) {
+		struct site *s = m->sites[i];
+
+		hist_free(&s->lifetime);
+		free(s->drops);
+		u64map_free(&s->drop_idx);
+		free(s);
+	}
+	for (i = 0; i < m->nfuncs; i++)
+		free(m->funcs[i].name);
+	free(m->sites);
+	free(m->funcs);
+	hist_free(&m->lifetime);
+	u64map_free(&m->site_of_stack);
+	u64map_free(&m->func_idx);
+	stack_table__free(m->stacks);
+	free(m->target.exe);
+	free(m->mode.source_reason);
+	free(m);
+}
+
+static struct function *function_for(struct model *m, const char *name)
+{
+	uint64_t h = hash_bytes(name, strlen(name)), v;
+	struct function *f;
+
+	for (;; h = hash_u64(h + 1)) {
+		if (!u64map_get(&m->func_idx, h, &v))
+			break;
+		if (!strcmp(m->funcs[v - 1].name, name))
+			return &m->funcs[v - 1];
+	}
+	ARR_RESERVE(m->funcs, m->funcs_cap, m->nfuncs + 1);
+	f = &m->funcs[m->nfuncs++];
+	memset(f, 0, sizeof(*f));
+	f->name = xstrdup(name);
+	u64map_put(&m->func_idx, h, m->nfuncs);
+	return f;
+}
+
+struct site *model__site(struct model *m, uint32_t stack)
+{
+	bool fresh;
+	uint64_t *slot = u64map_slot(&m->site_of_stack, stack, &fresh);
+	struct site *s;
+
+	if (!fresh)
+		return m->sites[*slot - 1];
+	s = xcalloc(1, sizeof(*s));
+	s->stack = stack;
+	s->id = (uint32_t)m->nsites + 1;
+	u64map_init(&s->drop_idx);
+	ARR_RESERVE(m->sites, m->sites_cap, m->nsites + 1);
+	m->sites[m->nsites++] = s;
+	*slot = s->id;
+	if (stack_table__get(m->stacks, stack)->truncated)
+		m->truncated_stacks++;
+	return s;
+}
+
+static const char *site_function(const struct model *m, const struct site *s)
+{
+	return stack__function(stack_table__get(m->stacks, s->stack));
+}
+
+void model__on_alloc(struct model *m, struct site *s, uint64_t size)
+{
+	struct function *f = function_for(m, site_function(m, s));
+
+	s->allocs++;
+	s->bytes += size;
+	f->allocs++;
+	f->bytes_allocated += size;
+	m->totals.allocs++;
+	m->totals.bytes_allocated += size;
+}
+
+void model__on_realloc(struct model *m, struct site *s, uint64_t old_size, uint64_t new_size)
+{
+	m->totals.reallocs++;
+	if (!s)
+		return;
+	s->reallocs++;
+	/* Growth counts as allocated bytes of the birth site. */
+	if (new_size > old_size) {
+		uint64_t grow = new_size - old_size;
+		struct function *f = function_for(m, site_function(m, s));
+
+		s->bytes += grow;
+		f->bytes_allocated += grow;
+		m->totals.bytes_allocated += grow;
+	}
+}
+
+void model__on_free(struct model *m, struct site *s, uint32_t drop_stack, uint64_t size,
+		    uint64_t lifetime_ns, bool cross_thread, bool temporary)
+{
+	const struct stack *ds = stack_table__get(m->stacks, drop_stack);
+	struct function *f = function_for(m, stack__function(ds));
+	struct drop_site *d;
+	bool fresh;
+	uint64_t *slot;
+
+	f->frees++;
+	f->bytes_freed += size;
+	m->totals.frees++;
+	m->totals.bytes_freed += size;
+	if (!s) {
+		m->totals.unknown_frees++;
+		return;
+	}
+	s->frees++;
+	s->bytes_freed += size;
+	hist_add(&s->lifetime, lifetime_ns);
+	hist_add(&m->lifetime, lifetime_ns);
+	slot = u64map_slot(&s->drop_idx, drop_stack, &fresh);
+	if (fresh) {
+		ARR_RESERVE(s->drops, s->drops_cap, s->ndrops + 1);
+		d = &s->drops[s->ndrops++];
+		d->stack = drop_stack;
+		d->outcome = classify_outcome(stack_table__get(m->stacks, s->stack), ds);
+		*slot = s->ndrops;
+	}
+	d = &s->drops[*slot - 1];
+	d->frees++;
+	d->bytes += size;
+	s->outcomes[d->outcome]++;
+	m->totals.outcomes[d->outcome]++;
+	if (cross_thread) {
+		s->cross_thread++;
+		m->totals.cross_thread++;
+	}
+	if (temporary) {
+		s->temporaries++;
+		m->totals.temporaries++;
+	}
+}
+
+void model__on_grown(struct model *m, struct site *s, uint32_t reallocs, uint64_t final_size)
+{
+	if (!reallocs)
+		return;
+	s->grown++;
+	s->grown_final_bytes += final_size;
+	s->grown_max_final = MAX(s->grown_max_final, final_size);
+	s->grown_max_reallocs = MAX(s->grown_max_reallocs, reallocs);
+}
+
+void model__on_live(struct model *m, struct site *s, uint64_t size, uint64_t age_ns,
+		    uint64_t ptr)
+{
+	int i;
+
+	s->live++;
+	s->live_bytes += size;
+	m->totals.live_allocs++;
+	m->totals.live_bytes += size;
+	/* Keep the oldest few, sorted oldest first. */
+	for (i = s->noldest; i > 0 && s->oldest[i - 1].age_ns < age_ns; i--)
+		if (i < MODEL_LIVE_SAMPLES)
+			s->oldest[i] = s->oldest[i - 1];
+	if (i < MODEL_LIVE_SAMPLES) {
+		s->oldest[i] = (struct live_sample){ age_ns, size, ptr };
+		if (s->noldest < MODEL_LIVE_SAMPLES)
+			s->noldest++;
+	}
+}
+
+static enum site_order sort_order;
+
+static int cmp_site(const void *a, const void *b)
+{
+	const struct site *x = *(const struct site **)a, *y = *(const struct site **)b;
+	uint64_t kx, ky;
+
+	switch (sort_order) {
+	case ORDER_ALLOCS:
+		kx = x->allocs, ky = y->allocs;
+		break;
+	case ORDER_LIVE_BYTES:
+		kx = x->live_bytes, ky = y->live_bytes;
+		break;
+	default:
+		kx = x->bytes, ky = y->bytes;
+	}
+	if (kx != ky)
+		return kx > ky ? -1 : 1;
+	return x->id < y->id ? -1 : 1;
+}
+
+struct site **model__sorted_sites(const struct model *m, enum site_order order)
+{
+	struct site **v = xmalloc((m->nsites + 1) * sizeof(*v));
+
+	memcpy(v, m->sites, m->nsites * sizeof(*v));
+	sort_order = order;
+	qsort(v, m->nsites, sizeof(*v), cmp_site);
+	return v;
+}
+
+static int cmp_func(const void *a, const void *b)
+{
+	const struct function *x = *(const struct function **)a, *y = *(const struct function **)b;
+	uint64_t kx = x->bytes_allocated + x->bytes_freed, ky = y->bytes_allocated + y->bytes_freed;
+
+	if (kx != ky)
+		return kx > ky ? -1 : 1;
+	if (x->allocs + x->frees != y->allocs + y->frees)
+		return x->allocs + x->frees > y->allocs + y->frees ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+struct function **model__sorted_functions(const struct model *m)
+{
+	struct function **v = xmalloc((m->nfuncs + 1) * sizeof(*v));
+	size_t i;
+
+	for (i = 0; i < m->nfuncs; i++)
+		v[i] = &m->funcs[i];
+	qsort(v, m->nfuncs, sizeof(*v), cmp_func);
+	return v;
+}
+
+const struct drop_site *site__main_drop(const struct site *s)
+{
+	const struct drop_site *best = NULL;
+	size_t i;
+
+	for (i = 0; i < s->ndrops; i++)
+		if (!best || s->drops[i].frees > best->frees)
+			best = &s->drops[i];
+	return best;
+}
+
+/* Heap-owning types, most specific first: a HashMap's table is a raw alloc. */
+static const struct {
+	const char *needle, *type;
+} heap_types[] = {
+	{ "hashbrown::", "HashMap" },
+	{ "collections::hash::map", "HashMap" },
+	{ "collections::hash::set", "HashSet" },
+	{ "btree::", "BTreeMap" },
+	{ "vec_deque::", "VecDeque" },
+	{ "binary_heap::", "BinaryHeap" },
+	{ "alloc::string::String", "String" },
+	{ "ToString", "String" },
+	{ "alloc::str::", "String" },
+	{ "format", "String" },
+	{ "alloc::ffi::c_str", "CString" },
+	{ "alloc::sync::Arc", "Arc" },
+	{ "alloc::rc::Rc", "Rc" },
+	{ "alloc::boxed::Box", "Box" },
+	{ "alloc::vec::Vec", "Vec" },
+	{ "alloc::slice::", "Vec" },
+	{ "alloc::raw_vec::", "Vec" },
+};
+
+const char *model__heap_type(const struct model *m, const struct site *s)
+{
+	const struct stack *st = stack_table__get(m->stacks, s->stack);
+	int i;
+	size_t k;
+
+	/* From the API the user called inwards: the outermost library frame wins. */
+	for (i = st->attr - 1; i >= 0; i--) {
+		const char *fn = st->fr[i]->function;
+
+		if (!st->fr[i]->library)
+			break;
+		for (k = 0; k < ARRAY_SIZE(heap_types); k++)
+			if (strstr(fn, heap_types[k].needle))
+				return heap_types[k].type;
+	}
+	return "other";
+}

@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+#ifndef RP_MODEL_H
+#define RP_MODEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "hashmap.h"
+#include "hist.h"
+#include "outcome.h"
+#include "stacks.h"
+
+/*
+ * The aggregated profile every renderer reads: sites (distinct birth stacks),
+ * their drop sites, the function table and the totals.
+ */
+
+struct drop_site {
+	uint32_t stack;
+	enum outcome outcome;
+	uint64_t frees;
+	uint64_t bytes;
+};
+
+struct live_sample {
+	uint64_t age_ns;
+	uint64_t size;
+	uint64_t ptr;
+};
+
+#define MODEL_LIVE_SAMPLES 5	/* oldest live allocations kept per site */
+
+struct site {
+	uint32_t id;		/* 1-based, in order of first appearance */
+	uint32_t stack;
+	uint64_t allocs, bytes, frees, bytes_freed, reallocs;
+	uint64_t live, live_bytes;
+	uint64_t outcomes[OUTCOME_MAX];
+	uint64_t cross_thread, temporaries;
+	struct hist lifetime;
+	/* Growth: allocations that were reallocated at least once. */
+	uint64_t grown, grown_final_bytes, grown_max_final, grown_max_reallocs;
+	struct drop_site *drops;
+	size_t ndrops, drops_cap;
+	struct u64map drop_idx;	/* drop stack -> index + 1 */
+	struct live_sample oldest[MODEL_LIVE_SAMPLES];
+	int noldest;
+};
+
+struct function {
+	char *name;
+	uint64_t allocs, frees, bytes_allocated, bytes_freed;
+};
+
+struct totals {
+	uint64_t allocs, frees, reallocs, bytes_allocated, bytes_freed;
+	uint64_t live_allocs, live_bytes, unknown_frees, unknown_reallocs, lost_events;
+	uint64_t temporaries, cross_thread, failed_allocs;
+	uint64_t outcomes[OUTCOME_MAX];
+};
+
+struct target_info {
+	pid_t pid;
+	char comm[32];
+	char *exe;
+};
+
+struct mode_info {
+	bool all;
+	uint64_t sample_bytes;
+	const char *source;		/* "rust", "libc", ... */
+	char *source_reason;
+};
+
+struct model {
+	struct symbolizer *sym;
+	struct stack_table *stacks;
+	struct site **sites;		/* by id - 1 */
+	size_t nsites, sites_cap;
+	struct u64map site_of_stack;	/* stack id -> site index + 1 */
+	struct function *funcs;
+	size_t nfuncs, funcs_cap;
+	struct u64map func_idx;		/* name hash -> index + 1 */
+	struct hist lifetime;		/* all frees */
+	struct totals totals;
+	struct target_info target;
+	struct mode_info mode;
+	uint64_t start_ns, end_ns;	/* session, CLOCK_MONOTONIC */
+	uint64_t unsymbolized_frames;
+	uint64_t truncated_stacks;
+};
+
+struct model *model__new(struct symbolizer *sym);
+void model__free(struct model *m);
+
+/* Site for a birth stack, created on first use. */
+struct site *model__site(struct model *m, uint32_t stack);
+void model__on_alloc(struct model *m, struct site *s, uint64_t size);
+void model__on_realloc(struct model *m, struct site *s, uint64_t old_size, uint64_t new_size);
+void model__on_free(struct model *m, struct site *s, uint32_t drop_stack, uint64_t size,
+		    uint64_t lifetime_ns, bool cross_thread, bool temporary);
+/* An allocation ended its growth (freed, or still live at the end). */
+void model__on_grown(struct model *m, struct site *s, uint32_t reallocs, uint64_t final_size);
+void model__on_live(struct model *m, struct site *s, uint64_t size, uint64_t age_ns,
+		    uint64_t ptr);
+
+/* Sites sorted by a key, for renderers (caller frees the array). */
+enum site_order { ORDER_BYTES, ORDER_ALLOCS, ORDER_LIVE_BYTES };
+struct site **model__sorted_sites(const struct model *m, enum site_order order);
+struct function **model__sorted_functions(const struct model *m);
+/* Main drop site of a site (most frees), or NULL. */
+const struct drop_site *site__main_drop(const struct site *s);
+/* Heap-owning type recognised from the birth stack's library frames. */
+const char *model__heap_type(const struct model *m, const struct site *s);
+
+#endif

@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "procmaps.h"
+#include "util.h"
+
+int procmaps__read(pid_t pid, struct procmaps *pm)
+{
+	char fn[64], *line = NULL;
+	size_t cap = 0, lcap = 0;
+	FILE *f;
+
+	memset(pm, 0, sizeof(*pm));
+	snprintf(fn, sizeof(fn), "/proc/%d/maps", pid);
+	f = fopen(fn, "re");
+	if (!f)
+		return -errno;
+	while (getline(&line, &lcap, f) > 0) {
+		unsigned long long start, end, off, ino;
+		char perms[8];
+		int pathpos = 0;
+		struct mapping *m;
+
+		if (sscanf(line, "%llx-%llx %7s %llx %*x:%*x %llu %n", &start, &end, perms, &off,
+			   &ino, &pathpos) < 5)
+			continue;
+		ARR_RESERVE(pm->maps, cap, pm->n + 1);
+		m = &pm->maps[pm->n++];
+		m->start = start;
+		m->end = end;
+		m->offset = off;
+		m->inode = ino;
+		m->exec = perms[2] == 'x';
+		m->path = NULL;
+		if (pathpos && line[pathpos] == '/') {
+			line[strcspn(line, "\n")] = 0;
+			m->path = xstrdup(line + pathpos);
+		}
+	}
+	free(line);
+	fclose(f);
+	return pm->n ? 0 : -ESRCH;
+}
+
+void procmaps__free(struct procmaps *pm)
+{
+	size_t i;
+
+	for (i = 0; i < pm->n; i++)
+		free(pm->maps[i].path);
+	free(pm->maps);
+	memset(pm, 0, sizeof(*pm));
+}
+
+const struct mapping *procmaps__find(const struct procmaps *pm, uint64_t addr)
+{
+	size_t lo = 0, hi = pm->n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const struct mapping *m = &pm->maps[mid];
+
+		if (addr < m->start)
+			hi = mid;
+		else if (addr >= m->end)
+			lo = mid + 1;
+		else
+			return m;
+	}
+	return NULL;
+}
+
+char *proc_path(pid_t pid, const char *path)
+{
+	char *p = xasprintf("/proc/%d/root%s", pid, path);
+
+	if (access(p, R_OK) == 0)
+		return p;
+	free(p);
+	return xstrdup(path);
+}

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+#ifndef RP_PROCMAPS_H
+#define RP_PROCMAPS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct mapping {
+	uint64_t start, end;	/* [start, end) in the target's address space */
+	uint64_t offset;	/* file offset of start */
+	uint64_t inode;
+	bool exec;
+	char *path;		/* as the target sees it; NULL for anonymous */
+};
+
+struct procmaps {
+	struct mapping *maps;	/* sorted by start */
+	size_t n;
+};
+
+/* Read /proc/PID/maps. Returns 0 or a negative errno. */
+int procmaps__read(pid_t pid, struct procmaps *pm);
+void procmaps__free(struct procmaps *pm);
+const struct mapping *procmaps__find(const struct procmaps *pm, uint64_t addr);
+/* Path to open a file the target maps, through its root (containers). */
+char *proc_path(pid_t pid, const char *path);
+
+#endif

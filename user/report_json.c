@@ -1,0 +1,196 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* JSON output, schema 1: the keys are a contract (product.md). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "report.h"
+#include "util.h"
+
+static void jstr(FILE *f, const char *s)
+{
+	if (!s) {
+		fputs("null", f);
+		return;
+	}
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c == '\n')
+			fputs("\\n", f);
+		else if (c == '\t')
+			fputs("\\t", f);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+static void jstack(FILE *f, const struct stack *st)
+{
+	uint32_t i;
+
+	fputc('[', f);
+	for (i = 0; i < st->n; i++) {
+		const struct frame_info *fr = st->fr[i];
+
+		fputs(i ? ",{\"function\":" : "{\"function\":", f);
+		jstr(f, fr->function);
+		fputs(",\"module\":", f);
+		jstr(f, fr->module);
+		fprintf(f, ",\"offset\":%llu,\"address\":%llu,\"build_id\":",
+			(unsigned long long)fr->offset, (unsigned long long)fr->pc);
+		jstr(f, fr->build_id);
+		fprintf(f, ",\"file\":null,\"line\":0,\"inlined\":false,\"library\":%s}",
+			fr->library ? "true" : "false");
+	}
+	fputc(']', f);
+}
+
+static void jhist(FILE *f, const struct hist *h)
+{
+	uint64_t b[HIST_LOG2_BUCKETS];
+	bool first = true;
+	int k;
+
+	fprintf(f, "{\"p50\":%llu,\"p90\":%llu,\"p99\":%llu,\"max\":%llu,\"mean\":%llu,"
+		   "\"log2_histogram\":[",
+		(unsigned long long)hist_quantile(h, 0.5), (unsigned long long)hist_quantile(h, 0.9),
+		(unsigned long long)hist_quantile(h, 0.99), (unsigned long long)h->max,
+		(unsigned long long)(h->count ? h->sum / h->count : 0));
+	hist_log2(h, b);
+	for (k = 0; k < HIST_LOG2_BUCKETS; k++) {
+		if (!b[k])
+			continue;
+		fprintf(f, "%s[%llu,%llu]", first ? "" : ",", (unsigned long long)hist_log2_lower(k),
+			(unsigned long long)b[k]);
+		first = false;
+	}
+	fputs("]}", f);
+}
+
+static void jsite(FILE *f, const struct model *m, const struct site *s)
+{
+	const struct stack *st = stack_table__get(m->stacks, s->stack);
+	size_t i;
+	int k;
+
+	fprintf(f, "{\"id\":%u,\"function\":", s->id);
+	jstr(f, stack__function(st));
+	fputs(",\"via\":", f);
+	jstr(f, stack__via(st));
+	fputs(",\"heap_type\":", f);
+	jstr(f, model__heap_type(m, s));
+	fputs(",\"stack\":", f);
+	jstack(f, st);
+	fprintf(f, ",\"stack_truncated\":%s", st->truncated ? "true" : "false");
+	fprintf(f, ",\"allocs\":%llu,\"bytes\":%llu,\"frees\":%llu,\"bytes_freed\":%llu,"
+		   "\"reallocs\":%llu,\"live\":%llu,\"live_bytes\":%llu,\"lifetime_ns\":",
+		(unsigned long long)s->allocs, (unsigned long long)s->bytes,
+		(unsigned long long)s->frees, (unsigned long long)s->bytes_freed,
+		(unsigned long long)s->reallocs, (unsigned long long)s->live,
+		(unsigned long long)s->live_bytes);
+	jhist(f, &s->lifetime);
+	fputs(",\"outcomes\":{", f);
+	for (k = 0; k < OUTCOME_MAX; k++)
+		fprintf(f, "\"%s\":%llu,", outcome_name(k), (unsigned long long)s->outcomes[k]);
+	fprintf(f, "\"cross_thread\":%llu},\"temporaries\":%llu",
+		(unsigned long long)s->cross_thread, (unsigned long long)s->temporaries);
+	fprintf(f, ",\"growth\":{\"grown_allocs\":%llu,\"max_reallocs\":%llu,"
+		   "\"mean_final_bytes\":%llu,\"max_final_bytes\":%llu}",
+		(unsigned long long)s->grown, (unsigned long long)s->grown_max_reallocs,
+		(unsigned long long)(s->grown ? s->grown_final_bytes / s->grown : 0),
+		(unsigned long long)s->grown_max_final);
+	fputs(",\"oldest_live\":[", f);
+	for (k = 0; k < s->noldest; k++)
+		fprintf(f, "%s{\"age_ns\":%llu,\"size\":%llu,\"ptr\":%llu}", k ? "," : "",
+			(unsigned long long)s->oldest[k].age_ns, (unsigned long long)s->oldest[k].size,
+			(unsigned long long)s->oldest[k].ptr);
+	fputs("],\"drop_sites\":[", f);
+	for (i = 0; i < s->ndrops; i++) {
+		const struct drop_site *d = &s->drops[i];
+		const struct stack *ds = stack_table__get(m->stacks, d->stack);
+
+		fputs(i ? ",{\"function\":" : "{\"function\":", f);
+		jstr(f, stack__function(ds));
+		fprintf(f, ",\"frees\":%llu,\"bytes\":%llu,\"outcome\":\"%s\",\"stack\":",
+			(unsigned long long)d->frees, (unsigned long long)d->bytes,
+			outcome_name(d->outcome));
+		jstack(f, ds);
+		fputc('}', f);
+	}
+	fputs("]}", f);
+}
+
+int report_json(FILE *f, const struct model *m, const struct report_opts *o)
+{
+	const struct totals *t = &m->totals;
+	struct site **sites = model__sorted_sites(m, ORDER_BYTES);
+	struct function **fns = model__sorted_functions(m);
+	char **warns;
+	int nw, k;
+	size_t i;
+
+	fprintf(f, "{\"schema\":1,\"rsprobe_version\":");
+	jstr(f, RSPROBE_VERSION);
+	fprintf(f, ",\"mode\":{\"all\":%s,\"sample_bytes\":%llu,\"source\":",
+		m->mode.all ? "true" : "false", (unsigned long long)m->mode.sample_bytes);
+	jstr(f, m->mode.source);
+	fputs(",\"source_reason\":", f);
+	jstr(f, m->mode.source_reason);
+	fprintf(f, "},\"target\":{\"pid\":%d,\"comm\":", m->target.pid);
+	jstr(f, m->target.comm);
+	fputs(",\"exe\":", f);
+	jstr(f, m->target.exe);
+	fprintf(f, "},\"duration_ns\":%llu,", (unsigned long long)(m->end_ns - m->start_ns));
+	fprintf(f, "\"totals\":{\"allocs\":%llu,\"frees\":%llu,\"reallocs\":%llu,"
+		   "\"bytes_allocated\":%llu,\"bytes_freed\":%llu,\"live_allocs\":%llu,"
+		   "\"live_bytes\":%llu,\"unknown_frees\":%llu,\"unknown_reallocs\":%llu,"
+		   "\"lost_events\":%llu,\"failed_allocs\":%llu,\"temporaries\":%llu,"
+		   "\"cross_thread\":%llu,\"outcomes\":{",
+		(unsigned long long)t->allocs, (unsigned long long)t->frees,
+		(unsigned long long)t->reallocs, (unsigned long long)t->bytes_allocated,
+		(unsigned long long)t->bytes_freed, (unsigned long long)t->live_allocs,
+		(unsigned long long)t->live_bytes, (unsigned long long)t->unknown_frees,
+		(unsigned long long)t->unknown_reallocs, (unsigned long long)t->lost_events,
+		(unsigned long long)t->failed_allocs, (unsigned long long)t->temporaries,
+		(unsigned long long)t->cross_thread);
+	for (k = 0; k < OUTCOME_MAX; k++)
+		fprintf(f, "%s\"%s\":%llu", k ? "," : "", outcome_name(k),
+			(unsigned long long)t->outcomes[k]);
+	fputs("}},\"lifetime_ns\":", f);
+	jhist(f, &m->lifetime);
+	fputs(",\"sites\":[", f);
+	for (i = 0; i < m->nsites; i++) {
+		if (i)
+			fputc(',', f);
+		jsite(f, m, sites[i]);
+	}
+	fputs("],\"functions\":[", f);
+	for (i = 0; i < m->nfuncs; i++) {
+		fputs(i ? ",{\"function\":" : "{\"function\":", f);
+		jstr(f, fns[i]->name);
+		fprintf(f, ",\"allocs\":%llu,\"frees\":%llu,\"bytes_allocated\":%llu,"
+			   "\"bytes_freed\":%llu}",
+			(unsigned long long)fns[i]->allocs, (unsigned long long)fns[i]->frees,
+			(unsigned long long)fns[i]->bytes_allocated,
+			(unsigned long long)fns[i]->bytes_freed);
+	}
+	fputs("],\"warnings\":[", f);
+	nw = report_warnings(m, &warns);
+	for (k = 0; k < nw; k++) {
+		if (k)
+			fputc(',', f);
+		jstr(f, warns[k]);
+	}
+	report_warnings_free(warns, nw);
+	fputs("]}\n", f);
+	free(sites);
+	free(fns);
+	return ferror(f) ? -EIO : 0;
+}

@@ -1,0 +1,301 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* The human-readable report (stdout by default). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "report.h"
+#include "rsprobe.h"
+#include "util.h"
+
+#define BAR_WIDTH 40
+
+static const char *const outcome_desc[OUTCOME_MAX] = {
+	[OUTCOME_SAME] = "dropped by the allocating function (borrowed)",
+	[OUTCOME_CALLEE] = "moved into a callee and dropped there",
+	[OUTCOME_CALLER] = "returned to a caller and dropped there",
+	[OUTCOME_OTHER] = "dropped elsewhere (stored, or another thread)",
+};
+
+/* Shorten a long name to fit w columns, keeping its end (the function). */
+static const char *fit(char *buf, size_t len, const char *s, size_t w)
+{
+	size_t n = strlen(s);
+
+	if (n <= w || w < 4) {
+		snprintf(buf, len, "%s", s);
+		return buf;
+	}
+	snprintf(buf, len, "...%s", s + n - (w - 3));
+	return buf;
+}
+
+static void header(FILE *f, const struct model *m)
+{
+	char d[32];
+
+	fprintf(f, "rsprobe %s: pid %d (%s) %s\n", RSPROBE_VERSION, m->target.pid, m->target.comm,
+		m->target.exe ? m->target.exe : "");
+	fprintf(f, "duration %s, %s\n", fmt_ns(d, sizeof(d), m->end_ns - m->start_ns),
+		m->mode.all ? "every allocation recorded (--all)" : "sampled");
+	fprintf(f, "source %s: %s\n", m->mode.source ? m->mode.source : "?",
+		m->mode.source_reason ? m->mode.source_reason : "");
+}
+
+static void totals(FILE *f, const struct model *m)
+{
+	const struct totals *t = &m->totals;
+	char a[32], b[32];
+
+	fprintf(f, "\nTotals\n");
+	fprintf(f, "  allocations   %12llu  %s\n", (unsigned long long)t->allocs,
+		fmt_bytes(a, sizeof(a), t->bytes_allocated));
+	fprintf(f, "  frees         %12llu  %s\n", (unsigned long long)t->frees,
+		fmt_bytes(a, sizeof(a), t->bytes_freed));
+	fprintf(f, "  reallocs      %12llu\n", (unsigned long long)t->reallocs);
+	fprintf(f, "  live at end   %12llu  %s\n", (unsigned long long)t->live_allocs,
+		fmt_bytes(b, sizeof(b), t->live_bytes));
+	fprintf(f, "  unknown frees %12llu  (born before tracking began)\n",
+		(unsigned long long)t->unknown_frees);
+	fprintf(f, "  lost events   %12llu\n", (unsigned long long)t->lost_events);
+}
+
+static void sites(FILE *f, const struct model *m, int top)
+{
+	struct site **v = model__sorted_sites(m, ORDER_BYTES);
+	char b[32], p50[32], p99[32], fn[64], via[48], drop[48];
+	int i, n = (int)MIN((size_t)top, m->nsites);
+
+	fprintf(f, "\nTop sites by bytes allocated (%zu sites)\n", m->nsites);
+	fprintf(f, "  %4s %9s %10s %7s %8s %8s  %-44s %-34s %s\n", "site", "allocs", "bytes", "live",
+		"p50", "p99", "function", "via", "dropped by (outcome)");
+	for (i = 0; i < n; i++) {
+		const struct site *s = v[i];
+		const struct stack *st = stack_table__get(m->stacks, s->stack);
+		const struct drop_site *d = site__main_drop(s);
+		const char *vn = stack__via(st);
+		char dbuf[96];
+
+		if (d)
+			snprintf(dbuf, sizeof(dbuf), "%s (%s)",
+				 fit(drop, sizeof(drop), stack__function(stack_table__get(m->stacks,
+											  d->stack)),
+				     36),
+				 outcome_name(d->outcome));
+		else
+			snprintf(dbuf, sizeof(dbuf), "-");
+		fprintf(f, "  %4u %9llu %10s %7llu %8s %8s  %-44s %-34s %s\n", s->id,
+			(unsigned long long)s->allocs, fmt_bytes(b, sizeof(b), s->bytes),
+			(unsigned long long)s->live,
+			s->frees ? fmt_ns(p50, sizeof(p50), hist_quantile(&s->lifetime, 0.5)) : "-",
+			s->frees ? fmt_ns(p99, sizeof(p99), hist_quantile(&s->lifetime, 0.99)) : "-",
+			fit(fn, sizeof(fn), stack__function(st), 44),
+			vn ? fit(via, sizeof(via), vn, 34) : "-", dbuf);
+	}
+	free(v);
+}
+
+static void functions(FILE *f, const struct model *m, int top)
+{
+	struct function **v = model__sorted_functions(m);
+	char a[32], b[32], fn[80];
+	int i, n = (int)MIN((size_t)top, m->nfuncs);
+
+	fprintf(f, "\nFunctions (allocations born there, frees done there)\n");
+	fprintf(f, "  %-60s %9s %10s %9s %10s\n", "function", "allocs", "bytes", "frees", "bytes");
+	for (i = 0; i < n; i++)
+		fprintf(f, "  %-60s %9llu %10s %9llu %10s\n", fit(fn, sizeof(fn), v[i]->name, 60),
+			(unsigned long long)v[i]->allocs, fmt_bytes(a, sizeof(a), v[i]->bytes_allocated),
+			(unsigned long long)v[i]->frees, fmt_bytes(b, sizeof(b), v[i]->bytes_freed));
+	free(v);
+}
+
+static double pct(uint64_t a, uint64_t b)
+{
+	return b ? 100.0 * a / b : 0;
+}
+
+static void ownership(FILE *f, const struct model *m)
+{
+	const struct totals *t = &m->totals;
+	uint64_t matched = t->frees - t->unknown_frees;
+	int k;
+
+	fprintf(f, "\nOwnership (of %llu frees matched to their allocation)\n",
+		(unsigned long long)matched);
+	for (k = 0; k < OUTCOME_MAX; k++)
+		fprintf(f, "  %-7s %10llu %5.1f%%  %s\n", outcome_name(k),
+			(unsigned long long)t->outcomes[k], pct(t->outcomes[k], matched),
+			outcome_desc[k]);
+	fprintf(f, "  %-7s %10llu %5.1f%%  freed on another thread than the one that allocated\n",
+		"thread", (unsigned long long)t->cross_thread, pct(t->cross_thread, matched));
+	fprintf(f, "  %-7s %10llu %5.1f%%  temporaries: freed before their thread allocated again\n",
+		"temp", (unsigned long long)t->temporaries, pct(t->temporaries, matched));
+}
+
+static void histogram(FILE *f, const char *title, const struct hist *h)
+{
+	uint64_t b[HIST_LOG2_BUCKETS], most = 0;
+	char lo[32], hi[32];
+	int k, first = -1, last = -1;
+
+	hist_log2(h, b);
+	for (k = 0; k < HIST_LOG2_BUCKETS; k++) {
+		if (!b[k])
+			continue;
+		if (first < 0)
+			first = k;
+		last = k;
+		most = MAX(most, b[k]);
+	}
+	if (first < 0)
+		return;
+	fprintf(f, "\n%s (%llu frees; p50 %s, p99 %s)\n", title, (unsigned long long)h->count,
+		fmt_ns(lo, sizeof(lo), hist_quantile(h, 0.5)), fmt_ns(hi, sizeof(hi),
+								    hist_quantile(h, 0.99)));
+	for (k = first; k <= last; k++) {
+		int w = (int)((b[k] * BAR_WIDTH + most - 1) / most);
+		char bar[BAR_WIDTH + 1];
+
+		memset(bar, '#', w);
+		bar[w] = 0;
+		fprintf(f, "  %8s .. %-8s %10llu |%-*s|\n", fmt_ns(lo, sizeof(lo), hist_log2_lower(k)),
+			fmt_ns(hi, sizeof(hi), hist_log2_lower(k + 1)), (unsigned long long)b[k],
+			BAR_WIDTH, bar);
+	}
+}
+
+static void heap_types(FILE *f, const struct model *m)
+{
+	struct {
+		const char *type;
+		uint64_t allocs, bytes;
+	} rows[24];
+	int nrows = 0, i;
+	size_t s;
+	char b[32];
+
+	for (s = 0; s < m->nsites; s++) {
+		const char *t = model__heap_type(m, m->sites[s]);
+
+		for (i = 0; i < nrows && strcmp(rows[i].type, t); i++)
+			;
+		if (i == nrows) {
+			if (nrows == (int)ARRAY_SIZE(rows))
+				continue;
+			rows[nrows].type = t;
+			rows[nrows].allocs = rows[nrows].bytes = 0;
+			nrows++;
+		}
+		rows[i].allocs += m->sites[s]->allocs;
+		rows[i].bytes += m->sites[s]->bytes;
+	}
+	if (!nrows)
+		return;
+	fprintf(f, "\nHeap types (from the API that allocated)\n");
+	for (i = 0; i < nrows; i++)
+		fprintf(f, "  %-12s %10llu allocs %10s\n", rows[i].type,
+			(unsigned long long)rows[i].allocs, fmt_bytes(b, sizeof(b), rows[i].bytes));
+}
+
+static void growth(FILE *f, const struct model *m, int top)
+{
+	struct site **v = model__sorted_sites(m, ORDER_ALLOCS);
+	char a[32], b[32], fn[64];
+	size_t i;
+	int shown = 0;
+
+	for (i = 0; i < m->nsites && shown < top; i++) {
+		const struct site *s = v[i];
+
+		if (!s->grown || s->reallocs < 2 * s->grown)
+			continue;
+		if (!shown++)
+			fprintf(f, "\nGrowth hints (allocations that reallocate repeatedly: "
+				   "reserve or with_capacity would avoid the copies)\n");
+		fprintf(f, "  site %u %s: %llu allocations grew with %llu reallocs (up to %llu "
+			   "each), final size mean %s, max %s\n",
+			s->id, fit(fn, sizeof(fn), stack__function(stack_table__get(m->stacks, s->stack)), 60),
+			(unsigned long long)s->grown, (unsigned long long)s->reallocs,
+			(unsigned long long)s->grown_max_reallocs,
+			fmt_bytes(a, sizeof(a), s->grown_final_bytes / s->grown),
+			fmt_bytes(b, sizeof(b), s->grown_max_final));
+	}
+	free(v);
+}
+
+static void live(FILE *f, const struct model *m, int top)
+{
+	struct site **v = model__sorted_sites(m, ORDER_LIVE_BYTES);
+	char a[32], b[32], fn[64];
+	size_t i;
+
+	if (!m->totals.live_allocs)
+		return;
+	fprintf(f, "\nLive at end (leak candidates: the oldest first within each site)\n");
+	for (i = 0; i < m->nsites && (int)i < top && v[i]->live; i++)
+		fprintf(f, "  site %u %-50s %8llu live %10s  oldest %s\n", v[i]->id,
+			fit(fn, sizeof(fn), stack__function(stack_table__get(m->stacks, v[i]->stack)), 50),
+			(unsigned long long)v[i]->live, fmt_bytes(a, sizeof(a), v[i]->live_bytes),
+			v[i]->noldest ? fmt_ns(b, sizeof(b), v[i]->oldest[0].age_ns) : "-");
+	free(v);
+}
+
+int report_warnings(const struct model *m, char ***out)
+{
+	char **w = xcalloc(8, sizeof(*w));
+	int n = 0;
+
+	if (m->totals.lost_events)
+		w[n++] = xasprintf("%llu events were lost (ring buffer full): figures are incomplete; "
+				   "try a larger --ring-mb",
+				   (unsigned long long)m->totals.lost_events);
+	if (m->totals.unknown_frees)
+		w[n++] = xasprintf("%llu frees of allocations born before tracking began",
+				   (unsigned long long)m->totals.unknown_frees);
+	if (m->totals.unknown_reallocs)
+		w[n++] = xasprintf("%llu reallocs of allocations born before tracking began",
+				   (unsigned long long)m->totals.unknown_reallocs);
+	if (m->unsymbolized_frames)
+		w[n++] = xasprintf("%llu distinct frames could not be symbolized (shown as "
+				   "module+offset)",
+				   (unsigned long long)m->unsymbolized_frames);
+	if (m->truncated_stacks)
+		w[n++] = xasprintf("%llu sites have stacks deeper than %d frames (truncated)",
+				   (unsigned long long)m->truncated_stacks, RP_MAX_FRAMES);
+	*out = w;
+	return n;
+}
+
+void report_warnings_free(char **w, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		free(w[i]);
+	free(w);
+}
+
+int report_text(FILE *f, const struct model *m, const struct report_opts *o)
+{
+	char **w;
+	int nw, i;
+
+	header(f, m);
+	totals(f, m);
+	sites(f, m, o->top);
+	functions(f, m, o->top);
+	ownership(f, m);
+	histogram(f, "Lifetimes", &m->lifetime);
+	heap_types(f, m);
+	growth(f, m, o->top);
+	live(f, m, o->top);
+	nw = report_warnings(m, &w);
+	if (nw) {
+		fprintf(f, "\nWarnings\n");
+		for (i = 0; i < nw; i++)
+			fprintf(f, "  ! %s\n", w[i]);
+	}
+	report_warnings_free(w, nw);
+	return ferror(f) ? -EIO : 0;
+}

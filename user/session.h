@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+#ifndef RP_SESSION_H
+#define RP_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <signal.h>
+#include <sys/types.h>
+
+#include "model.h"
+
+struct session_opts {
+	pid_t pid;		/* attach to this process, or */
+	char **argv;		/* launch this command */
+	uint64_t duration_ns;	/* 0: until the target exits or a signal */
+	uint64_t ring_bytes;
+	bool all;
+	bool empty_programs;	/* bench: the bare-uprobe floor */
+};
+
+struct session;
+
+/*
+ * Everything that can be checked before probing: the target, its allocator
+ * symbols, the command to launch. Prints one line and returns NULL on error.
+ */
+struct session *session__new(const struct session_opts *opts);
+/*
+ * Load and attach the probes, start the command (launch mode), and collect
+ * until the target exits, the duration passes or a signal arrives. The model
+ * holds what was captured even when an error ends the session early.
+ * Returns 0 or a negative errno.
+ */
+int session__run(struct session *s);
+struct model *session__model(struct session *s);
+/* Exit status for rsprobe in launch mode (the command's), -1 otherwise. */
+int session__child_status(struct session *s);
+/* Wait for a launched command to finish after detach. */
+void session__wait_child(struct session *s);
+void session__free(struct session *s);
+
+extern volatile sig_atomic_t rp_exiting;
+
+#endif

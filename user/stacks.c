@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* Interning of call stacks and their attribution to a function. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "hashmap.h"
+#include "stacks.h"
+#include "util.h"
+
+struct raw_stack {
+	uint32_t n;
+	uint32_t canon;
+	uint64_t *pcs;
+};
+
+struct stack_table {
+	struct symbolizer *sym;
+	struct stack *stacks;
+	size_t nstacks, cap;
+	struct u64map by_hash;		/* hash of canonical pcs -> id */
+	struct raw_stack *raw;
+	size_t nraw, raw_cap;
+	struct u64map raw_by_hash;	/* hash of raw pcs -> raw index + 1 */
+};
+
+struct stack_table *stack_table__new(struct symbolizer *sym)
+{
+	struct stack_table *t = xcalloc(1, sizeof(*t));
+
+	t->sym = sym;
+	u64map_init(&t->by_hash);
+	u64map_init(&t->raw_by_hash);
+	/* id 0: the empty stack */
+	ARR_RESERVE(t->stacks, t->cap, 1);
+	t->stacks[0].attr = -1;
+	t->stacks[0].via = -1;
+	t->nstacks = 1;
+	return t;
+}
+
+void stack_table__free(struct stack_table *t)
+{
+	size_t i;
+
+	if (!t)
+		return;
+	for (i = 0; i < t->nstacks; i++) {
+		free(t->stacks[i].pcs);
+		free(t->stacks[i].fr);
+	}
+	for (i = 0; i < t->nraw; i++)
+		free(t->raw[i].pcs);
+	free(t->stacks);
+	free(t->raw);
+	u64map_free(&t->by_hash);
+	u64map_free(&t->raw_by_hash);
+	free(t);
+}
+
+void stack__attribute(struct stack *s)
+{
+	int i, n = (int)s->n;
+
+	s->attr = -1;
+	s->via = -1;
+	for (i = 0; i < n; i++) {
+		if (!s->fr[i]->library) {
+			s->attr = i;
+			break;
+		}
+	}
+	if (s->attr < 0) {
+		/* All library frames (runtime start-up): the outermost Rust frame. */
+		for (i = n - 1; i >= 0; i--) {
+			if (s->fr[i]->rust) {
+				s->attr = i;
+				break;
+			}
+		}
+		if (s->attr < 0 && n)
+			s->attr = 0;
+	}
+	if (s->attr > 0 && s->fr[s->attr - 1]->library)
+		s->via = s->attr - 1;
+}
+
+const char *stack__function(const struct stack *s)
+{
+	return s->attr >= 0 ? s->fr[s->attr]->function : "[unknown]";
+}
+
+const char *stack__via(const struct stack *s)
+{
+	return s->via >= 0 ? s->fr[s->via]->function : NULL;
+}
+
+static uint32_t intern_canon(struct stack_table *t, const uint64_t *pcs, uint32_t n,
+			     bool truncated)
+{
+	uint64_t h = hash_bytes(pcs, n * sizeof(*pcs)) ^ truncated, v;
+	struct stack *s;
+	uint32_t i;
+
+	if (!n)
+		return 0;
+	for (;; h = hash_u64(h + 1)) {
+		if (!u64map_get(&t->by_hash, h, &v))
+			break;
+		s = &t->stacks[v];
+		if (s->n == n && s->truncated == truncated &&
+		    !memcmp(s->pcs, pcs, n * sizeof(*pcs)))
+			return (uint32_t)v;
+	}
+	ARR_RESERVE(t->stacks, t->cap, t->nstacks + 1);
+	s = &t->stacks[t->nstacks];
+	s->n = n;
+	s->truncated = truncated;
+	s->pcs = xmalloc(n * sizeof(*pcs));
+	memcpy(s->pcs, pcs, n * sizeof(*pcs));
+	s->fr = xmalloc(n * sizeof(*s->fr));
+	for (i = 0; i < n; i++)
+		s->fr[i] = symbolizer__frame(t->sym, pcs[i]);
+	stack__attribute(s);
+	u64map_put(&t->by_hash, h, t->nstacks);
+	return (uint32_t)t->nstacks++;
+}
+
+uint32_t stack_table__intern(struct stack_table *t, const uint64_t *pcs, uint32_t n,
+			     bool truncated)
+{
+	uint64_t h = hash_bytes(pcs, n * sizeof(*pcs)) ^ truncated, v;
+	struct raw_stack *r;
+	uint32_t i, keep = 0;
+
+	if (!n)
+		return 0;
+	for (;; h = hash_u64(h + 1)) {
+		if (!u64map_get(&t->raw_by_hash, h, &v))
+			break;
+		r = &t->raw[v];
+		if (r->n == n && !memcmp(r->pcs, pcs, n * sizeof(*pcs)))
+			return r->canon;
+	}
+	/* New raw stack: cut at the first frame that is not in a mapped file. */
+	for (i = 0; i < n; i++) {
+		if (!symbolizer__frame(t->sym, pcs[i])->module)
+			break;
+		keep = i + 1;
+	}
+	ARR_RESERVE(t->raw, t->raw_cap, t->nraw + 1);
+	r = &t->raw[t->nraw];
+	r->n = n;
+	r->pcs = xmalloc(n * sizeof(*pcs));
+	memcpy(r->pcs, pcs, n * sizeof(*pcs));
+	r->canon = intern_canon(t, pcs, keep, truncated && keep == n);
+	u64map_put(&t->raw_by_hash, h, t->nraw++);
+	return r->canon;
+}
+
+const struct stack *stack_table__get(const struct stack_table *t, uint32_t id)
+{
+	return &t->stacks[id];
+}
+
+uint32_t stack_table__count(const struct stack_table *t)
+{
+	return (uint32_t)t->nstacks;
+}

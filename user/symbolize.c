@@ -1,0 +1,240 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* Addresses in the target -> function names, modules and build IDs. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "elfobj.h"
+#include "hashmap.h"
+#include "procmaps.h"
+#include "symbolize.h"
+#include "util.h"
+
+struct symbolizer {
+	pid_t pid;
+	struct procmaps maps;
+	bool maps_valid;
+	uint64_t maps_read_ns;
+	struct elf_object **objs;	/* by path; NULL entry = could not open */
+	char **obj_paths;
+	size_t nobjs, objs_cap, paths_cap;
+	struct u64map cache;		/* pc -> struct frame_info * */
+	size_t unsymbolized;
+};
+
+/* Crates of Rust's standard library and the crates std links internally. */
+static const char *const lib_crates[] = {
+	"std", "core", "alloc", "hashbrown", "gimli", "addr2line", "miniz_oxide",
+	"rustc_demangle", "std_detect", "panic_unwind", "panic_abort", "__rustc",
+	"object", "memchr", "adler", "adler2", "compiler_builtins", "unwind",
+};
+
+/* C runtime entry points that frame every Rust program. */
+static const char *const runtime_syms[] = {
+	"main", "_start", "__libc_start_main", "__libc_start_call_main", "start_thread",
+	"clone", "clone3", "__clone", "__clone3", "__rust_try",
+};
+
+static bool is_lib_module(const char *module)
+{
+	const char *base;
+
+	if (!module)
+		return false;
+	base = strrchr(module, '/');
+	base = base ? base + 1 : module;
+	return !strncmp(base, "libc.so", 7) || !strncmp(base, "libc-", 5) ||
+	       !strncmp(base, "ld-linux", 8) || !strncmp(base, "libpthread", 10) ||
+	       !strncmp(base, "libgcc_s", 8) || !strncmp(base, "libm.so", 7) ||
+	       !strncmp(base, "libstd-", 7);
+}
+
+bool is_library_frame(const char *fn, const char *module)
+{
+	size_t i, n;
+
+	if (is_lib_module(module))
+		return true;
+	if (!fn)
+		return false;
+	for (i = 0; i < ARRAY_SIZE(runtime_syms); i++)
+		if (!strcmp(fn, runtime_syms[i]))
+			return true;
+	if (!strncmp(fn, "__rdl_", 6) || !strncmp(fn, "__rg_", 5) || !strncmp(fn, "__rust_", 7))
+		return true;
+	/*
+	 * "<alloc::string::String as core::convert::From<&str>>::from": the
+	 * implementing type decides; skip "<", "&", "&mut ", "*const ", "[".
+	 */
+	for (;;) {
+		if (*fn == '<' || *fn == '&' || *fn == '[' || *fn == '(')
+			fn++;
+		else if (!strncmp(fn, "mut ", 4))
+			fn += 4;
+		else if (!strncmp(fn, "*const ", 7) || !strncmp(fn, "*mut ", 5))
+			fn += fn[1] == 'c' ? 7 : 5;
+		else if (!strncmp(fn, "dyn ", 4))
+			fn += 4;
+		else
+			break;
+	}
+	n = strcspn(fn, ":<> ");
+	for (i = 0; i < ARRAY_SIZE(lib_crates); i++)
+		if (strlen(lib_crates[i]) == n && !strncmp(fn, lib_crates[i], n) && fn[n] == ':')
+			return true;
+	return false;
+}
+
+struct symbolizer *symbolizer__new(pid_t pid)
+{
+	struct symbolizer *s = xcalloc(1, sizeof(*s));
+
+	s->pid = pid;
+	u64map_init(&s->cache);
+	return s;
+}
+
+void symbolizer__free(struct symbolizer *s)
+{
+	size_t i = 0;
+	uint64_t v;
+
+	if (!s)
+		return;
+	while (u64map_next(&s->cache, &i, NULL, &v)) {
+		struct frame_info *f = (struct frame_info *)(uintptr_t)v;
+
+		free((char *)f->function);
+		free(f);
+	}
+	u64map_free(&s->cache);
+	for (i = 0; i < s->nobjs; i++) {
+		elf_object__free(s->objs[i]);
+		free(s->obj_paths[i]);
+	}
+	free(s->objs);
+	free(s->obj_paths);
+	procmaps__free(&s->maps);
+	free(s);
+}
+
+void symbolizer__set_pid(struct symbolizer *s, pid_t pid)
+{
+	s->pid = pid;
+}
+
+void symbolizer__refresh_maps(struct symbolizer *s)
+{
+	struct procmaps pm;
+
+	/* Keep the last good layout: a target that exited has an empty maps file. */
+	if (procmaps__read(s->pid, &pm))
+		return;
+	procmaps__free(&s->maps);
+	s->maps = pm;
+	s->maps_valid = true;
+	s->maps_read_ns = mono_ns();
+}
+
+static struct elf_object *object_for(struct symbolizer *s, const char *path)
+{
+	struct elf_object *o;
+	char *open_path;
+	size_t i;
+
+	for (i = 0; i < s->nobjs; i++)
+		if (!strcmp(s->obj_paths[i], path))
+			return s->objs[i];
+	open_path = proc_path(s->pid, path);
+	o = elf_object__open(path, open_path);
+	if (!o)
+		debug("cannot read %s for symbols", open_path);
+	free(open_path);
+	ARR_RESERVE(s->objs, s->objs_cap, s->nobjs + 1);
+	ARR_RESERVE(s->obj_paths, s->paths_cap, s->nobjs + 1);
+	s->objs[s->nobjs] = o;
+	s->obj_paths[s->nobjs] = xstrdup(path);
+	s->nobjs++;
+	return o;
+}
+
+static const struct mapping *find_mapping(struct symbolizer *s, uint64_t pc)
+{
+	const struct mapping *m = NULL;
+
+	if (s->maps_valid)
+		m = procmaps__find(&s->maps, pc);
+	/* An address outside the known layout: the target mapped something since. */
+	if (!m && mono_ns() - s->maps_read_ns > 1000000) {
+		symbolizer__refresh_maps(s);
+		m = procmaps__find(&s->maps, pc);
+	}
+	return m;
+}
+
+/*
+ * Every frame is a return address: the call that made it may be the last
+ * instruction of its function, so look up pc - 1 to stay inside the caller.
+ */
+static void resolve(struct symbolizer *s, struct frame_info *f)
+{
+	uint64_t at = f->pc ? f->pc - 1 : 0;
+	const struct mapping *m = find_mapping(s, at);
+	struct elf_object *o = NULL;
+	struct elf_sym *sym = NULL;
+	uint64_t off, vaddr;
+
+	f->func_id = f->pc;
+	f->build_id = "";
+	if (!m || !m->path) {
+		f->function = xasprintf("0x%llx", (unsigned long long)f->pc);
+		f->offset = f->pc;
+		return;
+	}
+	off = at - m->start + m->offset;
+	f->offset = off + 1;
+	o = object_for(s, m->path);
+	if (o) {
+		f->module = o->path;
+		f->build_id = o->build_id;
+		if (elf_object__off_to_vaddr(o, off, &vaddr)) {
+			f->offset = vaddr + 1;
+			sym = elf_object__lookup(o, vaddr);
+		}
+	} else {
+		/* Keep the path alive with the object table even if unreadable. */
+		f->module = s->obj_paths[s->nobjs - 1];
+	}
+	if (sym) {
+		f->function = xstrdup(elf_sym__name(sym));
+		f->func_id = at - (vaddr - sym->addr);
+		f->named = true;
+		f->rust = !strncmp(sym->name, "_R", 2) || !strncmp(sym->name, "_ZN", 3);
+	} else {
+		const char *base = strrchr(m->path, '/');
+
+		f->function = xasprintf("%s+0x%llx", base ? base + 1 : m->path,
+					(unsigned long long)f->offset);
+	}
+}
+
+const struct frame_info *symbolizer__frame(struct symbolizer *s, uint64_t pc)
+{
+	uint64_t v;
+	struct frame_info *f;
+
+	if (u64map_get(&s->cache, pc, &v))
+		return (const struct frame_info *)(uintptr_t)v;
+	f = xcalloc(1, sizeof(*f));
+	f->pc = pc;
+	resolve(s, f);
+	f->library = is_library_frame(f->named ? f->function : NULL, f->module);
+	if (!f->named)
+		s->unsymbolized++;
+	u64map_put(&s->cache, pc, (uintptr_t)f);
+	return f;
+}
+
+size_t symbolizer__unsymbolized(const struct symbolizer *s)
+{
+	return s->unsymbolized;
+}

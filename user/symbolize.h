@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+#ifndef RP_SYMBOLIZE_H
+#define RP_SYMBOLIZE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct frame_info {
+	uint64_t pc;		/* absolute address in the target */
+	const char *function;	/* demangled; "module+0xoff" or "0xaddr" if unknown */
+	const char *module;	/* path of the object, NULL if not file-backed */
+	const char *build_id;	/* hex or "" */
+	uint64_t offset;	/* address in the object's own ELF address space */
+	uint64_t func_id;	/* identity of the function (its start), or pc */
+	bool named;		/* function comes from a symbol table */
+	bool library;		/* std/core/alloc/..., allocator shims, libc, C runtime */
+	bool rust;		/* a Rust (mangled) symbol */
+};
+
+struct symbolizer;
+
+struct symbolizer *symbolizer__new(pid_t pid);
+void symbolizer__free(struct symbolizer *s);
+/* The process whose addresses are symbolized (launch mode learns it late). */
+void symbolizer__set_pid(struct symbolizer *s, pid_t pid);
+/* Frame for pc, symbolized once and cached; never NULL. */
+const struct frame_info *symbolizer__frame(struct symbolizer *s, uint64_t pc);
+/* Forget the address layout (the target mapped something new). */
+void symbolizer__refresh_maps(struct symbolizer *s);
+size_t symbolizer__unsymbolized(const struct symbolizer *s);
+
+/* Classification by name and module, exported for tests. */
+bool is_library_frame(const char *function, const char *module);
+
+#endif

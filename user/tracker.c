@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* Matching frees to allocations; reallocs continue an allocation. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tracker.h"
+#include "util.h"
+
+void tracker__init(struct tracker *t, struct model *m)
+{
+	memset(t, 0, sizeof(*t));
+	t->model = m;
+	u64map_init(&t->live);
+	u64map_init(&t->thread_seq);
+}
+
+void tracker__free(struct tracker *t)
+{
+	u64map_free(&t->live);
+	u64map_free(&t->thread_seq);
+	free(t->pool);
+	free(t->free_slots);
+	memset(t, 0, sizeof(*t));
+}
+
+static struct live_alloc *live_new(struct tracker *t, uint64_t ptr)
+{
+	uint64_t idx;
+
+	if (t->nfree_slots) {
+		idx = t->free_slots[--t->nfree_slots];
+	} else {
+		ARR_RESERVE(t->pool, t->pool_cap, t->pool_len + 1);
+		idx = t->pool_len++;
+	}
+	u64map_put(&t->live, ptr, idx);
+	t->pool[idx].ptr = ptr;
+	return &t->pool[idx];
+}
+
+static void live_release(struct tracker *t, uint64_t idx)
+{
+	ARR_RESERVE(t->free_slots, t->free_slots_cap, t->nfree_slots + 1);
+	t->free_slots[t->nfree_slots++] = idx;
+}
+
+static uint32_t intern(struct tracker *t, const struct rp_event *e)
+{
+	uint32_t n = MIN(e->nframes, RP_MAX_FRAMES);
+
+	return stack_table__intern(t->model->stacks, (const uint64_t *)e->frames, n, e->flags & RP_F_TRUNCATED);
+}
+
+static void on_alloc(struct tracker *t, const struct rp_event *e)
+{
+	struct site *s = model__site(t->model, intern(t, e));
+	uint64_t *seq = u64map_slot(&t->thread_seq, e->tid, NULL);
+	struct live_alloc *a;
+	uint64_t idx;
+
+	(*seq)++;
+	/* A pointer handed out twice without a free between: the first free was lost. */
+	if (u64map_del(&t->live, e->ptr, &idx))
+		live_release(t, idx);
+	a = live_new(t, e->ptr);
+	a->birth_ns = e->ts;
+	a->size = e->size;
+	a->seq = *seq;
+	a->site = s;
+	a->tid = e->tid;
+	a->reallocs = 0;
+	model__on_alloc(t->model, s, e->size);
+}
+
+static void on_free(struct tracker *t, const struct rp_event *e)
+{
+	uint32_t drop = intern(t, e);
+	struct live_alloc *a;
+	uint64_t idx, seq = 0;
+	bool temporary;
+
+	if (!u64map_del(&t->live, e->ptr, &idx)) {
+		model__on_free(t->model, NULL, drop, e->size, 0, false, false);
+		return;
+	}
+	a = &t->pool[idx];
+	u64map_get(&t->thread_seq, a->tid, &seq);
+	temporary = seq == a->seq;
+	model__on_grown(t->model, a->site, a->reallocs, a->size);
+	model__on_free(t->model, a->site, drop, e->size,
+		       e->ts > a->birth_ns ? e->ts - a->birth_ns : 0, e->tid != a->tid, temporary);
+	live_release(t, idx);
+}
+
+static void on_realloc(struct tracker *t, const struct rp_event *e)
+{
+	struct live_alloc *a;
+	uint64_t idx, old_size;
+
+	if (!u64map_del(&t->live, e->old_ptr, &idx)) {
+		/* Born before tracking began: its later free is an unknown free too. */
+		t->model->totals.unknown_reallocs++;
+		model__on_realloc(t->model, NULL, 0, e->size);
+		return;
+	}
+	a = &t->pool[idx];
+	old_size = a->size;
+	a->size = e->size;
+	a->reallocs++;
+	a->ptr = e->ptr;
+	u64map_put(&t->live, e->ptr, idx);
+	model__on_realloc(t->model, a->site, old_size, e->size);
+}
+
+int tracker__event(struct tracker *t, const struct rp_event *e, size_t len)
+{
+	if (len < RP_EVENT_HDR_SIZE || len < RP_EVENT_HDR_SIZE + (size_t)e->nframes * 8)
+		return -EINVAL;
+	t->events++;
+	if (e->type < 4)
+		t->by_type[e->type]++;
+	t->last_ts = e->ts;
+	switch (e->type) {
+	case RP_EV_ALLOC:
+		on_alloc(t, e);
+		break;
+	case RP_EV_FREE:
+		on_free(t, e);
+		break;
+	case RP_EV_REALLOC:
+		on_realloc(t, e);
+		break;
+	default:
+		return -EINVAL;
+	}
+	return 0;
+}
+
+void tracker__finish(struct tracker *t, uint64_t end_ns)
+{
+	size_t i = 0;
+	uint64_t ptr, idx;
+
+	while (u64map_next(&t->live, &i, &ptr, &idx)) {
+		struct live_alloc *a = &t->pool[idx];
+
+		model__on_grown(t->model, a->site, a->reallocs, a->size);
+		model__on_live(t->model, a->site, a->size,
+			       end_ns > a->birth_ns ? end_ns - a->birth_ns : 0, ptr);
+	}
+}

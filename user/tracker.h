@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+#ifndef RP_TRACKER_H
+#define RP_TRACKER_H
+
+#include <stdint.h>
+
+#include "hashmap.h"
+#include "model.h"
+#include "rsprobe.h"
+
+/*
+ * The lifetime tracker: the table of live allocations, keyed by pointer.
+ * A free is matched to its allocation here; a realloc moves the entry to its
+ * new pointer and keeps the birth time and site.
+ */
+struct live_alloc {
+	uint64_t ptr;
+	uint64_t birth_ns;
+	uint64_t size;
+	uint64_t seq;		/* birth thread's allocation count at birth */
+	struct site *site;
+	uint32_t tid;
+	uint32_t reallocs;
+};
+
+struct tracker {
+	struct model *model;
+	struct u64map live;		/* ptr -> index into pool */
+	struct live_alloc *pool;
+	size_t pool_len, pool_cap;
+	uint64_t *free_slots;
+	size_t nfree_slots, free_slots_cap;
+	struct u64map thread_seq;	/* tid -> allocations made by the thread */
+	uint64_t events;
+	uint64_t by_type[4];
+	uint64_t last_ts;
+};
+
+void tracker__init(struct tracker *t, struct model *m);
+void tracker__free(struct tracker *t);
+/* Feed one event; returns 0, or -EINVAL for a malformed event. */
+int tracker__event(struct tracker *t, const struct rp_event *e, size_t len);
+/* End of session at end_ns: report every live allocation to the model. */
+void tracker__finish(struct tracker *t, uint64_t end_ns);
+
+#endif

@@ -1,0 +1,162 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util.h"
+
+int rp_verbosity = 1;
+
+static void vlog(const char *prefix, const char *fmt, va_list ap)
+{
+	fputs(prefix, stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+void warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog("rsprobe: ", fmt, ap);
+	va_end(ap);
+}
+
+void info(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (rp_verbosity < 1)
+		return;
+	va_start(ap, fmt);
+	vlog("rsprobe: ", fmt, ap);
+	va_end(ap);
+}
+
+void debug(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (rp_verbosity < 2)
+		return;
+	va_start(ap, fmt);
+	vlog("rsprobe: debug: ", fmt, ap);
+	va_end(ap);
+}
+
+static void oom(void)
+{
+	fputs("rsprobe: out of memory\n", stderr);
+	abort();
+}
+
+void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	if (!p)
+		oom();
+	return p;
+}
+
+void *xcalloc(size_t n, size_t sz)
+{
+	void *p = calloc(n ? n : 1, sz ? sz : 1);
+
+	if (!p)
+		oom();
+	return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+char *xstrdup(const char *s)
+{
+	char *p = strdup(s);
+
+	if (!p)
+		oom();
+	return p;
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		oom();
+	va_end(ap);
+	return s;
+}
+
+void grow_array(void **arr, size_t *cap, size_t want, size_t sz)
+{
+	size_t n = *cap;
+
+	if (want <= n)
+		return;
+	n = n ? n : 8;
+	while (n < want)
+		n *= 2;
+	*arr = xrealloc(*arr, n * sz);
+	memset((char *)*arr + *cap * sz, 0, (n - *cap) * sz);
+	*cap = n;
+}
+
+uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+uint64_t hash_bytes(const void *p, size_t n)
+{
+	/* FNV-1a over 64-bit words, then a final mix: stacks are word arrays. */
+	const unsigned char *b = p;
+	uint64_t h = 0xcbf29ce484222325ULL;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		h ^= b[i];
+		h *= 0x100000001b3ULL;
+	}
+	return hash_u64(h);
+}
+
+const char *fmt_ns(char *buf, size_t len, uint64_t ns)
+{
+	if (ns < 1000)
+		snprintf(buf, len, "%lluns", (unsigned long long)ns);
+	else if (ns < 1000000)
+		snprintf(buf, len, "%.1fus", ns / 1e3);
+	else if (ns < 1000000000)
+		snprintf(buf, len, "%.1fms", ns / 1e6);
+	else
+		snprintf(buf, len, "%.2fs", ns / 1e9);
+	return buf;
+}
+
+const char *fmt_bytes(char *buf, size_t len, uint64_t bytes)
+{
+	if (bytes < 1024)
+		snprintf(buf, len, "%llu B", (unsigned long long)bytes);
+	else if (bytes < 1024 * 1024)
+		snprintf(buf, len, "%.1f KiB", bytes / 1024.0);
+	else if (bytes < 1024ULL * 1024 * 1024)
+		snprintf(buf, len, "%.1f MiB", bytes / (1024.0 * 1024));
+	else
+		snprintf(buf, len, "%.2f GiB", bytes / (1024.0 * 1024 * 1024));
+	return buf;
+}

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+#ifndef RP_UTIL_H
+#define RP_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifndef ARRAY_SIZE
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#endif
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+extern int rp_verbosity;	/* 0 quiet, 1 normal, 2 verbose */
+
+void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Allocation that cannot fail: a profiler out of memory has nothing to report. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t sz);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Grow *arr (of *cap elements of size sz) to hold at least want elements. */
+void grow_array(void **arr, size_t *cap, size_t want, size_t sz);
+#define ARR_RESERVE(arr, cap, want) grow_array((void **)&(arr), &(cap), (want), sizeof(*(arr)))
+
+uint64_t mono_ns(void);
+uint64_t hash_bytes(const void *p, size_t n);
+static inline uint64_t hash_u64(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	x ^= x >> 33;
+	return x;
+}
+
+/* Format a duration in ns as a short human string ("1.5ms") into buf. */
+const char *fmt_ns(char *buf, size_t len, uint64_t ns);
+/* Format a byte count ("12.3 KiB") into buf. */
+const char *fmt_bytes(char *buf, size_t len, uint64_t bytes);
+
+#endif
