@@ -151,7 +151,7 @@ static void parse_args(int argc, char **argv, struct cli *c)
 	c->sess.ring_bytes = 32ULL << 20;
 	c->sess.all = true;
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "+p:d:o:vqVh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+:p:d:o:vqVh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'p':
 			c->sess.pid = (pid_t)parse_uint("-p", optarg, INT_MAX);
@@ -226,9 +226,12 @@ static bool has_privileges(void)
 
 static int check_kernel(void)
 {
-	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
-		warn("this kernel has no BTF (/sys/kernel/btf/vmlinux): rsprobe needs a kernel "
-		     "built with CONFIG_DEBUG_INFO_BTF=y");
+	/* RSPROBE_BTF_PATH: where to look for the kernel's BTF (tests use it). */
+	const char *btf = getenv("RSPROBE_BTF_PATH") ?: "/sys/kernel/btf/vmlinux";
+
+	if (access(btf, R_OK)) {
+		warn("this kernel has no BTF (%s): rsprobe needs a kernel built with "
+		     "CONFIG_DEBUG_INFO_BTF=y", btf);
 		return -ENOTSUP;
 	}
 	if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL) != 1) {

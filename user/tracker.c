@@ -47,9 +47,19 @@ static void live_release(struct tracker *t, uint64_t idx)
 
 static uint32_t intern(struct tracker *t, const struct rp_event *e)
 {
+	const uint64_t *f = (const uint64_t *)e->frames;
 	uint32_t n = MIN(e->nframes, RP_MAX_FRAMES);
 
-	return stack_table__intern(t->model->stacks, (const uint64_t *)e->frames, n, e->flags & RP_F_TRUNCATED);
+	/*
+	 * frames[0] is the caller read from [rsp]. Kernels since 6.13 notice a
+	 * uprobe at function entry and put that same caller in their own walk,
+	 * right after the probed address; older ones do not. Keep it once.
+	 */
+	if (n >= 2 && f[0] == f[1]) {
+		f++;
+		n--;
+	}
+	return stack_table__intern(t->model->stacks, f, n, e->flags & RP_F_TRUNCATED);
 }
 
 static void on_alloc(struct tracker *t, const struct rp_event *e)

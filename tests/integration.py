@@ -1,0 +1,491 @@
+#!/usr/bin/env python3
+"""Integration tests: rsprobe attached for real to Rust programs built here.
+
+Expected values come from the programs themselves (their counting allocator,
+the constants that fix how often each case runs), never from rsprobe's output.
+Tests that need BPF skip with a reason on a machine without it, and fail
+instead when CI is set.
+"""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+RSPROBE = os.environ.get("RSPROBE", os.path.join(ROOT, "rsprobe"))
+FIX = os.environ.get("RSPROBE_FIXTURES", os.path.join(ROOT, ".output", "fixtures"))
+TMP = tempfile.mkdtemp(prefix="rsprobe-test-", dir=os.environ.get("RSPROBE_TMP"))
+IN_CI = bool(os.environ.get("CI"))
+
+
+class Skip(Exception):
+    pass
+
+
+def bpf_available():
+    if os.geteuid() != 0:
+        return "not root"
+    if not os.path.exists("/sys/kernel/btf/vmlinux"):
+        return "kernel without BTF"
+    if not os.path.exists("/sys/bus/event_source/devices/uprobe"):
+        return "kernel without uprobe PMU"
+    return None
+
+
+NO_BPF = bpf_available()
+
+
+def needs_bpf(fn):
+    def wrapped():
+        if NO_BPF:
+            raise Skip("needs BPF: " + NO_BPF)
+        fn()
+    wrapped.__name__ = fn.__name__
+    return wrapped
+
+
+def fixture(name):
+    return os.path.join(FIX, name)
+
+
+def fixture_const(src, name):
+    """A constant from a fixture's source: the ground truth for how often a case runs."""
+    text = open(os.path.join(HERE, "fixtures", src)).read()
+    m = re.search(r"pub const %s: usize = (\d+);" % name, text)
+    assert m, "constant %s not found in %s" % (name, src)
+    return int(m.group(1))
+
+
+def run(args, env=None, timeout=120, **kw):
+    e = dict(os.environ)
+    e.update(env or {})
+    return subprocess.run(args, env=e, timeout=timeout, capture_output=True, text=True, **kw)
+
+
+def tmp(name):
+    return os.path.join(TMP, name)
+
+
+def check(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
+
+
+def eq(got, want, what):
+    if got != want:
+        raise AssertionError("%s: got %r, expected %r" % (what, got, want))
+
+
+def one_line_error(r, code, needle):
+    eq(r.returncode, code, "exit status (stderr: %r)" % r.stderr)
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    eq(len(lines), 1, "stderr lines: %r" % r.stderr)
+    check(needle in lines[0], "%r not in %r" % (needle, lines[0]))
+    check(lines[0].startswith("rsprobe: "), "message names the tool: %r" % lines[0])
+
+
+# ---------------------------------------------------------------- contract
+
+CONTRACT = {
+    "top": ["schema", "rsprobe_version", "mode", "target", "duration_ns", "totals", "sites",
+            "functions"],
+    "mode": ["all", "sample_bytes", "source", "source_reason"],
+    "target": ["pid", "comm", "exe"],
+    "totals": ["allocs", "frees", "reallocs", "bytes_allocated", "bytes_freed", "live_allocs",
+               "live_bytes", "unknown_frees", "lost_events"],
+    "site": ["id", "function", "via", "stack", "allocs", "bytes", "frees", "reallocs", "live",
+             "live_bytes", "lifetime_ns", "outcomes", "temporaries", "drop_sites"],
+    "frame": ["function", "module", "offset", "file", "line", "inlined"],
+    "lifetime": ["p50", "p90", "p99", "max", "log2_histogram"],
+    "outcomes": ["same", "callee", "caller", "other", "cross_thread"],
+    "drop": ["function", "frees", "outcome", "stack"],
+    "function": ["function", "allocs", "frees", "bytes_allocated", "bytes_freed"],
+}
+
+
+def has_keys(obj, keys, what):
+    missing = [k for k in keys if k not in obj]
+    check(not missing, "%s lacks contract keys %s" % (what, missing))
+
+
+def check_contract(d):
+    has_keys(d, CONTRACT["top"], "report")
+    eq(d["schema"], 1, "schema")
+    has_keys(d["mode"], CONTRACT["mode"], "mode")
+    has_keys(d["target"], CONTRACT["target"], "target")
+    has_keys(d["totals"], CONTRACT["totals"], "totals")
+    for s in d["sites"]:
+        has_keys(s, CONTRACT["site"], "site")
+        has_keys(s["lifetime_ns"], CONTRACT["lifetime"], "lifetime_ns")
+        has_keys(s["outcomes"], CONTRACT["outcomes"], "outcomes")
+        for f in s["stack"]:
+            has_keys(f, CONTRACT["frame"], "frame")
+        for dr in s["drop_sites"]:
+            has_keys(dr, CONTRACT["drop"], "drop site")
+            check(dr["outcome"] in ("same", "callee", "caller", "other"), dr["outcome"])
+        for lb, n in s["lifetime_ns"]["log2_histogram"]:
+            check(lb == 0 or lb & (lb - 1) == 0, "bucket bound %d is a power of two" % lb)
+        eq(sum(n for _, n in s["lifetime_ns"]["log2_histogram"]), s["frees"],
+           "histogram counts = frees of site %d" % s["id"])
+    for f in d["functions"]:
+        has_keys(f, CONTRACT["function"], "function")
+
+
+def profile_launch(name, args=(), extra=(), env=None):
+    out = tmp(name + ".json")
+    counts = tmp(name + ".counts")
+    if os.path.exists(counts):
+        os.unlink(counts)
+    r = run([RSPROBE, "--all", "-o", out] + list(extra) + ["--", fixture(name)] + list(args),
+            env=dict(env or {}, RSPROBE_FIXTURE_COUNTS=counts))
+    eq(r.returncode, 0, "rsprobe exit status (stderr: %s)" % r.stderr)
+    d = json.load(open(out))
+    check_contract(d)
+    truth = json.load(open(counts)) if os.path.exists(counts) else None
+    return r, d, truth
+
+
+def sites_of(d, fn):
+    return [s for s in d["sites"] if s["function"] == fn]
+
+
+def func_row(d, fn):
+    rows = [f for f in d["functions"] if f["function"] == fn]
+    check(rows, "function %s in the function table" % fn)
+    return rows[0]
+
+
+# ---------------------------------------------------------------- tests: CLI
+
+def test_help_and_version():
+    r = run([RSPROBE, "--help"])
+    eq(r.returncode, 0, "--help exit")
+    for opt in ("-p, --pid", "-d, --duration", "-o, --output", "--all", "--top", "-v", "-q"):
+        check(opt in r.stdout, "--help mentions %s" % opt)
+    r = run([RSPROBE, "-V"])
+    eq(r.returncode, 0, "-V exit")
+    check(r.stdout.startswith("rsprobe "), r.stdout)
+
+
+def test_usage_errors():
+    cases = [
+        ([], "nothing to profile"),
+        (["--bogus"], "unknown option --bogus"),
+        (["-x"], "unknown option -x"),
+        (["-p"], "needs a value"),
+        (["-p", "abc"], "-p: expected"),
+        (["-p", "0"], "-p: expected a process ID"),
+        (["-p", "1", "--", "true"], "either -p PID or a command"),
+        (["-d", "soon", "-p", "1"], "-d: expected a positive number"),
+        (["-d", "-3", "-p", "1"], "-d: expected a positive number"),
+        (["--top", "x", "-p", "1"], "--top: expected"),
+        (["-o", "report.xyz", "-p", "1"], "unknown format"),
+        (["--ring-mb", "0", "-p", "1"], "--ring-mb"),
+    ]
+    for args, needle in cases:
+        one_line_error(run([RSPROBE] + args), 2, needle)
+
+
+def test_not_root():
+    if os.geteuid() != 0:
+        raise Skip("needs root to drop privileges")
+    r = run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+             RSPROBE, "-p", "1"])
+    one_line_error(r, 1, "needs root, or CAP_BPF and CAP_PERFMON")
+
+
+def test_no_btf():
+    if os.geteuid() != 0:
+        raise Skip("privileges are checked first")
+    r = run([RSPROBE, "-p", "1"], env={"RSPROBE_BTF_PATH": "/nonexistent/vmlinux"})
+    one_line_error(r, 1, "CONFIG_DEBUG_INFO_BTF")
+
+
+@needs_bpf
+def test_no_such_pid():
+    one_line_error(run([RSPROBE, "-p", "4194303"]), 1, "no such process: 4194303")
+
+
+@needs_bpf
+def test_not_rust():
+    r = run([RSPROBE, "--", "/bin/true"])
+    one_line_error(r, 1, "no Rust allocator symbols")
+    check("try --libc" in r.stderr, "suggests --libc")
+    check("/true" in r.stderr, "names the binary")
+
+
+@needs_bpf
+def test_command_not_found():
+    one_line_error(run([RSPROBE, "--", "/nonexistent/program"]), 1, "command not found")
+
+
+@needs_bpf
+def test_unwritable_output_checked_first():
+    marker = tmp("ran-marker")
+    r = run([RSPROBE, "-o", "/nonexistent-dir/out.json", "--", fixture("exitcode-fp"),
+             "touch", marker])
+    one_line_error(r, 1, "cannot write /nonexistent-dir/out.json")
+    check(not os.path.exists(marker), "the command did not run")
+
+
+@needs_bpf
+def test_failed_session_keeps_existing_output():
+    out = tmp("keep.json")
+    open(out, "w").write("previous report\n")
+    r = run([RSPROBE, "-o", out, "-p", "4194303"])
+    eq(r.returncode, 1, "exit status")
+    eq(open(out).read(), "previous report\n", "existing file untouched")
+    fresh = tmp("fresh.json")
+    run([RSPROBE, "-o", fresh, "-p", "4194303"])
+    check(not os.path.exists(fresh), "no empty file left behind")
+
+
+# ---------------------------------------------------------------- tests: launch
+
+@needs_bpf
+def test_launch_totals_exact():
+    r, d, truth = profile_launch("ownership-fp")
+    check(truth, "the fixture wrote its counts")
+    t = d["totals"]
+    for k in ("allocs", "frees", "reallocs", "bytes_allocated", "bytes_freed"):
+        eq(t[k], truth[k], "totals.%s against the counting allocator" % k)
+    eq(t["lost_events"], 0, "lost events")
+    eq(t["unknown_frees"], 0, "unknown frees (launch mode sees every birth)")
+    eq(t["live_allocs"], truth["allocs"] - truth["frees"], "live at end")
+    eq(d["mode"]["source"], "rust", "mode.source")
+    eq(d["mode"]["all"], True, "mode.all")
+    check("ownership fixture done" in r.stdout, "the program's stdout passes through")
+    eq(sum(s["allocs"] for s in d["sites"]), t["allocs"], "site allocs add up")
+    eq(sum(f["allocs"] for f in d["functions"]), t["allocs"], "function allocs add up")
+    eq(sum(f["frees"] for f in d["functions"]), t["frees"], "function frees add up")
+
+
+@needs_bpf
+def test_ownership_outcomes():
+    _, d, _ = profile_launch("ownership-fp")
+    n_borrow = fixture_const("ownership.rs", "BORROW_N")
+    n_move = fixture_const("ownership.rs", "MOVE_N")
+    n_ret = fixture_const("ownership.rs", "RETURN_N")
+    n_thread = fixture_const("ownership.rs", "THREAD_N")
+    n_zero = fixture_const("ownership.rs", "ZEROED_N")
+    n_grow = fixture_const("ownership.rs", "GROW_N")
+
+    def total(fn, key):
+        return sum(s[key] for s in sites_of(d, fn))
+
+    def outcome(fn, key):
+        return sum(s["outcomes"][key] for s in sites_of(d, fn))
+
+    # Borrowed: allocated and dropped by borrow_case itself.
+    eq(total("ownership::borrow_case", "allocs"), n_borrow, "borrow_case allocs")
+    eq(outcome("ownership::borrow_case", "same"), n_borrow, "borrow_case: same")
+    eq(func_row(d, "ownership::borrow_case")["frees"], n_borrow, "borrow_case frees")
+    # Moved into a callee: allocated in move_case, dropped inside consume.
+    eq(total("ownership::move_case", "allocs"), n_move, "move_case allocs")
+    eq(outcome("ownership::move_case", "callee"), n_move, "move_case: callee")
+    eq(func_row(d, "ownership::consume")["frees"], n_move, "consume frees")
+    eq(func_row(d, "ownership::move_case")["frees"], 0, "move_case frees nothing")
+    for s in sites_of(d, "ownership::move_case"):
+        for dr in s["drop_sites"]:
+            eq(dr["function"], "ownership::consume", "move_case's drop site")
+    # Returned to the caller: produce allocates, return_case drops.
+    eq(total("ownership::produce", "allocs"), n_ret, "produce allocs")
+    eq(outcome("ownership::produce", "caller"), n_ret, "produce: caller")
+    eq(func_row(d, "ownership::return_case")["frees"], n_ret, "return_case frees")
+    # Sent to another thread.
+    eq(total("ownership::thread_case", "allocs"), n_thread, "thread_case allocs")
+    eq(outcome("ownership::thread_case", "cross_thread"), n_thread, "thread_case: cross_thread")
+    # __rust_alloc_zeroed, dropped in place.
+    eq(total("ownership::zeroed_case", "allocs"), n_zero, "zeroed_case allocs")
+    eq(outcome("ownership::zeroed_case", "same"), n_zero, "zeroed_case: same")
+    # Growth by realloc: one allocation per call, reallocated several times.
+    grow = sites_of(d, "ownership::grow_case")
+    eq(sum(s["allocs"] for s in grow), n_grow, "grow_case allocs")
+    check(sum(s["reallocs"] for s in grow) >= 2 * n_grow, "grow_case reallocs repeatedly")
+    eq(sum(s["growth"]["grown_allocs"] for s in grow), n_grow, "grow_case grown allocations")
+
+
+@needs_bpf
+def test_exit_status_passthrough():
+    eq(run([RSPROBE, "-q", "--", fixture("exitcode-fp"), "3"]).returncode, 3, "exit 3")
+    eq(run([RSPROBE, "-q", "--", fixture("exitcode-fp"), "abort"]).returncode,
+       128 + signal.SIGABRT, "killed by SIGABRT")
+    marker = tmp("touched")
+    r = run([RSPROBE, "-q", "--", fixture("exitcode-fp"), "touch", marker])
+    eq(r.returncode, 0, "exit 0")
+    check(os.path.exists(marker), "the command ran")
+
+
+@needs_bpf
+def test_text_report_on_stdout():
+    r = run([RSPROBE, "--", fixture("ownership-fp")])
+    eq(r.returncode, 0, "exit status")
+    for section in ("Totals", "Top sites", "Functions", "Ownership", "Lifetimes"):
+        check(section in r.stdout, "text report has %s" % section)
+    check(r.stdout.index("ownership fixture done") < r.stdout.index("Totals"),
+          "the program's output comes first, the report after it exits")
+    check("ownership::move_case" in r.stdout, "sites are named")
+
+
+# ---------------------------------------------------------------- tests: attach
+
+def start_workers(rounds=400, pause_ms=10):
+    p = subprocess.Popen([fixture("workers-fp"), str(rounds), str(pause_ms)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.3)
+    return p
+
+
+def finish_workers(p):
+    out, err = p.communicate(timeout=60)
+    eq(p.returncode, 0, "workers exit status (stderr: %s)" % err)
+    check(" ok" in out and "MISMATCH" not in out, "workers computed the right checksum: %s" % out)
+
+
+@needs_bpf
+def test_attach_pid_multithreaded():
+    p = start_workers()
+    out = tmp("attach.json")
+    try:
+        r = run([RSPROBE, "-p", str(p.pid), "-d", "1.5", "-o", out])
+        eq(r.returncode, 0, "rsprobe exit (stderr: %s)" % r.stderr)
+        check(p.poll() is None, "the target still runs after detach")
+    finally:
+        finish_workers(p)
+    d = json.load(open(out))
+    check_contract(d)
+    eq(d["target"]["pid"], p.pid, "target.pid")
+    eq(d["totals"]["lost_events"], 0, "lost events")
+    check(d["totals"]["allocs"] > 1000, "allocations seen: %d" % d["totals"]["allocs"])
+    for fn in ("workers::tokenize", "workers::build_map", "workers::checksum_boxes"):
+        check(func_row(d, fn)["allocs"] > 0, "%s allocates" % fn)
+    check(func_row(d, "workers::fold_box")["frees"] > 0, "fold_box frees the moved boxes")
+    boxes = sites_of(d, "workers::checksum_boxes")
+    callee = sum(s["outcomes"]["callee"] for s in boxes)
+    check(callee > 0 and callee == sum(s["frees"] for s in boxes),
+          "every box freed by fold_box is a move into a callee")
+    same = sum(s["outcomes"]["same"] for s in sites_of(d, "workers::build_map"))
+    check(same > 0, "build_map drops its map itself")
+    tids = set()
+    check(len({s["function"] for s in d["sites"]}) >= 3, "several functions")
+
+
+@needs_bpf
+def test_sigterm_ends_session_and_writes():
+    p = start_workers()
+    out = tmp("sigterm.json")
+    try:
+        rs = subprocess.Popen([RSPROBE, "-q", "-p", str(p.pid), "-o", out])
+        time.sleep(1.0)
+        rs.send_signal(signal.SIGTERM)
+        eq(rs.wait(timeout=30), 0, "rsprobe exit after SIGTERM")
+    finally:
+        finish_workers(p)
+    d = json.load(open(out))
+    check(d["totals"]["allocs"] > 0, "the capture was written")
+
+
+def shim_address(pid, exe, symbol_suffix):
+    """Runtime address of a symbol of the main executable (PIE: base + st_value)."""
+    nm = run(["nm", exe]).stdout
+    value = None
+    for line in nm.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[2].endswith(symbol_suffix):
+            value = int(parts[0], 16)
+    check(value is not None, "symbol %s in %s" % (symbol_suffix, exe))
+    real = os.path.realpath(exe)
+    for line in open("/proc/%d/maps" % pid):
+        f = line.split()
+        if len(f) >= 6 and f[5] == real and int(f[2], 16) == 0:
+            return int(f[0].split("-")[0], 16) + value
+    raise AssertionError("no mapping of %s" % exe)
+
+
+def first_byte(pid, addr):
+    with open("/proc/%d/mem" % pid, "rb") as m:
+        m.seek(addr)
+        return m.read(1)[0]
+
+
+@needs_bpf
+def test_no_probe_outlives_rsprobe():
+    p = start_workers(rounds=600)
+    try:
+        addr = shim_address(p.pid, fixture("workers-fp"), "12___rust_alloc")
+        before = first_byte(p.pid, addr)
+        check(before != 0xCC, "no breakpoint before attaching")
+        rs = subprocess.Popen([RSPROBE, "-q", "-p", str(p.pid), "-o", tmp("killed.json")])
+        deadline = time.time() + 10
+        while first_byte(p.pid, addr) != 0xCC and time.time() < deadline:
+            time.sleep(0.05)
+        eq(first_byte(p.pid, addr), 0xCC, "breakpoint installed while attached")
+        rs.send_signal(signal.SIGKILL)
+        rs.wait(timeout=10)
+        deadline = time.time() + 10
+        while first_byte(p.pid, addr) == 0xCC and time.time() < deadline:
+            time.sleep(0.05)
+        eq(first_byte(p.pid, addr), before, "original instruction back after SIGKILL")
+    finally:
+        finish_workers(p)
+
+
+TESTS = [
+    test_help_and_version,
+    test_usage_errors,
+    test_not_root,
+    test_no_btf,
+    test_no_such_pid,
+    test_not_rust,
+    test_command_not_found,
+    test_unwritable_output_checked_first,
+    test_failed_session_keeps_existing_output,
+    test_launch_totals_exact,
+    test_ownership_outcomes,
+    test_exit_status_passthrough,
+    test_text_report_on_stdout,
+    test_attach_pid_multithreaded,
+    test_sigterm_ends_session_and_writes,
+    test_no_probe_outlives_rsprobe,
+]
+
+
+def main():
+    only = sys.argv[1:]
+    passed = failed = skipped = 0
+    if NO_BPF and IN_CI:
+        print("CI is set but BPF is not available (%s): BPF tests will fail" % NO_BPF)
+    for t in TESTS:
+        if only and t.__name__ not in only:
+            continue
+        start = time.time()
+        try:
+            t()
+        except Skip as e:
+            if IN_CI:
+                failed += 1
+                print("FAIL %s: skipped in CI: %s" % (t.__name__, e))
+            else:
+                skipped += 1
+                print("skip %s: %s" % (t.__name__, e))
+            continue
+        except Exception as e:
+            failed += 1
+            print("FAIL %s: %s" % (t.__name__, e))
+            if not isinstance(e, AssertionError):
+                traceback.print_exc()
+            continue
+        passed += 1
+        print("ok   %s (%.1fs)" % (t.__name__, time.time() - start))
+    print("integration: %d passed, %d failed, %d skipped" % (passed, failed, skipped))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,212 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * The lifetime tracker on synthetic events. Stack frames are addresses of
+ * functions of this test program, so symbolization is real (this process).
+ */
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "model.h"
+#include "symbolize.h"
+#include "tracker.h"
+
+__attribute__((noinline)) void user_alloc_site(void)
+{
+	__asm__ volatile("" ::: "memory");
+}
+
+__attribute__((noinline)) void user_drop_site(void)
+{
+	__asm__ volatile("nop" ::: "memory");
+}
+
+__attribute__((noinline)) void user_other_site(void)
+{
+	__asm__ volatile("nop; nop" ::: "memory");
+}
+
+static struct symbolizer *sym;
+static struct model *m;
+static struct tracker t;
+
+static void setup(void)
+{
+	sym = symbolizer__new(getpid());
+	m = model__new(sym);
+	tracker__init(&t, m);
+}
+
+static void teardown(void)
+{
+	tracker__free(&t);
+	model__free(m);
+	symbolizer__free(sym);
+}
+
+/* Return address inside fn: the tracker looks up pc - 1. */
+#define RA(fn) ((uint64_t)(uintptr_t)(fn) + 1)
+
+static void ev(uint32_t type, uint32_t tid, uint64_t ts, uint64_t ptr, uint64_t old_ptr,
+	       uint64_t size, uint64_t frame)
+{
+	struct rp_event e = {
+		.type = type, .tid = tid, .pid = 1, .ts = ts, .ptr = ptr,
+		.old_ptr = old_ptr, .size = size, .nframes = frame ? 1 : 0,
+	};
+
+	e.frames[0] = frame;
+	CHECK(tracker__event(&t, &e, RP_EVENT_HDR_SIZE + e.nframes * 8) == 0);
+}
+
+#define ALLOC(tid, ts, p, sz, fr) ev(RP_EV_ALLOC, tid, ts, p, 0, sz, fr)
+#define FREE(tid, ts, p, sz, fr) ev(RP_EV_FREE, tid, ts, p, 0, sz, fr)
+#define REALLOC(tid, ts, old, p, sz) ev(RP_EV_REALLOC, tid, ts, p, old, sz, 0)
+
+static struct site *only_site(void)
+{
+	CHECK_U64(m->nsites, 1);
+	return m->nsites ? m->sites[0] : NULL;
+}
+
+static void test_match_and_lifetime(void)
+{
+	struct site *s;
+
+	setup();
+	ALLOC(1, 100, 0x1000, 16, RA(user_alloc_site));
+	FREE(1, 350, 0x1000, 16, RA(user_drop_site));
+	s = only_site();
+	if (s) {
+		CHECK_U64(s->allocs, 1);
+		CHECK_U64(s->frees, 1);
+		CHECK_U64(s->bytes, 16);
+		CHECK_U64(s->lifetime.max, 250);
+		CHECK_STR(stack__function(stack_table__get(m->stacks, s->stack)),
+			  "user_alloc_site");
+		CHECK_U64(s->ndrops, 1);
+		CHECK_STR(stack__function(stack_table__get(m->stacks, s->drops[0].stack)),
+			  "user_drop_site");
+	}
+	CHECK_U64(m->totals.allocs, 1);
+	CHECK_U64(m->totals.frees, 1);
+	CHECK_U64(m->totals.unknown_frees, 0);
+	teardown();
+}
+
+static void test_realloc_continues(void)
+{
+	struct site *s;
+
+	setup();
+	ALLOC(1, 0, 0x2000, 8, RA(user_alloc_site));
+	REALLOC(1, 10, 0x2000, 0x3000, 64);
+	REALLOC(1, 20, 0x3000, 0x3000, 128);
+	FREE(1, 1000, 0x3000, 128, RA(user_drop_site));
+	/* The old pointer is gone: freeing it again is an unknown free. */
+	FREE(1, 1001, 0x2000, 8, RA(user_drop_site));
+	s = only_site();
+	if (s) {
+		CHECK_U64(s->allocs, 1);
+		CHECK_U64(s->reallocs, 2);
+		CHECK_U64(s->bytes, 128);	/* 8 at birth, grown by 56 and 64 */
+		CHECK_U64(s->frees, 1);
+		CHECK_U64(s->lifetime.max, 1000);	/* from the birth, not the realloc */
+		CHECK_U64(s->grown, 1);
+		CHECK_U64(s->grown_max_final, 128);
+		CHECK_U64(s->grown_max_reallocs, 2);
+	}
+	CHECK_U64(m->totals.reallocs, 2);
+	CHECK_U64(m->totals.unknown_frees, 1);
+	CHECK_U64(m->totals.frees, 2);
+	teardown();
+}
+
+static void test_unknown(void)
+{
+	setup();
+	FREE(1, 5, 0x9000, 32, RA(user_drop_site));
+	REALLOC(1, 6, 0x9100, 0x9200, 64);
+	FREE(1, 7, 0x9200, 64, RA(user_drop_site));
+	CHECK_U64(m->totals.unknown_frees, 2);
+	CHECK_U64(m->totals.unknown_reallocs, 1);
+	CHECK_U64(m->totals.allocs, 0);
+	CHECK_U64(m->nsites, 0);
+	teardown();
+}
+
+static void test_temporaries_and_threads(void)
+{
+	struct site *s;
+
+	setup();
+	/* A: freed before its thread allocates again -> temporary. */
+	ALLOC(1, 1, 0xa000, 8, RA(user_alloc_site));
+	FREE(1, 2, 0xa000, 8, RA(user_alloc_site));
+	/* B, C: B outlives C's birth -> not a temporary; C is. */
+	ALLOC(1, 3, 0xb000, 8, RA(user_alloc_site));
+	ALLOC(1, 4, 0xc000, 8, RA(user_alloc_site));
+	FREE(1, 5, 0xb000, 8, RA(user_alloc_site));
+	FREE(1, 6, 0xc000, 8, RA(user_alloc_site));
+	/* D: born on thread 1, freed on thread 2; thread 2's allocations don't count. */
+	ALLOC(1, 7, 0xd000, 8, RA(user_alloc_site));
+	ALLOC(2, 8, 0xe000, 8, RA(user_other_site));
+	FREE(2, 9, 0xd000, 8, RA(user_other_site));
+	s = m->nsites ? m->sites[0] : NULL;
+	CHECK(s != NULL);
+	if (s) {
+		CHECK_U64(s->allocs, 4);
+		CHECK_U64(s->temporaries, 3);	/* A, C, D */
+		CHECK_U64(s->cross_thread, 1);
+	}
+	CHECK_U64(m->totals.cross_thread, 1);
+	teardown();
+}
+
+static void test_live_at_end(void)
+{
+	struct site *s;
+
+	setup();
+	ALLOC(1, 100, 0x1000, 10, RA(user_alloc_site));
+	ALLOC(1, 500, 0x2000, 20, RA(user_alloc_site));
+	ALLOC(1, 600, 0x3000, 30, RA(user_alloc_site));
+	FREE(1, 700, 0x3000, 30, RA(user_alloc_site));
+	tracker__finish(&t, 1100);
+	s = only_site();
+	if (s) {
+		CHECK_U64(s->live, 2);
+		CHECK_U64(s->live_bytes, 30);
+		CHECK(s->noldest == 2);
+		CHECK_U64(s->oldest[0].age_ns, 1000);
+		CHECK_U64(s->oldest[0].ptr, 0x1000);
+		CHECK_U64(s->oldest[1].age_ns, 600);
+	}
+	CHECK_U64(m->totals.live_allocs, 2);
+	CHECK_U64(m->totals.live_bytes, 30);
+	teardown();
+}
+
+static void test_malformed(void)
+{
+	struct rp_event e = { .type = RP_EV_ALLOC, .nframes = 10 };
+
+	setup();
+	CHECK(tracker__event(&t, &e, RP_EVENT_HDR_SIZE) != 0);	/* frames missing */
+	e.type = 99;
+	e.nframes = 0;
+	CHECK(tracker__event(&t, &e, RP_EVENT_HDR_SIZE) != 0);
+	CHECK(tracker__event(&t, &e, 8) != 0);
+	teardown();
+}
+
+int main(void)
+{
+	RUN(test_match_and_lifetime);
+	RUN(test_realloc_continues);
+	RUN(test_unknown);
+	RUN(test_temporaries_and_threads);
+	RUN(test_live_at_end);
+	RUN(test_malformed);
+	CHECK_DONE();
+}
