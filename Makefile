@@ -93,8 +93,12 @@ test-san:
 
 test: all test-unit test-integration test-san
 
+# The integration tests again on every kernel of tests/kernels.list, under qemu.
+# Fixtures are built here first: the guest sees this tree read-only.
 test-kernels: all
-	$(Q)bash scripts/kernel-matrix.sh -- env RSPROBE=$(abspath $(BIN)) bash tests/run-integration.sh
+	$(Q)bash tests/build-fixtures.sh $(OUTPUT)/fixtures
+	$(Q)bash scripts/kernel-matrix.sh -- env RSPROBE=$(abspath $(BIN)) RSPROBE_NO_BUILD=1 \
+		bash tests/run-integration.sh
 
 install: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(prefix)/sbin/rsprobe
@@ -104,3 +108,19 @@ clean:
 	$(Q)rm -rf $(OUTPUT) rsprobe
 
 -include $(wildcard $(OUTPUT)/*.d)
+
+# The bundled example, profiled: what the README's quick start runs.
+EXAMPLE := $(OUTPUT)/examples/move_borrow
+RUSTC ?= $(shell command -v rustc 2>/dev/null || echo $(HOME)/.cargo/bin/rustc)
+
+$(EXAMPLE): examples/move_borrow.rs
+	$(call msg,RUSTC,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(RUSTC) --edition 2021 -O -C force-frame-pointers=yes -o $@ $<
+
+.PHONY: demo check
+demo: $(BIN) $(EXAMPLE)
+	$(Q)./$(BIN) -- $(EXAMPLE)
+
+# Everything CI runs: the test suite here, then again on the other kernels.
+check: test test-kernels

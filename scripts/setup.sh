@@ -4,7 +4,12 @@
 set -euo pipefail
 
 pkgs=(make gcc clang llvm libbpf-dev bpftool libelf-dev libdw-dev libunwind-dev
-      libiberty-dev zlib1g-dev pkg-config python3)
+      libiberty-dev zlib1g-dev pkg-config python3 binutils util-linux)
+
+# Rust fixtures and the example need rustc; a rustup toolchain counts too.
+if ! command -v rustc >/dev/null && [ ! -x "$HOME/.cargo/bin/rustc" ]; then
+	pkgs+=(rustc)
+fi
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -242,7 +242,8 @@ struct elf_object *elf_object__open(const char *path, const char *open_path)
 	o->strings = strs;
 	for (i = 0; i < o->nsyms; i++)
 		o->syms[i].name = strs + (uintptr_t)o->syms[i].name;
-	qsort(o->syms, o->nsyms, sizeof(*o->syms), cmp_sym);
+	if (o->nsyms)
+		qsort(o->syms, o->nsyms, sizeof(*o->syms), cmp_sym);
 	elf_end(elf);
 	close(fd);
 	return o;
