@@ -19,11 +19,18 @@
 #define EXIT_USAGE 2
 #define MAX_OUTPUTS 16
 
-enum output_format { FMT_TEXT, FMT_JSON };
+/* Output formats, chosen by file name suffix; each renders the one model. */
+static const struct format {
+	const char *suffix;
+	int (*render)(FILE *f, const struct model *m, const struct report_opts *o);
+} formats[] = {
+	{ ".txt", report_text },
+	{ ".json", report_json },
+};
 
 struct output {
 	const char *path;
-	enum output_format fmt;
+	const struct format *fmt;
 	FILE *f;
 	bool created;
 };
@@ -58,6 +65,9 @@ static const char usage_text[] =
 "                         only mode for now: every figure is exact)\n"
 "      --ring-mb N        ring buffer size in MiB (default 32); raise it if\n"
 "                         events are reported lost\n"
+"      --probe-only       attach the same probes with programs that do\n"
+"                         nothing: the cost floor, for benchmarks (the\n"
+"                         report is empty)\n"
 "\n"
 "Output:\n"
 "  -o, --output FILE      write a report; repeatable; the format follows the\n"
@@ -112,26 +122,42 @@ static uint64_t parse_secs(const char *opt, const char *arg)
 	return (uint64_t)(v * 1e9);
 }
 
+static const struct format *format_of(const char *path)
+{
+	size_t i, n = strlen(path);
+
+	/* Longest suffix first would matter for ".pb.gz"-style names: check all. */
+	for (i = 0; i < ARRAY_SIZE(formats); i++) {
+		size_t k = strlen(formats[i].suffix);
+
+		if (n > k && !strcmp(path + n - k, formats[i].suffix))
+			return &formats[i];
+	}
+	return NULL;
+}
+
 static void add_output(struct cli *c, const char *path)
 {
-	const char *dot = strrchr(path, '.');
+	char known[128] = "";
 	struct output *o;
+	size_t i;
 
 	if (c->noutputs == MAX_OUTPUTS)
 		usage_error("-o: at most %d outputs", MAX_OUTPUTS);
 	o = &c->outputs[c->noutputs++];
 	o->path = path;
-	if (dot && !strcmp(dot, ".json"))
-		o->fmt = FMT_JSON;
-	else if (dot && !strcmp(dot, ".txt"))
-		o->fmt = FMT_TEXT;
-	else
-		usage_error("-o %s: unknown format; use a .txt or .json file name", path);
+	o->fmt = format_of(path);
+	if (o->fmt)
+		return;
+	for (i = 0; i < ARRAY_SIZE(formats); i++)
+		snprintf(known + strlen(known), sizeof(known) - strlen(known), "%s%s",
+			 i ? ", " : "", formats[i].suffix);
+	usage_error("-o %s: unknown format; the file name must end in one of %s", path, known);
 }
 
 static void parse_args(int argc, char **argv, struct cli *c)
 {
-	enum { OPT_ALL = 256, OPT_TOP, OPT_RING };
+	enum { OPT_ALL = 256, OPT_TOP, OPT_RING, OPT_PROBE_ONLY };
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "duration", required_argument, NULL, 'd' },
@@ -139,6 +165,7 @@ static void parse_args(int argc, char **argv, struct cli *c)
 		{ "all", no_argument, NULL, OPT_ALL },
 		{ "top", required_argument, NULL, OPT_TOP },
 		{ "ring-mb", required_argument, NULL, OPT_RING },
+		{ "probe-only", no_argument, NULL, OPT_PROBE_ONLY },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "version", no_argument, NULL, 'V' },
@@ -174,6 +201,9 @@ static void parse_args(int argc, char **argv, struct cli *c)
 			c->sess.ring_bytes = parse_uint("--ring-mb", optarg, 4096) << 20;
 			if (!c->sess.ring_bytes)
 				usage_error("--ring-mb: must be at least 1");
+			break;
+		case OPT_PROBE_ONLY:
+			c->sess.empty_programs = true;
 			break;
 		case 'v':
 			rp_verbosity = 2;
@@ -299,10 +329,8 @@ static int write_outputs(struct cli *c, const struct model *m)
 		/* Truncate only now: an existing file keeps its content until we have ours. */
 		if (ftruncate(fileno(o->f), 0))
 			e = -errno;
-		else if (o->fmt == FMT_JSON)
-			e = report_json(o->f, m, &c->report);
 		else
-			e = report_text(o->f, m, &c->report);
+			e = o->fmt->render(o->f, m, &c->report);
 		if (fclose(o->f) && !e)
 			e = -errno;
 		o->f = NULL;

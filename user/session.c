@@ -413,13 +413,14 @@ static int load_bpf(struct session *s)
 	return 0;
 }
 
-static void read_counters(struct session *s)
+static void sum_counters(struct session *s, uint64_t sum[RP_CNT_MAX])
 {
 	int ncpu = libbpf_num_possible_cpus(), fd = bpf_map__fd(s->skel->maps.counters);
-	uint64_t *vals, sum[RP_CNT_MAX] = { 0 };
+	uint64_t *vals;
 	uint32_t k;
 	int c;
 
+	memset(sum, 0, RP_CNT_MAX * sizeof(*sum));
 	if (ncpu <= 0)
 		return;
 	vals = xcalloc(ncpu, sizeof(*vals));
@@ -430,6 +431,28 @@ static void read_counters(struct session *s)
 			sum[k] += vals[c];
 	}
 	free(vals);
+}
+
+uint64_t session__lost(struct session *s)
+{
+	uint64_t sum[RP_CNT_MAX];
+
+	if (!s->skel)
+		return 0;
+	sum_counters(s, sum);
+	return sum[RP_CNT_LOST] + sum[RP_CNT_PENDING_FULL];
+}
+
+uint64_t session__events(struct session *s)
+{
+	return s->tracker.events;
+}
+
+static void read_counters(struct session *s)
+{
+	uint64_t sum[RP_CNT_MAX];
+
+	sum_counters(s, sum);
 	s->model->totals.lost_events = sum[RP_CNT_LOST] + sum[RP_CNT_PENDING_FULL];
 	s->model->totals.failed_allocs = sum[RP_CNT_ALLOC_FAILED];
 	debug("%llu returns without their entry (calls in flight at start or end)",
@@ -463,9 +486,14 @@ static bool target_gone(struct session *s)
 static void collect(struct session *s)
 {
 	uint64_t deadline = s->opts.duration_ns ? mono_ns() + s->opts.duration_ns : 0;
+	uint64_t next_tick = s->opts.tick_ns ? mono_ns() + s->opts.tick_ns : 0;
 	int err;
 
 	while (!rp_exiting) {
+		if (next_tick && mono_ns() >= next_tick && s->opts.on_tick) {
+			s->opts.on_tick(s, s->opts.tick_ctx);
+			next_tick += s->opts.tick_ns;
+		}
 		err = ring_buffer__poll(s->rb, 50);
 		if (err < 0 && err != -EINTR) {
 			warn("ring buffer: %s", strerror(-err));

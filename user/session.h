@@ -9,6 +9,8 @@
 
 #include "model.h"
 
+struct session;
+
 struct session_opts {
 	pid_t pid;		/* attach to this process, or */
 	char **argv;		/* launch this command */
@@ -16,9 +18,11 @@ struct session_opts {
 	uint64_t ring_bytes;
 	bool all;
 	bool empty_programs;	/* bench: the bare-uprobe floor */
+	/* Called every tick_ns while collecting (live views); may be NULL. */
+	void (*on_tick)(struct session *s, void *ctx);
+	void *tick_ctx;
+	uint64_t tick_ns;
 };
-
-struct session;
 
 /*
  * Everything that can be checked before probing: the target, its allocator
@@ -33,6 +37,9 @@ struct session *session__new(const struct session_opts *opts);
  */
 int session__run(struct session *s);
 struct model *session__model(struct session *s);
+/* Events taken from the ring so far, and events lost so far (live). */
+uint64_t session__events(struct session *s);
+uint64_t session__lost(struct session *s);
 /* Exit status for rsprobe in launch mode (the command's), -1 otherwise. */
 int session__child_status(struct session *s);
 /* Wait for a launched command to finish after detach. */
