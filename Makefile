@@ -9,6 +9,8 @@ prefix ?= /usr/local
 DESTDIR ?=
 
 ARCH := x86
+# Rust test programs: the same for every build flavour.
+FIXDIR ?= .output/fixtures
 VMLINUX := vmlinux/$(ARCH)/vmlinux.h
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
 
@@ -43,7 +45,7 @@ BPF_OBJ := $(OUTPUT)/rsprobe.bpf.o
 ifeq ($(SAN),1)
 BIN := $(OUTPUT)/rsprobe
 else
-BIN := rsprobe
+BIN ?= rsprobe
 endif
 
 .PHONY: all clean install test test-unit test-integration test-san test-kernels bench check-deps
@@ -83,10 +85,11 @@ check-deps:
 	$(Q)bash scripts/setup.sh
 
 test-unit: $(UNIT_BINS)
-	$(Q)bash tests/run-unit.sh $(UNIT_BINS)
+	$(Q)OUTPUT=$(OUTPUT) FIXDIR=$(FIXDIR) bash tests/run-unit.sh $(UNIT_BINS)
 
 test-integration: $(BIN)
-	$(Q)RSPROBE=$(abspath $(BIN)) bash tests/run-integration.sh
+	$(Q)RSPROBE=$(abspath $(BIN)) RSPROBE_FIXTURES=$(abspath $(FIXDIR)) \
+		bash tests/run-integration.sh
 
 test-san:
 	$(Q)$(MAKE) --no-print-directory SAN=1 test-unit test-integration
@@ -96,8 +99,9 @@ test: all test-unit test-integration test-san
 # The integration tests again on every kernel of tests/kernels.list, under qemu.
 # Fixtures are built here first: the guest sees this tree read-only.
 test-kernels: all
-	$(Q)bash tests/build-fixtures.sh $(OUTPUT)/fixtures
+	$(Q)bash tests/build-fixtures.sh $(FIXDIR)
 	$(Q)bash scripts/kernel-matrix.sh -- env RSPROBE=$(abspath $(BIN)) RSPROBE_NO_BUILD=1 \
+		RSPROBE_FIXTURES=$(abspath $(FIXDIR)) \
 		bash tests/run-integration.sh
 
 install: $(BIN)

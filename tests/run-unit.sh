@@ -3,7 +3,7 @@
 set -uo pipefail
 out=${OUTPUT:-.output}/tests
 here=$(cd "$(dirname "$0")" && pwd)
-fix=${OUTPUT:-.output}/fixtures
+fix=${FIXDIR:-.output/fixtures}
 mkdir -p "$out"
 bash "$here/build-fixtures.sh" "$fix" || exit 1
 
