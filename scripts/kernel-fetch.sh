@@ -278,6 +278,16 @@ mount -t bpf bpf $r/sys/fs/bpf &&
 mount -t cgroup2 cgroup2 $r/sys/fs/cgroup ||
 	fail "cannot set up the chroot's mounts"
 
+# A working directory under a path the guest mounts afresh (/tmp, /run) would be
+# hidden by those mounts: the driver shares it separately, to be mounted back
+# at its own path.
+if [ -s /result/workdir ]; then
+	w=$(cat /result/workdir)
+	mkdir -p "$r$w" &&
+	mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,ro,cache=loose work "$r$w" ||
+		fail "cannot mount the working directory share at $w"
+fi
+
 # 6.1 charges BPF maps to the memory cgroup, not to RLIMIT_MEMLOCK, but older
 # userspace (and libbpf's probing) still looks at the limit.
 ulimit -l unlimited || fail "cannot raise RLIMIT_MEMLOCK"

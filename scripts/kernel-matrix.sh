@@ -119,9 +119,13 @@ write_cmd() {
 	printf ' %q' "$@"
 	printf '\n'
 }
+# The guest mounts fresh filesystems on these: a working directory below one of
+# them is shared on its own and mounted back over it (read-only, like the rest).
+workdir_share=
 case $PWD in
-/tmp | /tmp/* | /run | /run/* | /proc | /proc/* | /sys | /sys/* | /dev | /dev/*)
-	echo "$prog: warning: the guest mounts its own $PWD; the command will not find this directory" >&2
+/tmp/* | /run/* | /dev/shm/*) workdir_share=$PWD ;;
+/proc | /proc/* | /sys | /sys/* | /dev | /dev/* | /tmp | /run)
+	die "cannot run from $PWD: the guest mounts its own filesystem there"
 	;;
 esac
 
@@ -161,6 +165,7 @@ run_kernel() {
 	rm -rf "$share"
 	mkdir -p "$share"
 	write_cmd "$@" >"$share/cmd.sh"
+	if [ -n "$workdir_share" ]; then printf '%s\n' "$workdir_share" >"$share/workdir"; fi
 
 	# The uncompressed kernel boots ~5 s sooner under emulation (no unpacking).
 	local kernel=$kdir/vmlinuz
@@ -181,6 +186,9 @@ run_kernel() {
 		-append "console=ttyS0 $kernel_verbosity panic=-1 rdinit=/init"
 		-virtfs "local,path=/,mount_tag=hostroot,security_model=passthrough,readonly=on,multidevs=remap"
 		-virtfs "local,path=${share//,/,,},mount_tag=result,security_model=passthrough")
+	if [ -n "$workdir_share" ]; then
+		qemu+=(-virtfs "local,path=${workdir_share//,/,,},mount_tag=work,security_model=passthrough,readonly=on,multidevs=remap")
+	fi
 
 	# timeout(1) runs in the background so that the INT/TERM trap can fire while
 	# we wait; its status goes through a file since the pipeline hides it. sed
