@@ -53,6 +53,39 @@ struct rp_event {
 	__u64 frames[RP_MAX_FRAMES];
 };
 
+/*
+ * Unwind tables for DWARF-CFI unwinding in BPF (x86-64), built in userspace
+ * from each object's .eh_frame / .debug_frame.
+ *
+ * One row per address range of an object, sorted by pc; a row holds from its
+ * pc up to the next row's pc. pc is an ELF virtual address of the object
+ * (what st_value and p_vaddr use), so rows do not depend on where the object
+ * is loaded. The return address is always at CFA - 8 (rows where the CFI
+ * says otherwise are RP_CFA_UNSUPPORTED).
+ */
+enum rp_cfa_type {
+	RP_CFA_END = 0,		/* no CFI here (gap between FDEs, end of table) */
+	RP_CFA_RSP = 1,		/* CFA = rsp + cfa_off */
+	RP_CFA_RBP = 2,		/* CFA = rbp + cfa_off */
+	RP_CFA_PLT = 3,		/* PLT stub: CFA = rsp + 8 + ((rip & 15) >= 11 ? 8 : 0) */
+	RP_CFA_UNSUPPORTED = 4,	/* an expression or register we cannot evaluate */
+};
+
+enum rp_rbp_type {
+	RP_RBP_SAME = 0,	/* rbp keeps the caller's value (same value / unspecified) */
+	RP_RBP_OFFSET = 1,	/* caller's rbp saved at CFA + rbp_off */
+	RP_RBP_UNDEFINED = 2,	/* outermost frame marker (e.g. _start): stop */
+};
+
+struct rp_cfi_row {
+	__u32 pc;		/* ELF vaddr (objects above 4 GiB are not supported) */
+	__s16 cfa_off;
+	__s16 rbp_off;
+	__u8 cfa_type;		/* enum rp_cfa_type */
+	__u8 rbp_type;		/* enum rp_rbp_type */
+	__u16 pad;
+};
+
 #define RP_EVENT_HDR_SIZE ((unsigned long)&((struct rp_event *)0)->frames)
 
 #endif /* RSPROBE_H */
