@@ -22,6 +22,8 @@ const volatile __u32 targ_tgid = 0;
 const volatile __u64 wakeup_bytes = 256 * 1024;
 /* Capture user stacks at all (off for the bare-probe cost floor). */
 const volatile bool capture_stacks = true;
+/* DWARF unwinding is available (bpf_loop exists on this kernel). */
+const volatile bool use_dwarf = false;
 /* Diagnostic: do nothing at all in the programs (the uprobe floor). */
 const volatile bool empty_programs = false;
 /* Set by the first event: wake the consumer at once so it reads the layout early. */
@@ -32,6 +34,10 @@ bool first_event_sent = false;
  * with frees recorded but not allocations would skew every figure.
  */
 bool recording = false;
+/* Which unwind_maps slot is current; DWARF unwinding is off while it is empty. */
+__u32 maps_slot = 0;
+/* Launch mode: stop the new program once at its entry point (see entry_stop). */
+bool stop_at_entry = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -59,6 +65,26 @@ struct {
 	__type(value, struct rp_event);
 } zero_event SEC(".maps");
 
+/* Unwind tables of every object, concatenated (sized from userspace). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);	/* userspace writes rows in place */
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct rp_cfi_row);
+} cfi_rows SEC(".maps");
+
+/*
+ * Where the objects are: two slots, userspace fills the idle one and then
+ * flips maps_slot, so a walk never sees a half-written table.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct rp_maps);
+} unwind_maps SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, RP_CNT_MAX);
@@ -80,19 +106,153 @@ static __always_inline bool is_target(__u64 pid_tgid)
 }
 
 /*
- * Fill e->frames: the kernel's frame-pointer walk gives the probed address
- * first, then return addresses. The shims begin with a jmp and have no frame
- * of their own, so the immediate caller's return address is at [rsp]; it
+ * Binary searches without data-dependent branches: the verifier follows every
+ * branch of a loop separately, and a branchy search over thousands of rows
+ * multiplies its paths past its limit. "x >= y" is computed as arithmetic.
+ */
+static __always_inline __u64 ge(__u64 x, __u64 y)
+{
+	return 1 - ((x - y) >> 63);	/* both below 2^63: user addresses */
+}
+
+/* The object containing pc. */
+static __always_inline const struct rp_map_entry *find_map(const struct rp_maps *mt, __u64 pc)
+{
+	__u32 base = 0, n = mt->n, i;
+	const struct rp_map_entry *m;
+
+	if (n > RP_MAX_MAPS)
+		n = RP_MAX_MAPS;
+	if (!n)
+		return NULL;
+	/* The last entry with start <= pc. */
+	for (i = 0; i < 9; i++) {	/* log2(RP_MAX_MAPS) + 1 */
+		__u32 half = n / 2;
+
+		base += half * ge(pc, mt->m[(base + half) & (RP_MAX_MAPS - 1)].start);
+		n -= half;
+	}
+	m = &mt->m[base & (RP_MAX_MAPS - 1)];
+	return pc >= m->start && pc < m->end ? m : NULL;
+}
+
+/* The last row at or before vaddr in the object's rows. */
+static __always_inline const struct rp_cfi_row *find_row(const struct rp_map_entry *m,
+							  __u64 vaddr)
+{
+	__u32 base = m->row_start, n = m->row_count, i, idx;
+	const struct rp_cfi_row *r;
+
+	if (!n)
+		return NULL;
+	for (i = 0; i < 24; i++) {	/* up to 16M rows */
+		__u32 half = n / 2;
+
+		idx = base + half;
+		r = bpf_map_lookup_elem(&cfi_rows, &idx);
+		if (!r)
+			return NULL;
+		base += half * ge(vaddr, r->pc);
+		n -= half;
+	}
+	r = bpf_map_lookup_elem(&cfi_rows, &base);
+	return r && r->pc <= vaddr ? r : NULL;
+}
+
+struct unwind_ctx {
+	const struct rp_maps *mt;
+	struct rp_event *e;
+	__u64 ip, sp, bp;
+	__u32 n;
+};
+
+/* One frame: find the object, the row, the CFA; read the return address. */
+static int unwind_step(__u32 i, void *arg)
+{
+	struct unwind_ctx *u = arg;
+	/* After the first frame, ip is a return address: look up the call. */
+	__u64 at = i ? u->ip - 1 : u->ip, cfa, ra = 0, bp = u->bp;
+	const struct rp_map_entry *m = find_map(u->mt, at);
+	const struct rp_cfi_row *r;
+
+	if (!m) {
+		u->e->flags |= RP_F_UNMAPPED;
+		return 1;
+	}
+	r = find_row(m, at - m->bias);
+	if (!r)
+		return 1;
+	/* Outermost (_start, clone): its CFA may not even be expressible. */
+	if (r->rbp_type == RP_RBP_UNDEFINED) {
+		u->e->flags |= RP_F_COMPLETE;
+		return 1;
+	}
+	if (r->cfa_type == RP_CFA_RSP)
+		cfa = u->sp + r->cfa_off;
+	else if (r->cfa_type == RP_CFA_RBP)
+		cfa = u->bp + r->cfa_off;
+	else if (r->cfa_type == RP_CFA_PLT)
+		cfa = u->sp + 8 + ((u->ip & 15) >= 11 ? 8 : 0);
+	else
+		return 1;
+	/* The stack grows down: a caller's frame is above. Anything else is garbage. */
+	if (cfa <= u->sp)
+		return 1;
+	if (bpf_probe_read_user(&ra, sizeof(ra), (void *)(cfa - 8)))
+		return 1;
+	if (r->rbp_type == RP_RBP_OFFSET &&
+	    bpf_probe_read_user(&bp, sizeof(bp), (void *)(cfa + r->rbp_off)))
+		return 1;
+	if (!ra) {
+		u->e->flags |= RP_F_COMPLETE;
+		return 1;
+	}
+	u->e->frames[u->n & (RP_MAX_FRAMES - 1)] = ra;
+	u->n++;
+	u->sp = cfa;
+	u->ip = ra;
+	u->bp = bp;
+	return u->n >= RP_MAX_FRAMES;
+}
+
+/*
+ * DWARF-CFI unwinding with the tables userspace loaded. bpf_loop (5.17)
+ * keeps the verifier's work to one pass over the step; without it, or
+ * without tables, the caller falls back to frame pointers.
+ */
+static __always_inline bool unwind_dwarf(struct pt_regs *ctx, struct rp_event *e)
+{
+	__u32 slot = maps_slot & 1;
+	struct unwind_ctx u = {};
+
+	if (!use_dwarf)
+		return false;
+	u.mt = bpf_map_lookup_elem(&unwind_maps, &slot);
+	if (!u.mt || !u.mt->n)
+		return false;
+	u.e = e;
+	u.ip = PT_REGS_IP(ctx);
+	u.sp = PT_REGS_SP(ctx);
+	u.bp = PT_REGS_FP(ctx);
+	e->flags |= RP_F_DWARF;
+	bpf_loop(RP_MAX_FRAMES, unwind_step, &u, 0);
+	if (u.n >= RP_MAX_FRAMES)
+		e->flags |= RP_F_TRUNCATED;
+	e->nframes = u.n;
+	return true;
+}
+
+/*
+ * Without tables, the kernel's frame-pointer walk: the probed address first,
+ * then return addresses. The shims begin with a jmp and have no frame of
+ * their own, so the immediate caller's return address is at [rsp]; it
  * replaces the probed address in slot 0.
  */
-static __always_inline void take_stack(struct pt_regs *ctx, struct rp_event *e)
+static __always_inline void unwind_fp(struct pt_regs *ctx, struct rp_event *e)
 {
 	long n;
 	__u64 ra = 0;
 
-	e->nframes = 0;
-	if (!capture_stacks)
-		return;
 	n = bpf_get_stack(ctx, e->frames, sizeof(e->frames), BPF_F_USER_STACK);
 	if (n < 0) {
 		count(RP_CNT_STACK_ERR);
@@ -106,6 +266,15 @@ static __always_inline void take_stack(struct pt_regs *ctx, struct rp_event *e)
 	e->nframes = n / 8;
 	if (e->nframes >= RP_MAX_FRAMES)
 		e->flags |= RP_F_TRUNCATED;
+}
+
+static __always_inline void take_stack(struct pt_regs *ctx, struct rp_event *e)
+{
+	e->nframes = 0;
+	if (!capture_stacks)
+		return;
+	if (!unwind_dwarf(ctx, e))
+		unwind_fp(ctx, e);
 }
 
 static __always_inline __u64 wakeup_flags(void)
@@ -243,8 +412,7 @@ int BPF_KRETPROBE(rust_realloc_ret, __u64 ret)
 	return call_exit(ret);
 }
 
-SEC("uprobe")
-int BPF_KPROBE(rust_dealloc, __u64 ptr, __u64 size, __u64 align)
+static __always_inline int free_enter(struct pt_regs *ctx, __u64 ptr, __u64 size, __u64 align)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct rp_event *e;
@@ -264,4 +432,150 @@ int BPF_KPROBE(rust_dealloc, __u64 ptr, __u64 size, __u64 align)
 	take_stack(ctx, e);
 	bpf_ringbuf_submit(e, wakeup_flags());
 	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(rust_dealloc, __u64 ptr, __u64 size, __u64 align)
+{
+	return free_enter(ctx, ptr, size, align);
+}
+
+/*
+ * Launch mode: at the program's entry point every shared library is mapped
+ * and no Rust code has run yet. Stopping here once lets rsprobe read the
+ * layout and load unwind tables before the first allocation; it continues
+ * the program right after (the program cannot tell).
+ */
+SEC("uprobe")
+int BPF_KPROBE(entry_stop)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	if (!stop_at_entry || (__u32)(pid_tgid >> 32) != targ_tgid)
+		return 0;
+	stop_at_entry = false;
+	bpf_send_signal(19 /* SIGSTOP */);
+	return 0;
+}
+
+/*
+ * The C allocator layer (--source libc): malloc, calloc, realloc, free,
+ * posix_memalign, aligned_alloc. Same events as the shims; sizes of frees
+ * are unknown here (0) and come from the tracked allocation.
+ */
+SEC("uprobe")
+int BPF_KPROBE(libc_malloc, __u64 size)
+{
+	return alloc_enter(ctx, size, 0, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(libc_calloc, __u64 n, __u64 size)
+{
+	return alloc_enter(ctx, n * size, 0, RP_F_ZEROED);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(libc_aligned_alloc, __u64 align, __u64 size)
+{
+	return alloc_enter(ctx, size, align, 0);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(libc_alloc_ret, __u64 ret)
+{
+	return call_exit(ret);
+}
+
+/* posix_memalign returns 0 and stores the pointer through its first argument. */
+SEC("uprobe")
+int BPF_KPROBE(libc_posix_memalign, __u64 memptr, __u64 align, __u64 size)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct rp_event *e;
+
+	if (empty_programs || !is_target(pid_tgid))
+		return 0;
+	e = new_pending(RP_EV_ALLOC, pid_tgid);
+	if (!e)
+		return 0;
+	e->old_ptr = memptr;
+	e->size = size;
+	e->align = align;
+	take_stack(ctx, e);
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(libc_posix_memalign_ret, __u64 ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)pid_tgid;
+	struct rp_event *e;
+	__u64 ptr = 0;
+
+	if (empty_programs || !is_target(pid_tgid))
+		return 0;
+	e = bpf_map_lookup_elem(&pending, &tid);
+	if (!e)
+		return 0;
+	if (ret == 0 && e->type == RP_EV_ALLOC && e->old_ptr &&
+	    !bpf_probe_read_user(&ptr, sizeof(ptr), (void *)e->old_ptr) && ptr) {
+		e->ptr = ptr;
+		e->old_ptr = 0;
+		emit(e);
+	} else {
+		count(RP_CNT_ALLOC_FAILED);
+	}
+	bpf_map_delete_elem(&pending, &tid);
+	return 0;
+}
+
+/*
+ * realloc(NULL, n) is a malloc, realloc(p, 0) a free: glibc implements both by
+ * calling its own malloc and free, whose probes report them; the realloc
+ * probe then finds its entry replaced or sees NULL and stays silent.
+ */
+SEC("uprobe")
+int BPF_KPROBE(libc_realloc, __u64 ptr, __u64 size)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct rp_event *e;
+
+	if (empty_programs || !is_target(pid_tgid))
+		return 0;
+	e = new_pending(ptr ? RP_EV_REALLOC : RP_EV_ALLOC, pid_tgid);
+	if (!e)
+		return 0;
+	e->old_ptr = ptr;
+	e->size = size;
+	if (!ptr)
+		take_stack(ctx, e);
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(libc_realloc_ret, __u64 ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)pid_tgid;
+	struct rp_event *e;
+
+	if (empty_programs || !is_target(pid_tgid))
+		return 0;
+	e = bpf_map_lookup_elem(&pending, &tid);
+	if (!e)
+		return 0;
+	if (ret) {
+		e->ptr = ret;
+		emit(e);
+	}
+	bpf_map_delete_elem(&pending, &tid);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(libc_free, __u64 ptr)
+{
+	return free_enter(ctx, ptr, 0, 0);
 }

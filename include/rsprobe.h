@@ -26,6 +26,9 @@ enum rp_event_type {
 enum rp_event_flags {
 	RP_F_ZEROED = 1 << 0,	/* __rust_alloc_zeroed / calloc */
 	RP_F_TRUNCATED = 1 << 1,/* the stack had more than RP_MAX_FRAMES frames */
+	RP_F_DWARF = 1 << 2,	/* unwound with CFI tables (else frame pointers) */
+	RP_F_COMPLETE = 1 << 3,	/* the walk reached the outermost frame */
+	RP_F_UNMAPPED = 1 << 4,	/* the walk met code outside the known objects */
 };
 
 /* Indexes into the counters map. */
@@ -77,13 +80,34 @@ enum rp_rbp_type {
 	RP_RBP_UNDEFINED = 2,	/* outermost frame marker (e.g. _start): stop */
 };
 
+/*
+ * 16 bytes: BPF array elements are 8-byte aligned, and the rows map is written
+ * in place through mmap, so the userspace stride must be the kernel's.
+ * cfa_off is 32 bits: Rust frames larger than 32 KiB exist.
+ */
 struct rp_cfi_row {
 	__u32 pc;		/* ELF vaddr (objects above 4 GiB are not supported) */
-	__s16 cfa_off;
+	__s32 cfa_off;
 	__s16 rbp_off;
 	__u8 cfa_type;		/* enum rp_cfa_type */
 	__u8 rbp_type;		/* enum rp_rbp_type */
-	__u16 pad;
+	__u32 pad;
+};
+
+/* Objects of the target with unwind tables, by runtime address. */
+#define RP_MAX_MAPS 256
+
+struct rp_map_entry {
+	__u64 start, end;	/* runtime addresses [start, end) of executable code */
+	__u64 bias;		/* runtime address - ELF vaddr */
+	__u32 row_start;	/* first row in the rows map */
+	__u32 row_count;
+};
+
+struct rp_maps {
+	__u32 n;		/* valid entries, sorted by start */
+	__u32 pad;
+	struct rp_map_entry m[RP_MAX_MAPS];
 };
 
 #define RP_EVENT_HDR_SIZE ((unsigned long)&((struct rp_event *)0)->frames)

@@ -4,7 +4,10 @@
 set -euo pipefail
 
 pkgs=(make gcc clang llvm libbpf-dev bpftool libelf-dev libdw-dev libunwind-dev
-      libiberty-dev zlib1g-dev pkg-config python3 binutils util-linux)
+      libiberty-dev zlib1g-dev libprotobuf-c-dev protobuf-c-compiler pkg-config python3
+      binutils util-linux)
+# Tests also use chromium, golang-go and valgrind (dh_view.js): heavy, so
+# tests/outputs.py installs them itself in CI, and skips without them elsewhere.
 
 # Rust fixtures and the example need rustc; a rustup toolchain counts too.
 if ! command -v rustc >/dev/null && [ ! -x "$HOME/.cargo/bin/rustc" ]; then

@@ -25,3 +25,8 @@ for f in ownership workers exitcode; do
 	# -fp: frame pointers, so the kernel's stack walk reaches main.
 	build "$out/$f-fp" "$here/fixtures/$f.rs" -O -C force-frame-pointers=yes "${ext[@]}"
 done
+# DWARF-CFI unwinding (test_cfi): deep has no frame pointers, as cargo --release.
+build "$out/deep" "$here/fixtures/deep.rs" -O
+build "$out/deep-fp" "$here/fixtures/deep.rs" -O -C force-frame-pointers=yes
+# DWARF symbolization (test_dwarfsym): full debug info, inlining as in release builds.
+build "$out/inline" "$here/fixtures/inline.rs" -O -C debuginfo=2

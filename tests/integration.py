@@ -214,10 +214,23 @@ def test_no_such_pid():
 
 @needs_bpf
 def test_not_rust():
-    r = run([RSPROBE, "--", "/bin/true"])
+    r = run([RSPROBE, "--source", "rust", "--", "/bin/true"])
     one_line_error(r, 1, "no Rust allocator symbols")
     check("try --libc" in r.stderr, "suggests --libc")
     check("/true" in r.stderr, "names the binary")
+
+
+@needs_bpf
+def test_auto_falls_back_to_libc():
+    out = tmp("true.json")
+    r = run([RSPROBE, "-q", "-o", out, "--", "/bin/true"])
+    eq(r.returncode, 0, "exit status (stderr: %s)" % r.stderr)
+    d = json.load(open(out))
+    check_contract(d)
+    eq(d["mode"]["source"], "libc", "mode.source")
+    check("no Rust allocator shims in /" in d["mode"]["source_reason"] and
+          "libc.so" in d["mode"]["source_reason"], "the reason names the binary and the libc: %s"
+          % d["mode"]["source_reason"])
 
 
 @needs_bpf
@@ -335,14 +348,21 @@ def test_text_report_on_stdout():
 
 # ---------------------------------------------------------------- tests: attach
 
-def start_workers(rounds=400, pause_ms=10):
-    p = subprocess.Popen([fixture("workers-fp"), str(rounds), str(pause_ms)],
+STOP_FILE = tmp("workers-stop")
+
+
+def start_workers(rounds=100000, pause_ms=10):
+    """Runs until finish_workers() creates the stop file (or for rounds * pause)."""
+    if os.path.exists(STOP_FILE):
+        os.unlink(STOP_FILE)
+    p = subprocess.Popen([fixture("workers-fp"), str(rounds), str(pause_ms), STOP_FILE],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(0.3)
     return p
 
 
 def finish_workers(p):
+    open(STOP_FILE, "w").close()
     out, err = p.communicate(timeout=60)
     eq(p.returncode, 0, "workers exit status (stderr: %s)" % err)
     check(" ok" in out and "MISMATCH" not in out, "workers computed the right checksum: %s" % out)
@@ -416,7 +436,7 @@ def first_byte(pid, addr):
 
 @needs_bpf
 def test_no_probe_outlives_rsprobe():
-    p = start_workers(rounds=600)
+    p = start_workers()
     try:
         addr = shim_address(p.pid, fixture("workers-fp"), "12___rust_alloc")
         before = first_byte(p.pid, addr)
@@ -443,6 +463,7 @@ TESTS = [
     test_no_btf,
     test_no_such_pid,
     test_not_rust,
+    test_auto_falls_back_to_libc,
     test_command_not_found,
     test_unwritable_output_checked_first,
     test_failed_session_keeps_existing_output,

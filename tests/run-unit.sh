@@ -25,12 +25,26 @@ cc -shared -fPIC -O1 -o "$out/legacy.so" "$out/legacy.c" &&
 	strip --strip-all -o "$out/legacy-stripped.so" "$out/legacy.so" &&
 	cc -shared -fPIC -O1 -o "$out/lock.so" "$out/lock.c" || exit 1
 
+# test_cfi: a non-PIE C program whose own functions have CFI only in
+# .debug_frame (crt1's _start keeps its .eh_frame), stopping itself in f3.
+cat >"$out/cfi-debugframe.c" <<'C'
+#include <signal.h>
+static volatile int sink;
+__attribute__((noinline, noclone)) static int f3(int x) { raise(SIGSTOP); return x + sink; }
+__attribute__((noinline, noclone)) static int f2(int x) { int r = f3(x * 2); sink = r; return r + 1; }
+__attribute__((noinline, noclone)) static int f1(int x) { return f2(x + 1) * 3; }
+int main(void) { return f1(sink) & 1; }
+C
+cc -O2 -g -fno-asynchronous-unwind-tables -no-pie -o "$out/cfi-debugframe" "$out/cfi-debugframe.c" || exit 1
+
 passed=0 failed=0
 for t in "$@"; do
 	name=$(basename "$t")
 	args=()
 	[ "$name" = test_elf ] &&
 		args=("$fix/ownership-fp" "$out/legacy.so" "$out/legacy-stripped.so" "$out/lock.so" /bin/true)
+	[ "$name" = test_dwarfsym ] && args=("$fix/inline" "$here/fixtures/inline.rs" /bin/true)
+	[ "$name" = test_cfi ] && args=("$fix/deep" "$fix/deep-fp" "$out/cfi-debugframe")
 	echo "== $name"
 	if "$t" "${args[@]}"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 done

@@ -24,6 +24,25 @@ const char *shim_name(enum shim_kind k)
 	return shim_names[k];
 }
 
+static const char *const libc_names[LIBC_MAX] = {
+	[LIBC_MALLOC] = "malloc",
+	[LIBC_CALLOC] = "calloc",
+	[LIBC_REALLOC] = "realloc",
+	[LIBC_FREE] = "free",
+	[LIBC_POSIX_MEMALIGN] = "posix_memalign",
+	[LIBC_ALIGNED_ALLOC] = "aligned_alloc",
+};
+
+const char *libc_fn_name(enum libc_fn k)
+{
+	return libc_names[k];
+}
+
+bool elf_object__has_libc_alloc(const struct elf_object *o)
+{
+	return o->libc_off[LIBC_MALLOC] && o->libc_off[LIBC_FREE];
+}
+
 /*
  * Legacy: the plain C name. v0 (rustc >= 1.85 or so): the shims live in the
  * crate root "__rustc" with a per-build disambiguator:
@@ -129,19 +148,37 @@ static bool insn_probeable(const unsigned char *p, size_t n)
 	return true;
 }
 
-/* Record the file offset of a shim symbol: what a uprobe is attached at. */
+static int libc_kind_of(const char *name)
+{
+	int k;
+
+	if (name[0] != 'm' && name[0] != 'c' && name[0] != 'r' && name[0] != 'f' &&
+	    name[0] != 'p' && name[0] != 'a')
+		return -1;
+	for (k = 0; k < LIBC_MAX; k++)
+		if (!strcmp(name, libc_names[k]))
+			return k;
+	return -1;
+}
+
+/* Record the file offset of an allocator symbol: what a uprobe is attached at. */
 static void check_shim(struct elf_object *o, Elf *elf, const char *name, const GElf_Sym *s)
 {
-	int k = shim_kind_of(name);
+	int k = shim_kind_of(name), c = k < 0 ? libc_kind_of(name) : -1;
 	Elf_Scn *scn;
 	GElf_Shdr sh;
 	Elf_Data *d;
 
-	if (k < 0 || o->shim_off[k])
+	if ((k < 0 && c < 0) || (k >= 0 && o->shim_off[k]))
 		return;
 	scn = elf_getscn(elf, s->st_shndx);
 	if (!scn || !gelf_getshdr(scn, &sh))
 		return;
+	if (c >= 0) {
+		if (!o->libc_off[c] && GELF_ST_BIND(s->st_info) != STB_LOCAL)
+			o->libc_off[c] = s->st_value - sh.sh_addr + sh.sh_offset;
+		return;
+	}
 	o->shim_off[k] = s->st_value - sh.sh_addr + sh.sh_offset;
 	o->shim_v0 = name[1] == 'R';
 	d = elf_getdata(scn, NULL);
@@ -151,6 +188,37 @@ static void check_shim(struct elf_object *o, Elf *elf, const char *name, const G
 		o->shim_unprobeable[k] = !insn_probeable((unsigned char *)d->d_buf + at,
 							 d->d_size - at);
 	}
+}
+
+static void read_dynamic(Elf *elf, Elf_Scn *scn, GElf_Shdr *sh, struct elf_object *o)
+{
+	Elf_Data *d = elf_getdata(scn, NULL);
+	size_t i, n, cap = 0;
+	const char *rpath = NULL;
+
+	if (!d || !sh->sh_entsize)
+		return;
+	n = sh->sh_size / sh->sh_entsize;
+	for (i = 0; i < n; i++) {
+		GElf_Dyn dyn;
+		const char *str;
+
+		if (!gelf_getdyn(d, i, &dyn))
+			continue;
+		if (dyn.d_tag != DT_NEEDED && dyn.d_tag != DT_RUNPATH && dyn.d_tag != DT_RPATH)
+			continue;
+		str = elf_strptr(elf, sh->sh_link, dyn.d_un.d_val);
+		if (!str)
+			continue;
+		if (dyn.d_tag == DT_NEEDED) {
+			ARR_RESERVE(o->needed, cap, o->nneeded + 1);
+			o->needed[o->nneeded++] = xstrdup(str);
+		} else if (dyn.d_tag == DT_RUNPATH || !rpath) {
+			rpath = str;
+		}
+	}
+	if (rpath)
+		o->runpath = xstrdup(rpath);
 }
 
 static void add_symtab(Elf *elf, Elf_Scn *scn, GElf_Shdr *sh, struct elf_object *o,
@@ -228,11 +296,19 @@ struct elf_object *elf_object__open(const char *path, const char *open_path)
 		}
 	}
 	read_build_id(elf, o);
+	{
+		GElf_Ehdr eh;
+
+		if (gelf_getehdr(elf, &eh))
+			o->entry = eh.e_entry;
+	}
 	while ((scn = elf_nextscn(elf, scn))) {
 		GElf_Shdr sh;
 
 		if (!gelf_getshdr(scn, &sh))
 			continue;
+		if (sh.sh_type == SHT_DYNAMIC)
+			read_dynamic(elf, scn, &sh, o);
 		if (sh.sh_type == SHT_SYMTAB || sh.sh_type == SHT_DYNSYM) {
 			if (sh.sh_type == SHT_SYMTAB)
 				o->has_symtab = true;
@@ -263,6 +339,10 @@ void elf_object__free(struct elf_object *o)
 		return;
 	for (i = 0; i < o->nsyms; i++)
 		free(o->syms[i].demangled);
+	for (i = 0; i < o->nneeded; i++)
+		free(o->needed[i]);
+	free(o->needed);
+	free(o->runpath);
 	free(o->syms);
 	free(o->strings);
 	free(o->loads);
@@ -280,6 +360,21 @@ bool elf_object__off_to_vaddr(const struct elf_object *o, uint64_t off, uint64_t
 
 		if (off >= l->offset && off < l->offset + l->filesz) {
 			*vaddr = off - l->offset + l->vaddr;
+			return true;
+		}
+	}
+	return false;
+}
+
+bool elf_object__vaddr_to_off(const struct elf_object *o, uint64_t vaddr, uint64_t *off)
+{
+	size_t i;
+
+	for (i = 0; i < o->nloads; i++) {
+		const struct elf_load *l = &o->loads[i];
+
+		if (vaddr >= l->vaddr && vaddr < l->vaddr + l->filesz) {
+			*off = vaddr - l->vaddr + l->offset;
 			return true;
 		}
 	}
@@ -338,4 +433,45 @@ int elf_object__nshims(const struct elf_object *o)
 	for (k = 0; k < SHIM_MAX; k++)
 		n += !!o->shim_off[k];
 	return n;
+}
+
+/*
+ * The dynamic loader's search, enough to find an allocator library before the
+ * program runs: DT_RUNPATH/DT_RPATH (with $ORIGIN), LD_LIBRARY_PATH, then the
+ * default directories (the ld.so.cache is not read).
+ */
+char *elf_object__resolve_needed(const struct elf_object *o, const char *name)
+{
+	static const char *const defaults[] = {
+		"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64",
+		"/lib", "/usr/lib", "/usr/local/lib",
+	};
+	const char *env = getenv("LD_LIBRARY_PATH");
+	char *origin = xstrdup(o->path), *slash = strrchr(origin, '/');
+	char *list, *dir, *save = NULL, *found = NULL;
+	size_t i;
+
+	if (slash)
+		*slash = 0;
+	list = xasprintf("%s:%s", o->runpath ? o->runpath : "", env ? env : "");
+	for (dir = strtok_r(list, ":", &save); dir && !found; dir = strtok_r(NULL, ":", &save)) {
+		char *p = !strncmp(dir, "$ORIGIN", 7) ? xasprintf("%s%s/%s", origin, dir + 7, name)
+						       : xasprintf("%s/%s", dir, name);
+
+		if (access(p, R_OK) == 0)
+			found = p;
+		else
+			free(p);
+	}
+	for (i = 0; i < ARRAY_SIZE(defaults) && !found; i++) {
+		char *p = xasprintf("%s/%s", defaults[i], name);
+
+		if (access(p, R_OK) == 0)
+			found = p;
+		else
+			free(p);
+	}
+	free(list);
+	free(origin);
+	return found;
 }

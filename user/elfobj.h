@@ -13,6 +13,17 @@ enum shim_kind {
 	SHIM_MAX,
 };
 
+/* The C allocator's entry points (--source libc). */
+enum libc_fn {
+	LIBC_MALLOC,
+	LIBC_CALLOC,
+	LIBC_REALLOC,
+	LIBC_FREE,
+	LIBC_POSIX_MEMALIGN,
+	LIBC_ALIGNED_ALLOC,
+	LIBC_MAX,
+};
+
 struct elf_sym {
 	uint64_t addr;		/* ELF virtual address */
 	uint64_t size;
@@ -39,11 +50,19 @@ struct elf_object {
 	/* A shim whose first instruction a uprobe cannot step over. */
 	bool shim_unprobeable[SHIM_MAX];
 	bool shim_v0;		/* shims are v0-mangled */
+	uint64_t entry;		/* e_entry (ELF vaddr), 0 for none */
+	/* File offsets of the C allocator functions it defines, 0 when absent. */
+	uint64_t libc_off[LIBC_MAX];
+	char **needed;		/* DT_NEEDED names */
+	size_t nneeded;
+	char *runpath;		/* DT_RUNPATH, else DT_RPATH, or NULL */
 };
 
 /* Open and index an ELF file. NULL with errno set on failure. */
 struct elf_object *elf_object__open(const char *path, const char *open_path);
 void elf_object__free(struct elf_object *o);
+/* ELF virtual address -> file offset; false if not in a PT_LOAD segment. */
+bool elf_object__vaddr_to_off(const struct elf_object *o, uint64_t vaddr, uint64_t *off);
 /* File offset -> ELF virtual address; false if not in a PT_LOAD segment. */
 bool elf_object__off_to_vaddr(const struct elf_object *o, uint64_t off, uint64_t *vaddr);
 /* The function symbol containing vaddr, or NULL. */
@@ -53,6 +72,11 @@ const char *elf_sym__name(struct elf_sym *sym);
 /* Number of shims found (0..SHIM_MAX). */
 int elf_object__nshims(const struct elf_object *o);
 const char *shim_name(enum shim_kind k);
+const char *libc_fn_name(enum libc_fn k);
+/* Defines malloc and free: an allocator library (or a static executable). */
+bool elf_object__has_libc_alloc(const struct elf_object *o);
+/* Where the dynamic loader would find a DT_NEEDED library of this object. */
+char *elf_object__resolve_needed(const struct elf_object *o, const char *name);
 /* Which shim a (mangled) symbol name is, or -1. */
 int shim_kind_of(const char *name);
 /* Demangle into a newly allocated string; the input copied when not mangled. */

@@ -12,6 +12,7 @@
 
 #include <bpf/libbpf.h>
 
+#include "live.h"
 #include "report.h"
 #include "session.h"
 #include "util.h"
@@ -26,6 +27,11 @@ static const struct format {
 } formats[] = {
 	{ ".txt", report_text },
 	{ ".json", report_json },
+	{ ".folded", report_folded },
+	{ ".svg", report_svg },
+	{ ".pb.gz", report_pprof },
+	{ ".dhat.json", report_dhat },
+	{ ".html", report_html },
 };
 
 struct output {
@@ -40,7 +46,7 @@ struct cli {
 	struct report_opts report;
 	struct output outputs[MAX_OUTPUTS];
 	int noutputs;
-	const char *weight;
+	uint64_t interval_ns;	/* live view, 0: none */
 };
 
 static const char usage_text[] =
@@ -63,6 +69,16 @@ static const char usage_text[] =
 "                         Ctrl-C or SIGTERM)\n"
 "      --all              record a stack for every allocation (the default and\n"
 "                         only mode for now: every figure is exact)\n"
+"      --source S         which allocation layer to probe: rust (the\n"
+"                         __rust_alloc shims), libc (malloc, calloc,\n"
+"                         realloc, free, posix_memalign, aligned_alloc), or\n"
+"                         auto (default: the shims where the program has\n"
+"                         them, else the C allocator); outputs say which\n"
+"      --libc             shorthand for --source libc\n"
+"      --unwind MODE      how stacks are unwound: dwarf (CFI tables from\n"
+"                         .eh_frame, walked in BPF; needs Linux 5.17), fp\n"
+"                         (frame pointers), or auto (default: dwarf where\n"
+"                         the kernel can)\n"
 "      --ring-mb N        ring buffer size in MiB (default 32); raise it if\n"
 "                         events are reported lost\n"
 "      --probe-only       attach the same probes with programs that do\n"
@@ -70,10 +86,24 @@ static const char usage_text[] =
 "                         report is empty)\n"
 "\n"
 "Output:\n"
-"  -o, --output FILE      write a report; repeatable; the format follows the\n"
-"                         extension: .txt text report, .json JSON (schema 1).\n"
+"  -o, --output FILE      write a report; repeatable, all from one capture; the\n"
+"                         extension picks the format:\n"
+"                           .txt        text report\n"
+"                           .json       JSON (schema 1)\n"
+"                           .folded     folded stacks (flamegraph.pl, inferno,\n"
+"                                       speedscope)\n"
+"                           .svg        interactive flame graph\n"
+"                           .pb.gz      pprof profile (go tool pprof, Pyroscope,\n"
+"                                       Parca)\n"
+"                           .dhat.json  DHAT (dh_view.html, Firefox Profiler)\n"
+"                           .html       self-contained report page\n"
 "                         Without -o the text report goes to stdout\n"
+"      --weight W         what flame graphs (.folded, .svg, .html) measure:\n"
+"                         alloc-bytes (default), allocs, live-bytes (at the\n"
+"                         end), lifetime (nanoseconds lived, summed)\n"
 "      --top N            rows per table in the text report (default 15)\n"
+"  -i, --interval SECS    live view: a table of the top sites every SECS on\n"
+"                         stdout (redrawn on a terminal, appended otherwise)\n"
 "  -v, --verbose          more messages, libbpf's and the verifier's included\n"
 "  -q, --quiet            only errors\n"
 "  -V, --version          print the version\n"
@@ -124,21 +154,34 @@ static uint64_t parse_secs(const char *opt, const char *arg)
 
 static const struct format *format_of(const char *path)
 {
+	const struct format *best = NULL;
 	size_t i, n = strlen(path);
 
-	/* Longest suffix first would matter for ".pb.gz"-style names: check all. */
+	/* The longest suffix wins: "p.dhat.json" is DHAT, not JSON. */
 	for (i = 0; i < ARRAY_SIZE(formats); i++) {
 		size_t k = strlen(formats[i].suffix);
 
-		if (n > k && !strcmp(path + n - k, formats[i].suffix))
-			return &formats[i];
+		if (n > k && !strcmp(path + n - k, formats[i].suffix) &&
+		    (!best || k > strlen(best->suffix)))
+			best = &formats[i];
 	}
-	return NULL;
+	return best;
+}
+
+static enum weight parse_weight(const char *arg)
+{
+	int w;
+
+	for (w = 0; w < WEIGHT_MAX; w++)
+		if (!strcmp(arg, weight_names[w]))
+			return w;
+	usage_error("--weight: expected alloc-bytes, allocs, live-bytes or lifetime, got '%s'",
+		    arg);
 }
 
 static void add_output(struct cli *c, const char *path)
 {
-	char known[128] = "";
+	char known[256] = "";
 	struct output *o;
 	size_t i;
 
@@ -157,15 +200,21 @@ static void add_output(struct cli *c, const char *path)
 
 static void parse_args(int argc, char **argv, struct cli *c)
 {
-	enum { OPT_ALL = 256, OPT_TOP, OPT_RING, OPT_PROBE_ONLY };
+	enum { OPT_ALL = 256, OPT_TOP, OPT_RING, OPT_PROBE_ONLY, OPT_UNWIND, OPT_WEIGHT,
+	       OPT_SOURCE, OPT_LIBC };
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "duration", required_argument, NULL, 'd' },
 		{ "output", required_argument, NULL, 'o' },
+		{ "weight", required_argument, NULL, OPT_WEIGHT },
+		{ "interval", required_argument, NULL, 'i' },
 		{ "all", no_argument, NULL, OPT_ALL },
 		{ "top", required_argument, NULL, OPT_TOP },
 		{ "ring-mb", required_argument, NULL, OPT_RING },
 		{ "probe-only", no_argument, NULL, OPT_PROBE_ONLY },
+		{ "unwind", required_argument, NULL, OPT_UNWIND },
+		{ "source", required_argument, NULL, OPT_SOURCE },
+		{ "libc", no_argument, NULL, OPT_LIBC },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "version", no_argument, NULL, 'V' },
@@ -178,7 +227,7 @@ static void parse_args(int argc, char **argv, struct cli *c)
 	c->sess.ring_bytes = 32ULL << 20;
 	c->sess.all = true;
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "+:p:d:o:vqVh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+:p:d:o:i:vqVh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'p':
 			c->sess.pid = (pid_t)parse_uint("-p", optarg, INT_MAX);
@@ -191,6 +240,12 @@ static void parse_args(int argc, char **argv, struct cli *c)
 		case 'o':
 			add_output(c, optarg);
 			break;
+		case OPT_WEIGHT:
+			c->report.weight = parse_weight(optarg);
+			break;
+		case 'i':
+			c->interval_ns = parse_secs("-i", optarg);
+			break;
 		case OPT_ALL:
 			c->sess.all = true;
 			break;
@@ -201,6 +256,29 @@ static void parse_args(int argc, char **argv, struct cli *c)
 			c->sess.ring_bytes = parse_uint("--ring-mb", optarg, 4096) << 20;
 			if (!c->sess.ring_bytes)
 				usage_error("--ring-mb: must be at least 1");
+			break;
+		case OPT_SOURCE:
+			if (!strcmp(optarg, "auto"))
+				c->sess.source = SOURCE_AUTO;
+			else if (!strcmp(optarg, "rust"))
+				c->sess.source = SOURCE_RUST;
+			else if (!strcmp(optarg, "libc"))
+				c->sess.source = SOURCE_LIBC;
+			else
+				usage_error("--source: expected auto, rust or libc, got '%s'", optarg);
+			break;
+		case OPT_LIBC:
+			c->sess.source = SOURCE_LIBC;
+			break;
+		case OPT_UNWIND:
+			if (!strcmp(optarg, "auto"))
+				c->sess.unwind = UNWIND_AUTO;
+			else if (!strcmp(optarg, "dwarf"))
+				c->sess.unwind = UNWIND_DWARF;
+			else if (!strcmp(optarg, "fp"))
+				c->sess.unwind = UNWIND_FP;
+			else
+				usage_error("--unwind: expected auto, dwarf or fp, got '%s'", optarg);
 			break;
 		case OPT_PROBE_ONLY:
 			c->sess.empty_programs = true;
@@ -364,6 +442,7 @@ int main(int argc, char **argv)
 {
 	struct cli cli = {};
 	struct session *s = NULL;
+	struct live_view *live = NULL;
 	int err, status, ret = 1;
 
 	parse_args(argc, argv, &cli);
@@ -377,10 +456,16 @@ int main(int argc, char **argv)
 		discard_outputs(&cli);
 		return 1;
 	}
+	if (cli.interval_ns) {
+		live = live_view__new(stdout, cli.interval_ns, cli.report.top);
+		cli.sess.on_tick = live_view__tick;
+		cli.sess.tick_ctx = live;
+		cli.sess.tick_ns = cli.interval_ns;
+	}
 	s = session__new(&cli.sess);
 	if (!s) {
 		discard_outputs(&cli);
-		return 1;
+		goto cleanup;
 	}
 	setup_signals();
 	err = session__run(s);
@@ -396,5 +481,6 @@ int main(int argc, char **argv)
 		ret = status;
 cleanup:
 	session__free(s);
+	live_view__free(live);
 	return ret;
 }

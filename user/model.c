@@ -83,6 +83,66 @@ struct site *model__site(struct model *m, uint32_t stack)
 	return s;
 }
 
+/* The event time of what is being fed (see model.now_ns). */
+static uint64_t model_now(const struct model *m)
+{
+	return m->now_ns ? m->now_ns : mono_ns();
+}
+
+static void curve_add(struct heap_curve *c, int64_t dbytes, int64_t dblocks)
+{
+	/* Saturate: a lost event can make a free look bigger than what is live. */
+	if (dbytes < 0 && (uint64_t)-dbytes > c->cur_bytes)
+		dbytes = -(int64_t)c->cur_bytes;
+	if (dblocks < 0 && (uint64_t)-dblocks > c->cur_blocks)
+		dblocks = -(int64_t)c->cur_blocks;
+	c->cur_bytes += dbytes;
+	c->cur_blocks += dblocks;
+	if (c->cur_bytes > c->max_bytes) {
+		c->max_bytes = c->cur_bytes;
+		c->max_blocks = c->cur_blocks;
+	}
+}
+
+/*
+ * The live heap changes at site s. The global maximum is settled only when
+ * the heap first shrinks after it: every site then records its value before
+ * its own next change, so no pass over all sites is needed (DHAT does one).
+ */
+static void heap_change(struct model *m, struct site *s, int64_t dbytes, int64_t dblocks)
+{
+	uint64_t max = m->heap.max_bytes;
+
+	if (dbytes < 0 && m->peak_pending) {
+		m->peak_epoch++;
+		m->peak_pending = false;
+	}
+	if (s->heap.peak_epoch != m->peak_epoch) {
+		s->heap.peak_bytes = s->heap.cur_bytes;
+		s->heap.peak_blocks = s->heap.cur_blocks;
+		s->heap.peak_epoch = m->peak_epoch;
+	}
+	curve_add(&s->heap, dbytes, dblocks);
+	curve_add(&m->heap, dbytes, dblocks);
+	if (m->heap.max_bytes > max) {
+		m->peak_pending = true;
+		m->peak_ns = model_now(m);
+	}
+}
+
+void model__heap_at_peak(const struct model *m, const struct site *s, uint64_t *bytes,
+			 uint64_t *blocks)
+{
+	/* Pending: the heap has not shrunk since its maximum, which is now. */
+	if (m->peak_pending || s->heap.peak_epoch != m->peak_epoch) {
+		*bytes = s->heap.cur_bytes;
+		*blocks = s->heap.cur_blocks;
+	} else {
+		*bytes = s->heap.peak_bytes;
+		*blocks = s->heap.peak_blocks;
+	}
+}
+
 static const char *site_function(const struct model *m, const struct site *s)
 {
 	return stack__function(stack_table__get(m->stacks, s->stack));
@@ -98,6 +158,7 @@ void model__on_alloc(struct model *m, struct site *s, uint64_t size)
 	f->bytes_allocated += size;
 	m->totals.allocs++;
 	m->totals.bytes_allocated += size;
+	heap_change(m, s, (int64_t)size, 1);
 }
 
 void model__on_realloc(struct model *m, struct site *s, uint64_t old_size, uint64_t new_size)
@@ -106,6 +167,7 @@ void model__on_realloc(struct model *m, struct site *s, uint64_t old_size, uint6
 	if (!s)
 		return;
 	s->reallocs++;
+	heap_change(m, s, (int64_t)(new_size - old_size), 0);
 	/* Growth counts as allocated bytes of the birth site. */
 	if (new_size > old_size) {
 		uint64_t grow = new_size - old_size;
@@ -136,6 +198,7 @@ void model__on_free(struct model *m, struct site *s, uint32_t drop_stack, uint64
 	}
 	s->frees++;
 	s->bytes_freed += size;
+	heap_change(m, s, -(int64_t)size, -1);
 	hist_add(&s->lifetime, lifetime_ns);
 	hist_add(&m->lifetime, lifetime_ns);
 	slot = u64map_slot(&s->drop_idx, drop_stack, &fresh);
@@ -178,6 +241,7 @@ void model__on_live(struct model *m, struct site *s, uint64_t size, uint64_t age
 
 	s->live++;
 	s->live_bytes += size;
+	s->live_age_sum += age_ns;
 	m->totals.live_allocs++;
 	m->totals.live_bytes += size;
 	/* Keep the oldest few, sorted oldest first. */

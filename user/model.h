@@ -31,6 +31,20 @@ struct live_sample {
 
 #define MODEL_LIVE_SAMPLES 5	/* oldest live allocations kept per site */
 
+/*
+ * Live heap of a site (or of the whole process) while the capture runs, as
+ * DHAT measures it: now, at the site's own maximum, and at the moment of the
+ * global maximum. The global-maximum figures are taken lazily: a site records
+ * its value before its first change after a new global maximum was passed
+ * (see model__heap_at_peak()).
+ */
+struct heap_curve {
+	uint64_t cur_bytes, cur_blocks;
+	uint64_t max_bytes, max_blocks;	/* blocks: at the time of max_bytes */
+	uint64_t peak_bytes, peak_blocks;	/* at the global maximum of epoch peak_epoch */
+	uint64_t peak_epoch;
+};
+
 struct site {
 	uint32_t id;		/* 1-based, in order of first appearance */
 	uint32_t stack;
@@ -46,6 +60,9 @@ struct site {
 	struct u64map drop_idx;	/* drop stack -> index + 1 */
 	struct live_sample oldest[MODEL_LIVE_SAMPLES];
 	int noldest;
+	/* Ages at the end of those still live, summed (lifetime weight). */
+	uint64_t live_age_sum;
+	struct heap_curve heap;
 };
 
 struct function {
@@ -89,6 +106,24 @@ struct model {
 	uint64_t start_ns, end_ns;	/* session, CLOCK_MONOTONIC */
 	uint64_t unsymbolized_frames;
 	uint64_t truncated_stacks;
+	struct {
+		const char *method;	/* "dwarf" or "frame pointers" */
+		uint64_t taken;		/* events that carried a stack */
+		uint64_t dwarf;		/* of those, unwound with CFI tables */
+		uint64_t complete;	/* reached the outermost frame */
+		uint64_t truncated;	/* deeper than the frame limit */
+		uint64_t unmapped;	/* met code outside the known objects */
+	} stacks_info;
+	/* Live heap over time: whole process (heap.max_* is the global maximum). */
+	struct heap_curve heap;
+	uint64_t peak_ns;		/* when the global maximum was reached */
+	uint64_t peak_epoch;		/* global maxima passed so far */
+	bool peak_pending;		/* at a maximum that no site has recorded yet */
+	/*
+	 * Event time of the event being fed, set by the tracker; 0 means "now"
+	 * (the clock when the event is processed, a little late).
+	 */
+	uint64_t now_ns;
 };
 
 struct model *model__new(struct symbolizer *sym);
@@ -104,6 +139,10 @@ void model__on_free(struct model *m, struct site *s, uint32_t drop_stack, uint64
 void model__on_grown(struct model *m, struct site *s, uint32_t reallocs, uint64_t final_size);
 void model__on_live(struct model *m, struct site *s, uint64_t size, uint64_t age_ns,
 		    uint64_t ptr);
+
+/* A site's live bytes and blocks at the global maximum. */
+void model__heap_at_peak(const struct model *m, const struct site *s, uint64_t *bytes,
+			 uint64_t *blocks);
 
 /* Sites sorted by a key, for renderers (caller frees the array). */
 enum site_order { ORDER_BYTES, ORDER_ALLOCS, ORDER_LIVE_BYTES };

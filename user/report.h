@@ -6,13 +6,34 @@
 
 #include "model.h"
 
+/* What a flame graph measures (--weight). */
+enum weight {
+	WEIGHT_ALLOC_BYTES,	/* bytes allocated, growth by realloc included */
+	WEIGHT_ALLOCS,		/* allocations */
+	WEIGHT_LIVE_BYTES,	/* bytes still live at the end */
+	WEIGHT_LIFETIME,	/* nanoseconds lived, summed over allocations */
+	WEIGHT_MAX,
+};
+
 struct report_opts {
 	int top;		/* rows per table */
+	enum weight weight;	/* flame graphs */
 };
+
+/* --weight names and units, by enum weight. */
+extern const char *const weight_names[WEIGHT_MAX];
+extern const char *const weight_units[WEIGHT_MAX];
+/* A site's value under weight w. */
+uint64_t site_weight(const struct site *s, enum weight w);
 
 /* Renderers over one model. Return 0 or a negative errno (write error). */
 int report_text(FILE *f, const struct model *m, const struct report_opts *o);
 int report_json(FILE *f, const struct model *m, const struct report_opts *o);
+int report_folded(FILE *f, const struct model *m, const struct report_opts *o);
+int report_svg(FILE *f, const struct model *m, const struct report_opts *o);
+int report_pprof(FILE *f, const struct model *m, const struct report_opts *o);
+int report_dhat(FILE *f, const struct model *m, const struct report_opts *o);
+int report_html(FILE *f, const struct model *m, const struct report_opts *o);
 
 /* Warnings every output carries (lost events, unknown frees, ...). */
 int report_warnings(const struct model *m, char ***out);

@@ -163,7 +163,15 @@ int report_json(FILE *f, const struct model *m, const struct report_opts *o)
 	for (k = 0; k < OUTCOME_MAX; k++)
 		fprintf(f, "%s\"%s\":%llu", k ? "," : "", outcome_name(k),
 			(unsigned long long)t->outcomes[k]);
-	fputs("}},\"lifetime_ns\":", f);
+	fprintf(f, "}},\"stacks\":{\"method\":");
+	jstr(f, m->stacks_info.method);
+	fprintf(f, ",\"taken\":%llu,\"dwarf\":%llu,\"complete\":%llu,\"truncated\":%llu,"
+		   "\"unmapped\":%llu}",
+		(unsigned long long)m->stacks_info.taken, (unsigned long long)m->stacks_info.dwarf,
+		(unsigned long long)m->stacks_info.complete,
+		(unsigned long long)m->stacks_info.truncated,
+		(unsigned long long)m->stacks_info.unmapped);
+	fputs(",\"lifetime_ns\":", f);
 	jhist(f, &m->lifetime);
 	fputs(",\"sites\":[", f);
 	for (i = 0; i < m->nsites; i++) {

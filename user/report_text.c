@@ -40,6 +40,10 @@ static void header(FILE *f, const struct model *m)
 		m->mode.all ? "every allocation recorded (--all)" : "sampled");
 	fprintf(f, "source %s: %s\n", m->mode.source ? m->mode.source : "?",
 		m->mode.source_reason ? m->mode.source_reason : "");
+	if (m->stacks_info.method)
+		fprintf(f, "stacks unwound with %s: %llu of %llu complete to the outermost frame\n",
+			m->stacks_info.method, (unsigned long long)m->stacks_info.complete,
+			(unsigned long long)m->stacks_info.taken);
 }
 
 static void totals(FILE *f, const struct model *m)

@@ -5,6 +5,7 @@
  * the tracker until the session ends, then detach.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
@@ -23,6 +24,7 @@
 #include "rsprobe.skel.h"
 #include "session.h"
 #include "tracker.h"
+#include "unwind.h"
 #include "util.h"
 
 volatile sig_atomic_t rp_exiting;
@@ -32,6 +34,8 @@ struct probe_target {
 	struct elf_object *obj;
 };
 
+enum layer { LAYER_RUST, LAYER_LIBC };
+
 struct session {
 	struct session_opts opts;
 	pid_t pid;
@@ -39,13 +43,19 @@ struct session {
 	int child_status;	/* raw waitpid status, -1 while running */
 	int go_fd, err_fd;	/* launch: release the child / learn exec failure */
 	int pidfd;
-	struct probe_target *targets;
+	struct probe_target *cands;	/* objects that may hold an allocator */
+	size_t ncands, cands_cap;
+	struct probe_target **targets;	/* those probed, in the chosen layer */
 	size_t ntargets, targets_cap;
+	enum layer layer;
 	struct rsprobe_bpf *skel;
 	struct bpf_link **links;
 	size_t nlinks, links_cap;
 	struct ring_buffer *rb;
 	struct symbolizer *sym;
+	struct unwinder *unwinder;
+	bool dwarf;		/* BPF unwinds with CFI tables */
+	struct bpf_link *entry_link;	/* launch: stop at the entry point */
 	struct model *model;
 	struct tracker tracker;
 	int bad_events;
@@ -79,20 +89,42 @@ static void read_comm(pid_t pid, char *buf, size_t len)
 	fclose(f);
 }
 
-static void add_target(struct session *s, const char *path, struct elf_object *o)
+static void add_target(struct session *s, struct probe_target *t)
 {
 	ARR_RESERVE(s->targets, s->targets_cap, s->ntargets + 1);
-	s->targets[s->ntargets].path = xstrdup(path);
-	s->targets[s->ntargets].obj = o;
-	s->ntargets++;
+	s->targets[s->ntargets++] = t;
 }
 
-/* Every executable file mapping of the process that holds the shims. */
-static int find_targets_pid(struct session *s)
+static bool seen_path(struct session *s, const char *path)
+{
+	size_t i;
+
+	for (i = 0; i < s->ncands; i++)
+		if (!strcmp(s->cands[i].obj->path, path))
+			return true;
+	return false;
+}
+
+static void add_candidate(struct session *s, const char *path, const char *open_path)
+{
+	struct elf_object *o;
+
+	if (seen_path(s, path))
+		return;
+	o = elf_object__open(path, open_path);
+	if (!o)
+		return;
+	ARR_RESERVE(s->cands, s->cands_cap, s->ncands + 1);
+	s->cands[s->ncands].path = xstrdup(open_path);
+	s->cands[s->ncands].obj = o;
+	s->ncands++;
+}
+
+/* Every executable file mapping of the process: where an allocator may be. */
+static int find_candidates_pid(struct session *s)
 {
 	struct procmaps pm;
-	char **seen = NULL;
-	size_t nseen = 0, cap = 0, i, j;
+	size_t i;
 	int err;
 
 	err = procmaps__read(s->pid, &pm);
@@ -100,29 +132,36 @@ static int find_targets_pid(struct session *s)
 		return err;
 	for (i = 0; i < pm.n; i++) {
 		const struct mapping *m = &pm.maps[i];
-		struct elf_object *o;
 		char *open_path;
-		bool dup = false;
 
-		if (!m->exec || !m->path)
+		if (!m->exec || !m->path || seen_path(s, m->path))
 			continue;
-		for (j = 0; j < nseen && !dup; j++)
-			dup = !strcmp(seen[j], m->path);
-		if (dup)
-			continue;
-		ARR_RESERVE(seen, cap, nseen + 1);
-		seen[nseen++] = m->path;
 		open_path = proc_path(s->pid, m->path);
-		o = elf_object__open(m->path, open_path);
-		if (o && elf_object__nshims(o))
-			add_target(s, open_path, o);
-		else
-			elf_object__free(o);
+		add_candidate(s, m->path, open_path);
 		free(open_path);
 	}
-	free(seen);
 	procmaps__free(&pm);
 	return 0;
+}
+
+/* Before the program runs: the executable and the libraries it needs (two levels). */
+static void find_candidates_exe(struct session *s, const char *exe)
+{
+	size_t i, j, first_lib;
+
+	add_candidate(s, exe, exe);
+	for (i = 0, first_lib = s->ncands; i < first_lib; i++) {
+		for (j = 0; j < s->cands[i].obj->nneeded; j++) {
+			char *lib = elf_object__resolve_needed(s->cands[i].obj,
+							       s->cands[i].obj->needed[j]);
+
+			if (lib)
+				add_candidate(s, lib, lib);
+			free(lib);
+		}
+		if (i + 1 == first_lib && first_lib == 1)
+			first_lib = s->ncands;	/* one more level: libs of the libs */
+	}
 }
 
 /* The command's path as execvp would find it. */
@@ -156,11 +195,131 @@ static const char *describe_shims(const struct elf_object *o)
 	return o->shim_v0 ? "v0-mangled symbols" : "legacy symbols";
 }
 
+static int check_probeable(const struct elf_object *o)
+{
+	int k;
+
+	for (k = 0; k < SHIM_MAX; k++) {
+		if (!o->shim_unprobeable[k])
+			continue;
+		warn("cannot probe %s in %s: its first instruction has a LOCK or segment prefix, "
+		     "which uprobes cannot step over (a #[global_allocator] inlined into the "
+		     "shim); try --libc", shim_name(k), o->path);
+		return -ENOTSUP;
+	}
+	return 0;
+}
+
+/* Append to the "why this layer" text every output carries. */
+static void add_reason(struct model *m, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void add_reason(struct model *m, const char *fmt, ...)
+{
+	char *prev = m->mode.source_reason, *add;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&add, fmt, ap) < 0)
+		add = NULL;
+	va_end(ap);
+	m->mode.source_reason = xasprintf("%s%s%s", prev ? prev : "", prev ? "; " : "",
+					  add ? add : "");
+	free(prev);
+	free(add);
+}
+
+/* The Rust shims in every object that has them. */
+static int choose_rust(struct session *s)
+{
+	size_t i;
+	int err;
+
+	for (i = 0; i < s->ncands; i++) {
+		const struct elf_object *o = s->cands[i].obj;
+
+		if (!elf_object__nshims(o))
+			continue;
+		err = check_probeable(o);
+		if (err)
+			return err;
+		add_target(s, &s->cands[i]);
+		add_reason(s->model, "Rust allocator shims in %s (%d of 4, %s)", o->path,
+			   elf_object__nshims(o), describe_shims(o));
+	}
+	s->layer = LAYER_RUST;
+	s->model->mode.source = "rust";
+	return 0;
+}
+
+/* malloc and friends in every object that defines them (libc, or a static exe). */
+static int choose_libc(struct session *s, const char *why)
+{
+	size_t i;
+	int k, n;
+
+	for (i = 0; i < s->ncands; i++) {
+		const struct elf_object *o = s->cands[i].obj;
+
+		if (!elf_object__has_libc_alloc(o))
+			continue;
+		for (k = 0, n = 0; k < LIBC_MAX; k++)
+			n += !!o->libc_off[k];
+		add_target(s, &s->cands[i]);
+		add_reason(s->model, "C allocator in %s (%d of %d functions)", o->path, n, LIBC_MAX);
+	}
+	if (!s->ntargets) {
+		warn("no allocator functions (malloc, free) found in %s or its libraries",
+		     s->model->target.exe);
+		return -ENOENT;
+	}
+	s->layer = LAYER_LIBC;
+	s->model->mode.source = "libc";
+	add_reason(s->model, "%s", why);
+	return 0;
+}
+
+static bool any_shims(const struct session *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->ncands; i++)
+		if (elf_object__nshims(s->cands[i].obj))
+			return true;
+	return false;
+}
+
+static int choose_layer(struct session *s)
+{
+	const char *exe = s->model->target.exe;
+	char *why;
+	int err;
+
+	switch (s->opts.source) {
+	case SOURCE_RUST:
+		if (!any_shims(s)) {
+			warn("no Rust allocator symbols (__rust_alloc, __rust_dealloc, ...) in %s: "
+			     "stripped, built with LTO, or not a Rust program; try --libc", exe);
+			return -ENOENT;
+		}
+		return choose_rust(s);
+	case SOURCE_LIBC:
+		return choose_libc(s, "requested with --source libc");
+	default:
+		if (any_shims(s))
+			return choose_rust(s);
+		why = xasprintf("no Rust allocator shims in %s (stripped, inlined by LTO, or not "
+				"Rust): every allocation reaches the C allocator", exe);
+		err = choose_libc(s, why);
+		free(why);
+		return err;
+	}
+}
+
 static int prepare_target(struct session *s)
 {
 	struct model *m = s->model;
 	char buf[PATH_MAX];
-	size_t i;
 
 	if (s->launched) {
 		char *exe = resolve_command(s->opts.argv[0]);
@@ -177,10 +336,8 @@ static int prepare_target(struct session *s)
 			     "Rust program with -p instead)", exe);
 			return -ENOEXEC;
 		}
-		if (elf_object__nshims(o))
-			add_target(s, exe, o);
-		else
-			elf_object__free(o);
+		elf_object__free(o);
+		find_candidates_exe(s, exe);
 		snprintf(m->target.comm, sizeof(m->target.comm), "%s",
 			 strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe);
 	} else {
@@ -190,7 +347,7 @@ static int prepare_target(struct session *s)
 			warn("no such process: %d", s->pid);
 			return -ESRCH;
 		}
-		err = find_targets_pid(s);
+		err = find_candidates_pid(s);
 		if (err) {
 			warn("cannot read the memory map of process %d: %s", s->pid, strerror(-err));
 			return err;
@@ -198,33 +355,7 @@ static int prepare_target(struct session *s)
 		m->target.exe = xstrdup(exe_path_of(s->pid, buf, sizeof(buf)) ?: "?");
 		read_comm(s->pid, m->target.comm, sizeof(m->target.comm));
 	}
-	if (!s->ntargets) {
-		warn("no Rust allocator symbols (__rust_alloc, __rust_dealloc, ...) in %s: "
-		     "stripped, built with LTO, or not a Rust program; try --libc",
-		     m->target.exe);
-		return -ENOENT;
-	}
-	m->mode.source = "rust";
-	for (i = 0; i < s->ntargets; i++) {
-		const struct elf_object *o = s->targets[i].obj;
-		char *prev = m->mode.source_reason;
-		int k;
-
-		for (k = 0; k < SHIM_MAX; k++) {
-			if (!o->shim_unprobeable[k])
-				continue;
-			warn("cannot probe %s in %s: its first instruction has a LOCK or segment "
-			     "prefix, which uprobes cannot step over (a #[global_allocator] inlined "
-			     "into the shim); try --libc", shim_name(k), o->path);
-			return -ENOTSUP;
-		}
-
-		m->mode.source_reason = xasprintf("%s%sRust allocator shims in %s (%d of 4, %s)",
-						  prev ? prev : "", prev ? "; " : "", o->path,
-						  elf_object__nshims(o), describe_shims(o));
-		free(prev);
-	}
-	return 0;
+	return choose_layer(s);
 }
 
 struct session *session__new(const struct session_opts *opts)
@@ -244,6 +375,7 @@ struct session *session__new(const struct session_opts *opts)
 		session__free(s);
 		return NULL;
 	}
+	s->unwinder = unwinder__new(s->pid);
 	return s;
 }
 
@@ -323,37 +455,132 @@ static int attach_one(struct session *s, struct bpf_program *prog, const char *p
 	return 0;
 }
 
-static int attach_all(struct session *s)
+static int attach_rust(struct session *s, const char *p, const uint64_t *off)
 {
 	struct rsprobe_bpf *k = s->skel;
+	int err = 0;
+
+	if (off[SHIM_ALLOC]) {
+		err = err ?: attach_one(s, k->progs.rust_alloc, p, off[SHIM_ALLOC], false);
+		err = err ?: attach_one(s, k->progs.rust_alloc_ret, p, off[SHIM_ALLOC], true);
+	}
+	if (off[SHIM_ALLOC_ZEROED]) {
+		err = err ?: attach_one(s, k->progs.rust_alloc_zeroed, p, off[SHIM_ALLOC_ZEROED],
+					false);
+		err = err ?: attach_one(s, k->progs.rust_alloc_ret, p, off[SHIM_ALLOC_ZEROED], true);
+	}
+	if (off[SHIM_REALLOC]) {
+		err = err ?: attach_one(s, k->progs.rust_realloc, p, off[SHIM_REALLOC], false);
+		err = err ?: attach_one(s, k->progs.rust_realloc_ret, p, off[SHIM_REALLOC], true);
+	}
+	if (off[SHIM_DEALLOC])
+		err = err ?: attach_one(s, k->progs.rust_dealloc, p, off[SHIM_DEALLOC], false);
+	return err;
+}
+
+static int attach_libc(struct session *s, const char *p, const uint64_t *off)
+{
+	struct rsprobe_bpf *k = s->skel;
+	static const struct {
+		enum libc_fn fn;
+		bool is_ret;
+	} order[] = {
+		{ LIBC_MALLOC, false }, { LIBC_MALLOC, true }, { LIBC_CALLOC, false },
+		{ LIBC_CALLOC, true }, { LIBC_ALIGNED_ALLOC, false }, { LIBC_ALIGNED_ALLOC, true },
+		{ LIBC_POSIX_MEMALIGN, false }, { LIBC_POSIX_MEMALIGN, true },
+		{ LIBC_REALLOC, false }, { LIBC_REALLOC, true }, { LIBC_FREE, false },
+	};
+	struct bpf_program *entry[LIBC_MAX] = {
+		[LIBC_MALLOC] = k->progs.libc_malloc,
+		[LIBC_CALLOC] = k->progs.libc_calloc,
+		[LIBC_ALIGNED_ALLOC] = k->progs.libc_aligned_alloc,
+		[LIBC_POSIX_MEMALIGN] = k->progs.libc_posix_memalign,
+		[LIBC_REALLOC] = k->progs.libc_realloc,
+		[LIBC_FREE] = k->progs.libc_free,
+	};
+	struct bpf_program *ret[LIBC_MAX] = {
+		[LIBC_MALLOC] = k->progs.libc_alloc_ret,
+		[LIBC_CALLOC] = k->progs.libc_alloc_ret,
+		[LIBC_ALIGNED_ALLOC] = k->progs.libc_alloc_ret,
+		[LIBC_POSIX_MEMALIGN] = k->progs.libc_posix_memalign_ret,
+		[LIBC_REALLOC] = k->progs.libc_realloc_ret,
+	};
+	size_t i;
+	int err = 0;
+
+	for (i = 0; i < ARRAY_SIZE(order) && !err; i++) {
+		enum libc_fn fn = order[i].fn;
+
+		if (off[fn])
+			err = attach_one(s, order[i].is_ret ? ret[fn] : entry[fn], p, off[fn],
+					 order[i].is_ret);
+	}
+	return err;
+}
+
+static int attach_all(struct session *s)
+{
 	size_t i;
 	int err = 0;
 
 	for (i = 0; i < s->ntargets && !err; i++) {
-		const char *p = s->targets[i].path;
-		const uint64_t *off = s->targets[i].obj->shim_off;
+		const struct probe_target *t = s->targets[i];
 
-		if (off[SHIM_ALLOC]) {
-			err = err ?: attach_one(s, k->progs.rust_alloc, p, off[SHIM_ALLOC], false);
-			err = err ?: attach_one(s, k->progs.rust_alloc_ret, p, off[SHIM_ALLOC], true);
-		}
-		if (off[SHIM_ALLOC_ZEROED]) {
-			err = err ?: attach_one(s, k->progs.rust_alloc_zeroed, p,
-						off[SHIM_ALLOC_ZEROED], false);
-			err = err ?: attach_one(s, k->progs.rust_alloc_ret, p,
-						off[SHIM_ALLOC_ZEROED], true);
-		}
-		if (off[SHIM_REALLOC]) {
-			err = err ?: attach_one(s, k->progs.rust_realloc, p, off[SHIM_REALLOC], false);
-			err = err ?: attach_one(s, k->progs.rust_realloc_ret, p, off[SHIM_REALLOC],
-						true);
-		}
-		if (off[SHIM_DEALLOC])
-			err = err ?: attach_one(s, k->progs.rust_dealloc, p, off[SHIM_DEALLOC], false);
+		if (s->layer == LAYER_RUST)
+			err = attach_rust(s, t->path, t->obj->shim_off);
+		else
+			err = attach_libc(s, t->path, t->obj->libc_off);
 		if (err)
-			warn("cannot attach uprobes to %s: %s", p, strerror(-err));
+			warn("cannot attach uprobes to %s: %s", t->path, strerror(-err));
 	}
 	return err;
+}
+
+/* Launch mode: stop the program at its entry point to load its tables. */
+static int attach_entry_stop(struct session *s)
+{
+	const struct elf_object *exe = NULL;
+	LIBBPF_OPTS(bpf_uprobe_opts, uo);
+	uint64_t off;
+	size_t i;
+	struct elf_object *o;
+
+	for (i = 0; i < s->ncands; i++)
+		if (!strcmp(s->cands[i].obj->path, s->model->target.exe))
+			exe = s->cands[i].obj;
+	o = exe ? NULL : elf_object__open(s->model->target.exe, s->model->target.exe);
+	if (!exe)
+		exe = o;
+	if (!exe || !exe->entry || !elf_object__vaddr_to_off(exe, exe->entry, &off)) {
+		elf_object__free(o);
+		return -ENOEXEC;
+	}
+	elf_object__free(o);
+	s->skel->bss->stop_at_entry = true;
+	s->entry_link = bpf_program__attach_uprobe_opts(s->skel->progs.entry_stop, s->pid,
+							s->model->target.exe, off, &uo);
+	return s->entry_link ? 0 : -errno;
+}
+
+/* Launch mode: wait for the stop at the entry point, load tables, continue. */
+static void sync_at_entry(struct session *s)
+{
+	int st;
+
+	if (!s->entry_link)
+		return;
+	while (waitpid(s->pid, &st, WUNTRACED) < 0 && errno == EINTR)
+		;
+	if (WIFSTOPPED(st)) {
+		/* Every library is mapped now: read the layout before any code runs. */
+		unwinder__sync(s->unwinder);
+		symbolizer__refresh_maps(s->sym);
+		kill(s->pid, SIGCONT);
+	} else {
+		s->child_status = st;	/* exited before reaching its entry point */
+	}
+	bpf_link__destroy(s->entry_link);
+	s->entry_link = NULL;
 }
 
 static void detach_all(struct session *s)
@@ -365,9 +592,30 @@ static void detach_all(struct session *s)
 	s->nlinks = 0;
 }
 
+static void count_stack(struct session *s, const struct rp_event *e)
+{
+	struct model *m = s->model;
+
+	if (e->type == RP_EV_REALLOC)
+		return;
+	m->stacks_info.taken++;
+	m->stacks_info.dwarf += !!(e->flags & RP_F_DWARF);
+	m->stacks_info.complete += !!(e->flags & RP_F_COMPLETE);
+	m->stacks_info.truncated += !!(e->flags & RP_F_TRUNCATED);
+	if (e->flags & RP_F_UNMAPPED) {
+		m->stacks_info.unmapped++;
+		/* Probably a new object (dlopen): its table, and its shims. */
+		if (s->dwarf)
+			unwinder__maybe_sync(s->unwinder, 100000000);
+	}
+}
+
 static int on_event(void *ctx, void *data, size_t len)
 {
 	struct session *s = ctx;
+
+	if (len >= RP_EVENT_HDR_SIZE)
+		count_stack(s, data);
 
 	if (tracker__event(&s->tracker, data, len))
 		s->bad_events++;
@@ -384,26 +632,94 @@ static uint64_t ring_size(uint64_t want)
 	return sz;
 }
 
+/* Spare rows for objects mapped after start (libraries, dlopen): 12 MiB. */
+#define UNWIND_SPARE_ROWS (1u << 20)
+
+/*
+ * Decide how stacks are unwound and size the unwind tables: DWARF needs
+ * bpf_loop (Linux 5.17); otherwise, or with --unwind fp, frame pointers.
+ */
+static size_t plan_unwinding(struct session *s)
+{
+	const char *paths[RP_MAX_MAPS];
+	struct procmaps pm = {};
+	size_t i, n = 0, rows;
+	bool have_loop = libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_loop, NULL) == 1;
+
+	s->dwarf = s->opts.unwind != UNWIND_FP && have_loop;
+	if (s->opts.unwind == UNWIND_DWARF && !have_loop)
+		warn("DWARF unwinding needs bpf_loop (Linux 5.17 or later): using frame pointers");
+	if (!s->dwarf)
+		return 1;
+	if (s->launched) {
+		paths[n++] = s->model->target.exe;
+	} else if (!procmaps__read(s->pid, &pm)) {
+		for (i = 0; i < pm.n && n < ARRAY_SIZE(paths); i++)
+			if (pm.maps[i].exec && pm.maps[i].path)
+				paths[n++] = proc_path(s->pid, pm.maps[i].path);
+	}
+	rows = unwinder__prepare(s->unwinder, paths, n);
+	if (!s->launched)
+		for (i = 0; i < n; i++)
+			free((char *)paths[i]);
+	procmaps__free(&pm);
+	return rows + UNWIND_SPARE_ROWS;
+}
+
+/*
+ * Load only the programs this session attaches: each one with the DWARF
+ * unwinder takes the verifier a noticeable fraction of a second.
+ */
+static void disable_unused(struct session *s)
+{
+	struct bpf_program *p;
+	bool rust = s->layer == LAYER_RUST;
+
+	bpf_object__for_each_program(p, s->skel->obj) {
+		const char *name = bpf_program__name(p);
+		bool keep = rust ? !strncmp(name, "rust_", 5) : !strncmp(name, "libc_", 5);
+
+		if (!strcmp(name, "entry_stop"))
+			keep = s->launched && s->dwarf;
+		bpf_program__set_autoload(p, keep);
+	}
+}
+
 static int load_bpf(struct session *s)
 {
+	size_t rows;
 	int err;
 
 	libbpf_set_print(libbpf_print);
+	rows = plan_unwinding(s);
 	s->skel = rsprobe_bpf__open();
 	if (!s->skel) {
 		warn("cannot open the BPF object: %s", strerror(errno));
 		return -errno;
 	}
+	disable_unused(s);
 	s->skel->rodata->targ_tgid = (uint32_t)s->pid;
 	s->skel->rodata->empty_programs = s->opts.empty_programs;
+	s->skel->rodata->use_dwarf = s->dwarf;
 	s->skel->rodata->wakeup_bytes = ring_size(s->opts.ring_bytes) / 8;
 	bpf_map__set_max_entries(s->skel->maps.events, (uint32_t)ring_size(s->opts.ring_bytes));
+	bpf_map__set_max_entries(s->skel->maps.cfi_rows, (uint32_t)rows);
 	err = rsprobe_bpf__load(s->skel);
 	if (err) {
 		warn("cannot load the BPF programs: %s (run with -v for the verifier log)",
 		     strerror(-err));
 		return err;
 	}
+	if (s->dwarf) {
+		err = unwinder__attach_maps(s->unwinder, bpf_map__fd(s->skel->maps.cfi_rows), rows,
+					    bpf_map__fd(s->skel->maps.unwind_maps),
+					    &s->skel->bss->maps_slot);
+		if (err) {
+			warn("cannot map the unwind tables: %s", strerror(-err));
+			return err;
+		}
+	}
+	s->model->stacks_info.method = s->dwarf ? "dwarf" : "frame pointers";
 	s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.events), on_event, s, NULL);
 	if (!s->rb) {
 		err = -errno;
@@ -511,6 +827,7 @@ static void collect(struct session *s)
 int session__run(struct session *s)
 {
 	struct model *m = s->model;
+	uint64_t t0;
 	int err;
 
 	if (s->launched) {
@@ -525,10 +842,16 @@ int session__run(struct session *s)
 		s->pidfd = (int)syscall(SYS_pidfd_open, s->pid, 0);
 	}
 	symbolizer__set_pid(s->sym, s->pid);
+	unwinder__set_pid(s->unwinder, s->pid);
 
+	t0 = mono_ns();
 	err = load_bpf(s);
+	debug("BPF programs loaded in %.0f ms", (mono_ns() - t0) / 1e6);
 	if (!err)
 		err = attach_all(s);
+	/* Not fatal: without tables, events that meet unknown code ask for them. */
+	if (!err && s->dwarf && (s->launched ? attach_entry_stop(s) : unwinder__sync(s->unwinder)) < 0)
+		debug("unwind tables will be loaded lazily");
 	if (err) {
 		detach_all(s);
 		if (s->launched) {
@@ -547,6 +870,7 @@ int session__run(struct session *s)
 			detach_all(s);
 			return err;
 		}
+		sync_at_entry(s);
 	}
 	symbolizer__refresh_maps(s->sym);
 	info("profiling pid %d (%s); Ctrl-C to stop", s->pid, m->target.comm);
@@ -556,6 +880,7 @@ int session__run(struct session *s)
 	s->skel->bss->recording = false;
 	m->end_ns = mono_ns();
 	detach_all(s);
+	debug("probes removed in %.0f ms", (mono_ns() - m->end_ns) / 1e6);
 	/* Probes are gone: what is in the ring now is all there is. */
 	ring_buffer__consume(s->rb);
 	read_counters(s);
@@ -603,13 +928,15 @@ void session__free(struct session *s)
 	if (!s)
 		return;
 	detach_all(s);
+	bpf_link__destroy(s->entry_link);
 	free(s->links);
 	ring_buffer__free(s->rb);
 	rsprobe_bpf__destroy(s->skel);
-	for (i = 0; i < s->ntargets; i++) {
-		free(s->targets[i].path);
-		elf_object__free(s->targets[i].obj);
+	for (i = 0; i < s->ncands; i++) {
+		free(s->cands[i].path);
+		elf_object__free(s->cands[i].obj);
 	}
+	free(s->cands);
 	free(s->targets);
 	if (s->go_fd >= 0)
 		close(s->go_fd);
@@ -620,5 +947,6 @@ void session__free(struct session *s)
 	tracker__free(&s->tracker);
 	model__free(s->model);
 	symbolizer__free(s->sym);
+	unwinder__free(s->unwinder);
 	free(s);
 }

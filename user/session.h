@@ -18,6 +18,8 @@ struct session_opts {
 	uint64_t ring_bytes;
 	bool all;
 	bool empty_programs;	/* bench: the bare-uprobe floor */
+	enum unwind_mode { UNWIND_AUTO, UNWIND_DWARF, UNWIND_FP } unwind;
+	enum source_mode { SOURCE_AUTO, SOURCE_RUST, SOURCE_LIBC } source;
 	/* Called every tick_ns while collecting (live views); may be NULL. */
 	void (*on_tick)(struct session *s, void *ctx);
 	void *tick_ctx;

@@ -98,7 +98,8 @@ static void on_free(struct tracker *t, const struct rp_event *e)
 	u64map_get(&t->thread_seq, a->tid, &seq);
 	temporary = seq == a->seq;
 	model__on_grown(t->model, a->site, a->reallocs, a->size);
-	model__on_free(t->model, a->site, drop, e->size,
+	/* free() does not say the size (Rust's dealloc does): the tracked one. */
+	model__on_free(t->model, a->site, drop, e->size ? e->size : a->size,
 		       e->ts > a->birth_ns ? e->ts - a->birth_ns : 0, e->tid != a->tid, temporary);
 	live_release(t, idx);
 }
@@ -128,6 +129,8 @@ int tracker__event(struct tracker *t, const struct rp_event *e, size_t len)
 	if (len < RP_EVENT_HDR_SIZE || len < RP_EVENT_HDR_SIZE + (size_t)e->nframes * 8)
 		return -EINVAL;
 	t->events++;
+	/* The model's clock is event time (peaks, ages), not processing time. */
+	t->model->now_ns = e->ts;
 	if (e->type < 4)
 		t->by_type[e->type]++;
 	t->last_ts = e->ts;

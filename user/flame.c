@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* The call tree of birth stacks that the flame graph renderers share. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "flame.h"
+#include "util.h"
+
+const char *const weight_names[WEIGHT_MAX] = {
+	[WEIGHT_ALLOC_BYTES] = "alloc-bytes",
+	[WEIGHT_ALLOCS] = "allocs",
+	[WEIGHT_LIVE_BYTES] = "live-bytes",
+	[WEIGHT_LIFETIME] = "lifetime",
+};
+
+const char *const weight_units[WEIGHT_MAX] = {
+	[WEIGHT_ALLOC_BYTES] = "bytes",
+	[WEIGHT_ALLOCS] = "allocations",
+	[WEIGHT_LIVE_BYTES] = "bytes",
+	[WEIGHT_LIFETIME] = "ns",
+};
+
+uint64_t site_weight(const struct site *s, enum weight w)
+{
+	switch (w) {
+	case WEIGHT_ALLOCS:
+		return s->allocs;
+	case WEIGHT_LIVE_BYTES:
+		return s->live_bytes;
+	case WEIGHT_LIFETIME:
+		/* Freed ones lived their lifetime; live ones their age at the end. */
+		return s->lifetime.sum + s->live_age_sum;
+	default:
+		return s->bytes;
+	}
+}
+
+static uint32_t node_new(struct flame *f, const char *name, enum frame_kind kind, uint32_t depth)
+{
+	struct flame_node *n;
+
+	ARR_RESERVE(f->nodes, f->cap, f->n + 1);
+	n = &f->nodes[f->n];
+	memset(n, 0, sizeof(*n));
+	n->name = name;
+	n->kind = kind;
+	n->depth = depth;
+	f->max_depth = MAX(f->max_depth, depth);
+	return (uint32_t)f->n++;
+}
+
+static enum frame_kind kind_of(const struct frame_info *fr)
+{
+	if (!fr->named)
+		return FRAME_UNKNOWN;
+	return fr->library ? FRAME_LIBRARY : FRAME_USER;
+}
+
+static uint32_t child(struct flame *f, uint32_t parent, const char *name, enum frame_kind kind)
+{
+	struct flame_node *p = &f->nodes[parent];
+	uint32_t i, id;
+
+	for (i = 0; i < p->nkids; i++)
+		if (!strcmp(f->nodes[p->kids[i]].name, name))
+			return p->kids[i];
+	id = node_new(f, name, kind, p->depth + 1);
+	p = &f->nodes[parent];	/* node_new may have moved the array */
+	ARR_RESERVE(p->kids, p->kids_cap, p->nkids + 1);
+	p->kids[p->nkids++] = id;
+	return id;
+}
+
+static void add_stack(struct flame *f, const struct stack *st, uint64_t v)
+{
+	uint32_t cur = 0;
+	int i;
+
+	f->nodes[0].value += v;
+	if (!st->n) {
+		cur = child(f, 0, "[unknown]", FRAME_UNKNOWN);
+		f->nodes[cur].value += v;
+	}
+	for (i = (int)st->n - 1; i >= 0; i--) {
+		cur = child(f, cur, st->fr[i]->function, kind_of(st->fr[i]));
+		f->nodes[cur].value += v;
+	}
+	f->nodes[cur].self += v;
+}
+
+static int cmp_name(const void *a, const void *b, void *ctx)
+{
+	const struct flame_node *nodes = ctx;
+
+	return strcmp(nodes[*(const uint32_t *)a].name, nodes[*(const uint32_t *)b].name);
+}
+
+/* Sort children by name and lay them out left to right. */
+static void layout(struct flame *f, uint32_t id)
+{
+	struct flame_node *n = &f->nodes[id];
+	uint64_t x = n->start;
+	uint32_t i;
+
+	if (n->nkids > 1)
+		qsort_r(n->kids, n->nkids, sizeof(*n->kids), cmp_name, f->nodes);
+	for (i = 0; i < n->nkids; i++) {
+		struct flame_node *k = &f->nodes[n->kids[i]];
+
+		k->start = x;
+		x += k->value;
+		layout(f, n->kids[i]);
+	}
+}
+
+struct flame *flame__new(const struct model *m, enum weight w)
+{
+	struct flame *f = xcalloc(1, sizeof(*f));
+	size_t i;
+
+	f->weight = w;
+	node_new(f, "all", FRAME_ROOT, 0);
+	for (i = 0; i < m->nsites; i++) {
+		uint64_t v = site_weight(m->sites[i], w);
+
+		if (v)
+			add_stack(f, stack_table__get(m->stacks, m->sites[i]->stack), v);
+	}
+	layout(f, 0);
+	return f;
+}
+
+void flame__free(struct flame *f)
+{
+	size_t i;
+
+	if (!f)
+		return;
+	for (i = 0; i < f->n; i++)
+		free(f->nodes[i].kids);
+	free(f->nodes);
+	free(f);
+}

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+#ifndef RP_FLAME_H
+#define RP_FLAME_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "report.h"
+
+/*
+ * The call tree of birth stacks, root first, that flame graphs draw: frames
+ * merge by function name along a path, as flamegraph.pl merges folded lines.
+ * Node 0 is the root ("all"); children are sorted by name.
+ */
+enum frame_kind { FRAME_USER, FRAME_LIBRARY, FRAME_UNKNOWN, FRAME_ROOT };
+
+struct flame_node {
+	const char *name;	/* owned by the model's symbolizer */
+	enum frame_kind kind;
+	uint32_t depth;		/* root 0 */
+	uint64_t value;		/* this frame and everything it called */
+	uint64_t self;		/* sites ending here */
+	uint64_t start;		/* offset from the left, in weight units */
+	uint32_t *kids;
+	uint32_t nkids;
+	size_t kids_cap;
+};
+
+struct flame {
+	struct flame_node *nodes;
+	size_t n, cap;
+	uint32_t max_depth;
+	enum weight weight;
+};
+
+struct flame *flame__new(const struct model *m, enum weight w);
+void flame__free(struct flame *f);
+static inline const struct flame_node *flame__root(const struct flame *f)
+{
+	return &f->nodes[0];
+}
+
+/*
+ * The interactive flame graph as an <svg> element: standalone adds the XML
+ * prolog (a .svg file); without it the element is fit for inlining in HTML.
+ */
+/* XML/HTML text and attribute escaping. */
+void xml_escape(FILE *f, const char *s);
+int flame__svg(FILE *f, const struct model *m, const struct report_opts *o, bool standalone);
+
+#endif

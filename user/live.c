@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* The live view: a table of the busiest sites, refreshed while collecting. */
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "live.h"
+#include "model.h"
+#include "session.h"
+#include "util.h"
+
+#define HEADER_LINES 5
+
+/* A site's counts at the previous tick, for per-second rates. */
+struct site_prev {
+	uint64_t allocs, bytes;
+};
+
+struct live_view {
+	FILE *out;
+	uint64_t interval_ns;
+	int top;
+	bool tty;
+	uint64_t last_ns, last_events, last_allocs, last_bytes;
+	struct site_prev *prev;
+	size_t nprev, prev_cap;
+	/* Sort scratch: site index and its bytes since the last tick. */
+	struct row { size_t site; uint64_t dallocs, dbytes; } *rows;
+	size_t rows_cap;
+};
+
+struct live_view *live_view__new(FILE *out, uint64_t interval_ns, int top)
+{
+	struct live_view *v = xcalloc(1, sizeof(*v));
+
+	v->out = out;
+	v->interval_ns = interval_ns;
+	v->top = top;
+	v->tty = isatty(fileno(out));
+	return v;
+}
+
+void live_view__free(struct live_view *v)
+{
+	if (!v)
+		return;
+	free(v->prev);
+	free(v->rows);
+	free(v);
+}
+
+static double per_sec(uint64_t delta, uint64_t dt_ns)
+{
+	return dt_ns ? delta * 1e9 / dt_ns : 0;
+}
+
+/* Rows that fit the terminal under the header, or --top when not a terminal. */
+static int visible_rows(const struct live_view *v)
+{
+	struct winsize ws;
+
+	if (!v->tty || ioctl(fileno(v->out), TIOCGWINSZ, &ws) || ws.ws_row <= HEADER_LINES + 2)
+		return v->top;
+	return MIN(v->top, ws.ws_row - HEADER_LINES - 2);
+}
+
+static int cmp_row(const void *a, const void *b)
+{
+	const struct row *x = a, *y = b;
+
+	if (x->dbytes != y->dbytes)
+		return x->dbytes > y->dbytes ? -1 : 1;
+	if (x->dallocs != y->dallocs)
+		return x->dallocs > y->dallocs ? -1 : 1;
+	return x->site < y->site ? -1 : 1;
+}
+
+/* Per-site deltas since the last tick, busiest first. */
+static void collect_rows(struct live_view *v, const struct model *m)
+{
+	size_t i;
+
+	ARR_RESERVE(v->prev, v->prev_cap, m->nsites);
+	ARR_RESERVE(v->rows, v->rows_cap, m->nsites);
+	for (; v->nprev < m->nsites; v->nprev++)
+		v->prev[v->nprev] = (struct site_prev){ 0, 0 };
+	for (i = 0; i < m->nsites; i++) {
+		const struct site *s = m->sites[i];
+
+		v->rows[i] = (struct row){ i, s->allocs - v->prev[i].allocs,
+					   s->bytes - v->prev[i].bytes };
+		v->prev[i] = (struct site_prev){ s->allocs, s->bytes };
+	}
+	qsort(v->rows, m->nsites, sizeof(*v->rows), cmp_row);
+}
+
+static void header(struct live_view *v, struct session *s, const struct model *m,
+		   uint64_t now, uint64_t dt)
+{
+	const struct totals *t = &m->totals;
+	uint64_t events = session__events(s);
+	char a[32], b[32], c[32];
+
+	fprintf(v->out, "rsprobe live: pid %d (%s)  elapsed %s  refresh %s\n", m->target.pid,
+		m->target.comm, fmt_ns(a, sizeof(a), m->start_ns ? now - m->start_ns : 0),
+		fmt_ns(b, sizeof(b), v->interval_ns));
+	fprintf(v->out, "allocs %llu (%.0f/s, %s/s)  frees %llu  reallocs %llu\n",
+		(unsigned long long)t->allocs, per_sec(t->allocs - v->last_allocs, dt),
+		fmt_bytes(a, sizeof(a), (uint64_t)per_sec(t->bytes_allocated - v->last_bytes, dt)),
+		(unsigned long long)t->frees, (unsigned long long)t->reallocs);
+	fprintf(v->out, "live now %llu (%s)  peak %s  allocated %s  unknown frees %llu\n",
+		(unsigned long long)m->heap.cur_blocks, fmt_bytes(a, sizeof(a), m->heap.cur_bytes),
+		fmt_bytes(b, sizeof(b), m->heap.max_bytes),
+		fmt_bytes(c, sizeof(c), t->bytes_allocated), (unsigned long long)t->unknown_frees);
+	fprintf(v->out, "events %llu (%.0f/s)  lost %llu%s\n", (unsigned long long)events,
+		per_sec(events - v->last_events, dt), (unsigned long long)session__lost(s),
+		session__lost(s) ? "  (raise --ring-mb)" : "");
+	fprintf(v->out, "\n%5s %10s %10s %9s %10s %7s %10s  %s\n", "site", "allocs/s", "bytes/s",
+		"allocs", "bytes", "live", "live bytes", "function");
+	v->last_events = events;
+}
+
+static void table(struct live_view *v, const struct model *m, uint64_t dt)
+{
+	int i, n = (int)MIN((size_t)visible_rows(v), m->nsites);
+	char a[32], b[32], c[32];
+
+	for (i = 0; i < n; i++) {
+		const struct row *r = &v->rows[i];
+		const struct site *s = m->sites[r->site];
+
+		fprintf(v->out, "%5u %10.0f %10s %9llu %10s %7llu %10s  %s\n", s->id,
+			per_sec(r->dallocs, dt),
+			fmt_bytes(a, sizeof(a), (uint64_t)per_sec(r->dbytes, dt)),
+			(unsigned long long)s->allocs, fmt_bytes(b, sizeof(b), s->bytes),
+			(unsigned long long)s->heap.cur_blocks,
+			fmt_bytes(c, sizeof(c), s->heap.cur_bytes),
+			stack__function(stack_table__get(m->stacks, s->stack)));
+	}
+}
+
+void live_view__tick(struct session *s, void *ctx)
+{
+	struct live_view *v = ctx;
+	const struct model *m = session__model(s);
+	uint64_t now = mono_ns();
+	uint64_t since = v->last_ns ? v->last_ns : m->start_ns ? m->start_ns : now;
+	uint64_t dt = now - since;
+
+	collect_rows(v, m);
+	/* A terminal gets a fresh screen; a file or pipe keeps every snapshot. */
+	fputs(v->tty ? "\033[H\033[2J" : "\n", v->out);
+	header(v, s, m, now, dt);
+	table(v, m, dt);
+	fflush(v->out);
+	v->last_ns = now;
+	v->last_allocs = m->totals.allocs;
+	v->last_bytes = m->totals.bytes_allocated;
+}

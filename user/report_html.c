@@ -1,0 +1,322 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * The HTML report: one self-contained page (no network, no script but the
+ * flame graph's own) with the summary, warnings, the flame graph, top sites,
+ * ownership moves, lifetime histograms drawn as bar charts, growth hints and
+ * leak candidates. Figures carry data-* attributes with the exact numbers.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "flame.h"
+#include "report.h"
+#include "util.h"
+
+#define CHART_W 560
+#define CHART_H 160
+#define SMALL_W 180
+#define SMALL_H 36
+#define SITE_CHARTS 6	/* sites with a histogram of their own */
+
+static const char css[] =
+	"body { font: 14px/1.4 'DejaVu Sans', Verdana, sans-serif; margin: 24px; color: #222;"
+	" background: #fff; }\n"
+	"h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 17px; margin: 28px 0 8px;"
+	" border-bottom: 1px solid #ddd; }\n"
+	".meta { color: #555; } .cards { display: flex; flex-wrap: wrap; gap: 10px; }\n"
+	".card { border: 1px solid #ddd; border-radius: 6px; padding: 8px 14px; min-width: "
+	"120px; }\n"
+	".card .v { font-size: 20px; font-weight: bold; } .card .k { color: #666; font-size: "
+	"12px; }\n"
+	".warn { background: #fff4d6; border: 1px solid #e5c36a; padding: 8px 14px;"
+	" border-radius: 6px; }\n"
+	"table { border-collapse: collapse; font-size: 13px; }\n"
+	"th, td { padding: 3px 8px; border-bottom: 1px solid #eee; text-align: right; }\n"
+	"th { background: #f3f3f3; } td.fn { text-align: left; font-family: monospace; }\n"
+	".bar { fill: #e0782f; } .bar.lib { fill: #5aaaeb; } .axis { font-size: 10px; fill: "
+	"#555; }\n"
+	".flame { overflow-x: auto; }\n";
+
+static void esc(FILE *f, const char *s)
+{
+	xml_escape(f, s ? s : "-");
+}
+
+static void page_head(FILE *f, const struct model *m)
+{
+	char d[32];
+
+	fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+	      "<title>rsprobe: ", f);
+	esc(f, m->target.comm);
+	fprintf(f, " (pid %d)</title>\n<style>\n%s</style>\n</head>\n<body>\n", m->target.pid, css);
+	fputs("<h1>rsprobe: ", f);
+	esc(f, m->target.comm);
+	fprintf(f, " (pid %d)</h1>\n<div class=\"meta\">", m->target.pid);
+	esc(f, m->target.exe);
+	fprintf(f, "<br>rsprobe %s, duration %s, %s<br>source ", RSPROBE_VERSION,
+		fmt_ns(d, sizeof(d), m->end_ns - m->start_ns),
+		m->mode.all ? "every allocation recorded (--all)" : "sampled");
+	esc(f, m->mode.source);
+	fputs(": ", f);
+	esc(f, m->mode.source_reason);
+	fputs("</div>\n", f);
+}
+
+static void card(FILE *f, const char *id, const char *key, uint64_t v, const char *shown)
+{
+	fprintf(f, "<div class=\"card\"><div class=\"v\" id=\"%s\" data-v=\"%llu\">%s</div>"
+		   "<div class=\"k\">%s</div></div>\n",
+		id, (unsigned long long)v, shown, key);
+}
+
+static void summary(FILE *f, const struct model *m)
+{
+	const struct totals *t = &m->totals;
+	char b[32], n[32];
+
+#define COUNT(id, key, v) \
+	(snprintf(n, sizeof(n), "%llu", (unsigned long long)(v)), card(f, id, key, v, n))
+	fputs("<h2>Summary</h2>\n<div class=\"cards\">\n", f);
+	COUNT("allocs", "allocations", t->allocs);
+	card(f, "bytes_allocated", "bytes allocated", t->bytes_allocated,
+	     fmt_bytes(b, sizeof(b), t->bytes_allocated));
+	COUNT("frees", "frees", t->frees);
+	COUNT("reallocs", "reallocs", t->reallocs);
+	COUNT("live_allocs", "live at end", t->live_allocs);
+	card(f, "live_bytes", "live bytes at end", t->live_bytes,
+	     fmt_bytes(b, sizeof(b), t->live_bytes));
+	card(f, "peak_bytes", "peak live bytes", m->heap.max_bytes,
+	     fmt_bytes(b, sizeof(b), m->heap.max_bytes));
+	COUNT("unknown_frees", "unknown frees", t->unknown_frees);
+	COUNT("lost_events", "lost events", t->lost_events);
+	COUNT("sites", "sites", m->nsites);
+	fputs("</div>\n", f);
+#undef COUNT
+}
+
+static void warnings(FILE *f, const struct model *m)
+{
+	char **w;
+	int nw = report_warnings(m, &w), i;
+
+	if (nw) {
+		fputs("<h2>Warnings</h2>\n<div class=\"warn\" id=\"warnings\"><ul>\n", f);
+		for (i = 0; i < nw; i++) {
+			fputs("<li>", f);
+			esc(f, w[i]);
+			fputs("</li>\n", f);
+		}
+		fputs("</ul></div>\n", f);
+	}
+	report_warnings_free(w, nw);
+}
+
+/* The range of log2 buckets in use, so that every chart shares one axis. */
+struct axis {
+	int first, last;
+};
+
+static struct axis axis_of(const struct hist *h)
+{
+	uint64_t b[HIST_LOG2_BUCKETS];
+	struct axis a = { -1, -1 };
+	int k;
+
+	hist_log2(h, b);
+	for (k = 0; k < HIST_LOG2_BUCKETS; k++) {
+		if (b[k]) {
+			a.first = a.first < 0 ? k : a.first;
+			a.last = k;
+		}
+	}
+	return a;
+}
+
+static void axis_labels(FILE *f, struct axis a, double bw, int y, uint64_t most, int ht)
+{
+	int k, every = (int)(48 / bw) + 1;
+	char lo[32];
+
+	for (k = a.first; k <= a.last; k += every)
+		fprintf(f, "<text class=\"axis\" x=\"%.1f\" y=\"%d\">%s</text>",
+			2 + (k - a.first) * bw, y, fmt_ns(lo, sizeof(lo), hist_log2_lower(k)));
+	fprintf(f, "<text class=\"axis\" x=\"2\" y=\"10\">%llu frees in the tallest bar</text>"
+		   "<text class=\"axis\" x=\"2\" y=\"%d\">lifetime (log2 buckets, lower bound)"
+		   "</text>", (unsigned long long)most, ht - 2);
+}
+
+/* Log2 buckets of h over axis a as an SVG bar chart; labelled unless small. */
+static void hist_chart(FILE *f, const struct hist *h, struct axis a, int w, int ht, bool small)
+{
+	uint64_t b[HIST_LOG2_BUCKETS], most = 0;
+	int k, base = small ? 2 : 26;
+	double bw = a.first < 0 ? 0 : (double)(w - 4) / (a.last - a.first + 1);
+	char lo[32];
+
+	hist_log2(h, b);
+	for (k = a.first; a.first >= 0 && k <= a.last; k++)
+		most = MAX(most, b[k]);
+	fprintf(f, "<svg class=\"hist\" width=\"%d\" height=\"%d\" data-count=\"%llu\" "
+		   "xmlns=\"http://www.w3.org/2000/svg\">", w, ht, (unsigned long long)h->count);
+	for (k = a.first; most && k <= a.last; k++) {
+		double bh = (double)b[k] * (ht - base - 14 * !small) / most;
+
+		if (!b[k])
+			continue;
+		fprintf(f, "<rect class=\"bar\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
+			   "height=\"%.1f\" data-lo=\"%llu\" data-n=\"%llu\"><title>from %s: %llu"
+			   "</title></rect>",
+			2 + (k - a.first) * bw, ht - base - bh, MAX(bw - 1, 0.5), MAX(bh, 1.0),
+			(unsigned long long)hist_log2_lower(k), (unsigned long long)b[k],
+			fmt_ns(lo, sizeof(lo), hist_log2_lower(k)), (unsigned long long)b[k]);
+	}
+	if (!small && most)
+		axis_labels(f, a, bw, ht - base + 12, most, ht);
+	fputs("</svg>", f);
+}
+
+static void flame(FILE *f, const struct model *m, const struct report_opts *o)
+{
+	fprintf(f, "<h2>Flame graph (%s)</h2>\n<div class=\"flame\">\n", weight_names[o->weight]);
+	flame__svg(f, m, o, false);
+	fputs("</div>\n", f);
+}
+
+static void site_row(FILE *f, const struct model *m, const struct site *s, bool chart)
+{
+	const struct stack *st = stack_table__get(m->stacks, s->stack);
+	const struct drop_site *d = site__main_drop(s);
+	char b[32], lb[32], p50[32], p99[32];
+
+	fprintf(f, "<tr data-site=\"%u\" data-bytes=\"%llu\" data-allocs=\"%llu\"><td>%u</td>"
+		   "<td>%llu</td><td>%s</td><td>%llu</td><td>%s</td><td>%s</td><td>%s</td>"
+		   "<td class=\"fn\">",
+		s->id, (unsigned long long)s->bytes, (unsigned long long)s->allocs, s->id,
+		(unsigned long long)s->allocs, fmt_bytes(b, sizeof(b), s->bytes),
+		(unsigned long long)s->live, fmt_bytes(lb, sizeof(lb), s->live_bytes),
+		s->frees ? fmt_ns(p50, sizeof(p50), hist_quantile(&s->lifetime, 0.5)) : "-",
+		s->frees ? fmt_ns(p99, sizeof(p99), hist_quantile(&s->lifetime, 0.99)) : "-");
+	esc(f, stack__function(st));
+	fputs("</td><td class=\"fn\">", f);
+	esc(f, stack__via(st));
+	fputs("</td><td class=\"fn\">", f);
+	if (d) {
+		esc(f, stack__function(stack_table__get(m->stacks, d->stack)));
+		fprintf(f, " (%s)", outcome_name(d->outcome));
+	} else {
+		fputs("-", f);
+	}
+	fputs("</td><td>", f);
+	if (chart)
+		hist_chart(f, &s->lifetime, axis_of(&m->lifetime), SMALL_W, SMALL_H, true);
+	fputs("</td></tr>\n", f);
+}
+
+static void top_sites(FILE *f, const struct model *m, int top)
+{
+	struct site **v = model__sorted_sites(m, ORDER_BYTES);
+	int i, n = (int)MIN((size_t)top, m->nsites);
+
+	fprintf(f, "<h2>Top sites by bytes allocated (%d of %zu)</h2>\n<table id=\"sites\">\n"
+		   "<tr><th>site</th><th>allocs</th><th>bytes</th><th>live</th><th>live bytes</th>"
+		   "<th>p50</th><th>p99</th><th>function</th><th>via</th>"
+		   "<th>dropped by (outcome)</th><th>lifetimes</th></tr>\n", n, m->nsites);
+	for (i = 0; i < n; i++)
+		site_row(f, m, v[i], i < SITE_CHARTS);
+	fputs("</table>\n", f);
+	free(v);
+}
+
+static void ownership(FILE *f, const struct model *m)
+{
+	static const char *const desc[OUTCOME_MAX] = {
+		"dropped by the allocating function (borrowed)",
+		"moved into a callee and dropped there",
+		"returned to a caller and dropped there",
+		"dropped elsewhere (stored, or another thread)",
+	};
+	const struct totals *t = &m->totals;
+	uint64_t matched = t->frees - t->unknown_frees;
+	int k;
+
+	fprintf(f, "<h2>Ownership moves (%llu frees matched to their allocation)</h2>\n"
+		   "<table id=\"ownership\">\n", (unsigned long long)matched);
+	for (k = 0; k < OUTCOME_MAX + 2; k++) {
+		const char *name = k < OUTCOME_MAX ? outcome_name(k) :
+				   k == OUTCOME_MAX ? "cross_thread" : "temporaries";
+		uint64_t v = k < OUTCOME_MAX ? t->outcomes[k] :
+			     k == OUTCOME_MAX ? t->cross_thread : t->temporaries;
+		double pct = matched ? 100.0 * v / matched : 0;
+
+		fprintf(f, "<tr data-outcome=\"%s\" data-v=\"%llu\"><td class=\"fn\">%s</td>"
+			   "<td>%llu</td><td>%.1f%%</td><td><svg width=\"300\" height=\"12\">"
+			   "<rect class=\"bar\" width=\"%.1f\" height=\"12\"/></svg></td>"
+			   "<td class=\"fn\">%s</td></tr>\n",
+			name, (unsigned long long)v, name, (unsigned long long)v, pct, 3 * pct,
+			k < OUTCOME_MAX ? desc[k] : k == OUTCOME_MAX ?
+			"freed on another thread than the one that allocated" :
+			"freed before their thread allocated again");
+	}
+	fputs("</table>\n", f);
+}
+
+static void lifetimes(FILE *f, const struct model *m)
+{
+	char p50[32], p99[32];
+
+	fprintf(f, "<h2>Lifetimes (%llu frees; p50 %s, p99 %s)</h2>\n<div id=\"lifetimes\">",
+		(unsigned long long)m->lifetime.count,
+		fmt_ns(p50, sizeof(p50), hist_quantile(&m->lifetime, 0.5)),
+		fmt_ns(p99, sizeof(p99), hist_quantile(&m->lifetime, 0.99)));
+	hist_chart(f, &m->lifetime, axis_of(&m->lifetime), CHART_W, CHART_H, false);
+	fputs("</div>\n", f);
+}
+
+static void growth_and_leaks(FILE *f, const struct model *m, int top)
+{
+	struct site **v = model__sorted_sites(m, ORDER_LIVE_BYTES);
+	char a[32], b[32];
+	size_t i;
+	int shown = 0;
+
+	fputs("<h2>Growth hints</h2>\n<ul id=\"growth\">\n", f);
+	for (i = 0; i < m->nsites; i++) {
+		const struct site *s = m->sites[i];
+
+		if (!s->grown || s->reallocs < 2 * s->grown || shown++ >= top)
+			continue;
+		fprintf(f, "<li>site %u <code>", s->id);
+		esc(f, stack__function(stack_table__get(m->stacks, s->stack)));
+		fprintf(f, "</code>: %llu allocations grew with %llu reallocs; final size mean %s, "
+			   "max %s (reserve or with_capacity would avoid the copies)</li>\n",
+			(unsigned long long)s->grown, (unsigned long long)s->reallocs,
+			fmt_bytes(a, sizeof(a), s->grown_final_bytes / s->grown),
+			fmt_bytes(b, sizeof(b), s->grown_max_final));
+	}
+	fputs("</ul>\n<h2>Live at end (leak candidates, oldest first)</h2>\n<ul id=\"live\">\n", f);
+	for (i = 0; i < m->nsites && (int)i < top && v[i]->live; i++) {
+		fprintf(f, "<li>site %u <code>", v[i]->id);
+		esc(f, stack__function(stack_table__get(m->stacks, v[i]->stack)));
+		fprintf(f, "</code>: %llu live, %s, oldest %s</li>\n",
+			(unsigned long long)v[i]->live, fmt_bytes(a, sizeof(a), v[i]->live_bytes),
+			v[i]->noldest ? fmt_ns(b, sizeof(b), v[i]->oldest[0].age_ns) : "-");
+	}
+	fputs("</ul>\n", f);
+	free(v);
+}
+
+int report_html(FILE *f, const struct model *m, const struct report_opts *o)
+{
+	page_head(f, m);
+	summary(f, m);
+	warnings(f, m);
+	flame(f, m, o);
+	top_sites(f, m, o->top);
+	ownership(f, m);
+	lifetimes(f, m);
+	growth_and_leaks(f, m, o->top);
+	fputs("</body>\n</html>\n", f);
+	return ferror(f) ? -EIO : 0;
+}

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+#ifndef RP_UNWIND_H
+#define RP_UNWIND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/*
+ * Unwind tables for the BPF unwinder: one CFI table per executable object the
+ * target maps, concatenated into the rows map, and the table of where each
+ * object sits in the target, kept current as the target maps new objects.
+ */
+struct unwinder;
+
+struct unwinder *unwinder__new(pid_t pid);
+void unwinder__free(struct unwinder *u);
+void unwinder__set_pid(struct unwinder *u, pid_t pid);
+/* Build tables now for these objects (paths to read); returns their rows. */
+size_t unwinder__prepare(struct unwinder *u, const char *const *paths, size_t n);
+/*
+ * Give the unwinder the BPF maps: rows (an mmapable array of capacity rows),
+ * the two-slot object table and the slot switch in the BPF program's .bss.
+ */
+int unwinder__attach_maps(struct unwinder *u, int rows_fd, size_t capacity, int maps_fd,
+			  volatile uint32_t *slot);
+/*
+ * Read the target's mappings, build and load tables for objects not seen yet,
+ * and publish the object table. Returns the number of objects published, or
+ * a negative errno.
+ */
+int unwinder__sync(struct unwinder *u);
+/* The same, at most once per interval: for events that met unknown code. */
+void unwinder__maybe_sync(struct unwinder *u, uint64_t min_interval_ns);
+size_t unwinder__rows_used(const struct unwinder *u);
+
+#endif
