@@ -25,6 +25,14 @@ for f in ownership workers exitcode; do
 	# -fp: frame pointers, so the kernel's stack walk reaches main.
 	build "$out/$f-fp" "$here/fixtures/$f.rs" -O -C force-frame-pointers=yes "${ext[@]}"
 done
+# As users build: rustc -O / cargo --release (no frame pointers, no debug info),
+# the same with full debug info (inline frames), and a stripped copy.
+build "$out/ownership" "$here/fixtures/ownership.rs" -O "${ext[@]}"
+build "$out/ownership-dbg" "$here/fixtures/ownership.rs" -O -C debuginfo=2 "${ext[@]}"
+build "$out/workers" "$here/fixtures/workers.rs" -O
+if [ ! -e "$out/ownership-stripped" ] || [ "$out/ownership" -nt "$out/ownership-stripped" ]; then
+	strip --strip-all -o "$out/ownership-stripped" "$out/ownership"
+fi
 # DWARF-CFI unwinding (test_cfi): deep has no frame pointers, as cargo --release.
 build "$out/deep" "$here/fixtures/deep.rs" -O
 build "$out/deep-fp" "$here/fixtures/deep.rs" -O -C force-frame-pointers=yes

@@ -261,13 +261,17 @@ def test_failed_session_keeps_existing_output():
 
 # ---------------------------------------------------------------- tests: launch
 
-@needs_bpf
-def test_launch_totals_exact():
-    r, d, truth = profile_launch("ownership-fp")
+# The ownership fixture as users build it (no frame pointers), with frame
+# pointers, and with debug info (inline frames): the same answers from each.
+OWNERSHIP_VARIANTS = ("ownership", "ownership-fp", "ownership-dbg")
+
+
+def check_totals_exact(name):
+    r, d, truth = profile_launch(name)
     check(truth, "the fixture wrote its counts")
     t = d["totals"]
     for k in ("allocs", "frees", "reallocs", "bytes_allocated", "bytes_freed"):
-        eq(t[k], truth[k], "totals.%s against the counting allocator" % k)
+        eq(t[k], truth[k], "%s: totals.%s against the counting allocator" % (name, k))
     eq(t["lost_events"], 0, "lost events")
     eq(t["unknown_frees"], 0, "unknown frees (launch mode sees every birth)")
     eq(t["live_allocs"], truth["allocs"] - truth["frees"], "live at end")
@@ -277,11 +281,16 @@ def test_launch_totals_exact():
     eq(sum(s["allocs"] for s in d["sites"]), t["allocs"], "site allocs add up")
     eq(sum(f["allocs"] for f in d["functions"]), t["allocs"], "function allocs add up")
     eq(sum(f["frees"] for f in d["functions"]), t["frees"], "function frees add up")
+    return d
 
 
 @needs_bpf
-def test_ownership_outcomes():
-    _, d, _ = profile_launch("ownership-fp")
+def test_launch_totals_exact():
+    for name in OWNERSHIP_VARIANTS:
+        check_totals_exact(name)
+
+
+def check_outcomes(name, d):
     n_borrow = fixture_const("ownership.rs", "BORROW_N")
     n_move = fixture_const("ownership.rs", "MOVE_N")
     n_ret = fixture_const("ownership.rs", "RETURN_N")
@@ -295,33 +304,111 @@ def test_ownership_outcomes():
     def outcome(fn, key):
         return sum(s["outcomes"][key] for s in sites_of(d, fn))
 
+    def what(s):
+        return "%s: %s" % (name, s)
+
     # Borrowed: allocated and dropped by borrow_case itself.
-    eq(total("ownership::borrow_case", "allocs"), n_borrow, "borrow_case allocs")
-    eq(outcome("ownership::borrow_case", "same"), n_borrow, "borrow_case: same")
-    eq(func_row(d, "ownership::borrow_case")["frees"], n_borrow, "borrow_case frees")
+    eq(total("ownership::borrow_case", "allocs"), n_borrow, what("borrow_case allocs"))
+    eq(outcome("ownership::borrow_case", "same"), n_borrow, what("borrow_case: same"))
+    eq(func_row(d, "ownership::borrow_case")["frees"], n_borrow, what("borrow_case frees"))
     # Moved into a callee: allocated in move_case, dropped inside consume.
-    eq(total("ownership::move_case", "allocs"), n_move, "move_case allocs")
-    eq(outcome("ownership::move_case", "callee"), n_move, "move_case: callee")
-    eq(func_row(d, "ownership::consume")["frees"], n_move, "consume frees")
-    eq(func_row(d, "ownership::move_case")["frees"], 0, "move_case frees nothing")
+    eq(total("ownership::move_case", "allocs"), n_move, what("move_case allocs"))
+    eq(outcome("ownership::move_case", "callee"), n_move, what("move_case: callee"))
+    eq(func_row(d, "ownership::consume")["frees"], n_move, what("consume frees"))
+    eq(func_row(d, "ownership::move_case")["frees"], 0, what("move_case frees nothing"))
     for s in sites_of(d, "ownership::move_case"):
         for dr in s["drop_sites"]:
-            eq(dr["function"], "ownership::consume", "move_case's drop site")
+            eq(dr["function"], "ownership::consume", what("move_case's drop site"))
     # Returned to the caller: produce allocates, return_case drops.
-    eq(total("ownership::produce", "allocs"), n_ret, "produce allocs")
-    eq(outcome("ownership::produce", "caller"), n_ret, "produce: caller")
-    eq(func_row(d, "ownership::return_case")["frees"], n_ret, "return_case frees")
+    eq(total("ownership::produce", "allocs"), n_ret, what("produce allocs"))
+    eq(outcome("ownership::produce", "caller"), n_ret, what("produce: caller"))
+    eq(func_row(d, "ownership::return_case")["frees"], n_ret, what("return_case frees"))
     # Sent to another thread.
-    eq(total("ownership::thread_case", "allocs"), n_thread, "thread_case allocs")
-    eq(outcome("ownership::thread_case", "cross_thread"), n_thread, "thread_case: cross_thread")
+    eq(total("ownership::thread_case", "allocs"), n_thread, what("thread_case allocs"))
+    eq(outcome("ownership::thread_case", "cross_thread"), n_thread,
+       what("thread_case: cross_thread"))
     # __rust_alloc_zeroed, dropped in place.
-    eq(total("ownership::zeroed_case", "allocs"), n_zero, "zeroed_case allocs")
-    eq(outcome("ownership::zeroed_case", "same"), n_zero, "zeroed_case: same")
+    eq(total("ownership::zeroed_case", "allocs"), n_zero, what("zeroed_case allocs"))
+    eq(outcome("ownership::zeroed_case", "same"), n_zero, what("zeroed_case: same"))
     # Growth by realloc: one allocation per call, reallocated several times.
     grow = sites_of(d, "ownership::grow_case")
-    eq(sum(s["allocs"] for s in grow), n_grow, "grow_case allocs")
-    check(sum(s["reallocs"] for s in grow) >= 2 * n_grow, "grow_case reallocs repeatedly")
-    eq(sum(s["growth"]["grown_allocs"] for s in grow), n_grow, "grow_case grown allocations")
+    eq(sum(s["allocs"] for s in grow), n_grow, what("grow_case allocs"))
+    check(sum(s["reallocs"] for s in grow) >= 2 * n_grow, what("grow_case reallocs repeatedly"))
+    eq(sum(s["growth"]["grown_allocs"] for s in grow), n_grow, what("grow_case grown"))
+
+
+@needs_bpf
+def test_ownership_outcomes():
+    for name in OWNERSHIP_VARIANTS:
+        _, d, _ = profile_launch(name)
+        check_outcomes(name, d)
+
+
+def chain_of(stack):
+    """Physical frames' function names, innermost first."""
+    return [f["function"] for f in stack if not f["inlined"]]
+
+
+@needs_bpf
+def test_complete_stacks_without_frame_pointers():
+    _, d, _ = profile_launch("ownership")
+    st = d["stacks"]
+    eq(st["method"], "dwarf", "unwinding method")
+    eq(st["taken"], st["dwarf"], "every stack unwound with CFI")
+    check(st["complete"] >= 0.99 * st["taken"],
+          "%d of %d stacks reach the outermost frame" % (st["complete"], st["taken"]))
+    # Golden chains: the fixture's call chains, in order, up to _start.
+    for fn, chain in (("ownership::move_case", ["ownership::move_case", "ownership::main"]),
+                      ("ownership::produce", ["ownership::produce", "ownership::return_case",
+                                              "ownership::main"])):
+        for s in sites_of(d, fn):
+            names = chain_of(s["stack"])
+            i = names.index(chain[0])
+            eq(names[i:i + len(chain)], chain, "%s's stack" % fn)
+            eq(names[-1], "_start", "%s's stack ends at _start" % fn)
+    # Thread stacks end at the thread's start (clone3).
+    for s in sites_of(d, "ownership::thread_case"):
+        for dr in s["drop_sites"]:
+            check(any("thread_start" in f["function"] for f in dr["stack"]),
+                  "the receiving thread's stack reaches its entry: %s" % chain_of(dr["stack"]))
+
+
+@needs_bpf
+def test_inline_frames_with_debug_info():
+    _, d, _ = profile_launch("ownership-dbg")
+    for s in sites_of(d, "ownership::move_case"):
+        eq(s["via"], "<alloc::string::String as core::convert::From<&str>>::from",
+           "via names the inlined std API")
+        inl = [f for f in s["stack"] if f["inlined"]]
+        check(inl, "inlined frames present")
+        user = [f for f in s["stack"] if f["function"] == "ownership::move_case"]
+        check(user and user[0]["file"].endswith("tests/fixtures/ownership.rs") and
+              user[0]["line"] > 0, "file and line of the user frame: %r" % user[:1])
+    for s in sites_of(d, "ownership::thread_case"):
+        eq(s["via"], "alloc::boxed::Box<T>::new", "Box::new as via")
+
+
+@needs_bpf
+def test_stripped_binary_with_libc():
+    out = tmp("stripped.json")
+    counts = tmp("stripped.counts")
+    r = run([RSPROBE, "-q", "-o", out, "--", fixture("ownership-stripped")],
+            env={"RSPROBE_FIXTURE_COUNTS": counts})
+    eq(r.returncode, 0, "exit (stderr: %s)" % r.stderr)
+    d = json.load(open(out))
+    check_contract(d)
+    truth = json.load(open(counts))
+    eq(d["mode"]["source"], "libc", "a stripped binary is profiled at the C allocator")
+    t = d["totals"]
+    # libc sees the program's allocations plus its own and the runtime's.
+    check(t["allocs"] >= truth["allocs"], "libc saw at least the program's allocations")
+    eq(t["lost_events"], 0, "lost events")
+    exe_frames = [f for s in d["sites"] for f in s["stack"]
+                  if f["module"] and f["module"].endswith("ownership-stripped")]
+    check(exe_frames, "frames in the stripped executable")
+    for f in exe_frames:
+        check(f["function"].startswith("ownership-stripped+0x") and len(f["build_id"]) == 40,
+              "unsymbolized frames keep module + build ID + offset: %r" % f)
 
 
 @needs_bpf
@@ -469,6 +556,9 @@ TESTS = [
     test_failed_session_keeps_existing_output,
     test_launch_totals_exact,
     test_ownership_outcomes,
+    test_complete_stacks_without_frame_pointers,
+    test_inline_frames_with_debug_info,
+    test_stripped_binary_with_libc,
     test_exit_status_passthrough,
     test_text_report_on_stdout,
     test_attach_pid_multithreaded,

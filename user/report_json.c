@@ -46,8 +46,10 @@ static void jstack(FILE *f, const struct stack *st)
 		fprintf(f, ",\"offset\":%llu,\"address\":%llu,\"build_id\":",
 			(unsigned long long)fr->offset, (unsigned long long)fr->pc);
 		jstr(f, fr->build_id);
-		fprintf(f, ",\"file\":null,\"line\":0,\"inlined\":false,\"library\":%s}",
-			fr->library ? "true" : "false");
+		fputs(",\"file\":", f);
+		jstr(f, fr->file);
+		fprintf(f, ",\"line\":%d,\"inlined\":%s,\"library\":%s}", fr->line,
+			fr->inlined ? "true" : "false", fr->library ? "true" : "false");
 	}
 	fputc(']', f);
 }

@@ -7,6 +7,9 @@
 #include "stacks.h"
 #include "util.h"
 
+/* Frames kept per stack once inlined calls are expanded. */
+#define STACK_MAX_EXPANDED 512
+
 struct raw_stack {
 	uint32_t n;
 	uint32_t canon;
@@ -94,12 +97,24 @@ const char *stack__via(const struct stack *s)
 	return s->via >= 0 ? s->fr[s->via]->function : NULL;
 }
 
+/* One frame per address, plus one per inlined call where DWARF says so. */
+static void expand(struct stack_table *t, struct stack *s)
+{
+	const struct frame_info *buf[STACK_MAX_EXPANDED];
+	uint32_t i, n = 0;
+
+	for (i = 0; i < s->npcs && n < STACK_MAX_EXPANDED; i++)
+		n += symbolizer__expand(t->sym, s->pcs[i], buf + n, STACK_MAX_EXPANDED - n);
+	s->n = n;
+	s->fr = xmalloc((n + 1) * sizeof(*s->fr));
+	memcpy(s->fr, buf, n * sizeof(*buf));
+}
+
 static uint32_t intern_canon(struct stack_table *t, const uint64_t *pcs, uint32_t n,
 			     bool truncated)
 {
 	uint64_t h = hash_bytes(pcs, n * sizeof(*pcs)) ^ truncated, v;
 	struct stack *s;
-	uint32_t i;
 
 	if (!n)
 		return 0;
@@ -107,19 +122,17 @@ static uint32_t intern_canon(struct stack_table *t, const uint64_t *pcs, uint32_
 		if (!u64map_get(&t->by_hash, h, &v))
 			break;
 		s = &t->stacks[v];
-		if (s->n == n && s->truncated == truncated &&
+		if (s->npcs == n && s->truncated == truncated &&
 		    !memcmp(s->pcs, pcs, n * sizeof(*pcs)))
 			return (uint32_t)v;
 	}
 	ARR_RESERVE(t->stacks, t->cap, t->nstacks + 1);
 	s = &t->stacks[t->nstacks];
-	s->n = n;
+	s->npcs = n;
 	s->truncated = truncated;
 	s->pcs = xmalloc(n * sizeof(*pcs));
 	memcpy(s->pcs, pcs, n * sizeof(*pcs));
-	s->fr = xmalloc(n * sizeof(*s->fr));
-	for (i = 0; i < n; i++)
-		s->fr[i] = symbolizer__frame(t->sym, pcs[i]);
+	expand(t, s);
 	stack__attribute(s);
 	u64map_put(&t->by_hash, h, t->nstacks);
 	return (uint32_t)t->nstacks++;

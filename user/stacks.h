@@ -9,12 +9,13 @@
 
 /* A call stack as the model sees it: symbolized, garbage tail cut off. */
 struct stack {
-	uint32_t n;
+	uint32_t n;			/* frames in fr[], inlined calls included */
+	uint32_t npcs;			/* addresses in pcs[] */
 	bool truncated;			/* deeper than the probe could record */
 	int attr;			/* attributed frame, -1 when the stack is empty */
 	int via;			/* library frame just inside attr, or -1 */
 	uint64_t *pcs;			/* innermost first */
-	const struct frame_info **fr;
+	const struct frame_info **fr;	/* innermost first, inlined calls expanded */
 };
 
 struct stack_table;

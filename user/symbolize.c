@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dwarfsym.h"
 #include "elfobj.h"
 #include "hashmap.h"
 #include "procmaps.h"
@@ -15,6 +16,7 @@ struct symbolizer {
 	bool maps_valid;
 	uint64_t maps_read_ns;
 	struct elf_object **objs;	/* by path; NULL entry = could not open */
+	struct dwarf_sym **dwarf;	/* per object; NULL: no DWARF */
 	char **obj_paths;
 	size_t nobjs, objs_cap, paths_cap;
 	struct u64map cache;		/* pc -> struct frame_info * */
@@ -78,6 +80,14 @@ bool is_library_frame(const char *fn, const char *module)
 			break;
 	}
 	n = strcspn(fn, ":<> ");
+	/*
+	 * "<T as core::ops::FnOnce>::call_once", "<u8 as alloc::...>": the type is
+	 * a generic parameter or a primitive, so the trait's crate decides.
+	 */
+	if (!strncmp(fn + n, " as ", 4)) {
+		fn += n + 4;
+		n = strcspn(fn, ":<> ");
+	}
 	for (i = 0; i < ARRAY_SIZE(lib_crates); i++)
 		if (strlen(lib_crates[i]) == n && !strncmp(fn, lib_crates[i], n) && fn[n] == ':')
 			return true;
@@ -102,15 +112,21 @@ void symbolizer__free(struct symbolizer *s)
 		return;
 	while (u64map_next(&s->cache, &i, NULL, &v)) {
 		struct frame_info *f = (struct frame_info *)(uintptr_t)v;
+		int k;
 
+		for (k = 0; k < f->ninl; k++)
+			free((void *)f->inl[k]);	/* names belong to the dwarf_sym */
+		free(f->inl);
 		free((char *)f->function);
 		free(f);
 	}
 	u64map_free(&s->cache);
 	for (i = 0; i < s->nobjs; i++) {
 		elf_object__free(s->objs[i]);
+		dwarf_sym__close(s->dwarf[i]);
 		free(s->obj_paths[i]);
 	}
+	free(s->dwarf);
 	free(s->objs);
 	free(s->obj_paths);
 	procmaps__free(&s->maps);
@@ -135,26 +151,75 @@ void symbolizer__refresh_maps(struct symbolizer *s)
 	s->maps_read_ns = mono_ns();
 }
 
-static struct elf_object *object_for(struct symbolizer *s, const char *path)
+/* The object mapped from path, opened once; *dw its DWARF, if it has any. */
+static struct elf_object *object_for(struct symbolizer *s, const char *path,
+				     struct dwarf_sym **dw)
 {
 	struct elf_object *o;
 	char *open_path;
 	size_t i;
 
-	for (i = 0; i < s->nobjs; i++)
-		if (!strcmp(s->obj_paths[i], path))
+	for (i = 0; i < s->nobjs; i++) {
+		if (!strcmp(s->obj_paths[i], path)) {
+			*dw = s->dwarf[i];
 			return s->objs[i];
+		}
+	}
 	open_path = proc_path(s->pid, path);
 	o = elf_object__open(path, open_path);
 	if (!o)
 		debug("cannot read %s for symbols", open_path);
-	free(open_path);
 	ARR_RESERVE(s->objs, s->objs_cap, s->nobjs + 1);
 	ARR_RESERVE(s->obj_paths, s->paths_cap, s->nobjs + 1);
+	s->dwarf = xrealloc(s->dwarf, s->objs_cap * sizeof(*s->dwarf));
+	s->dwarf[s->nobjs] = o ? dwarf_sym__open(path, open_path, o->build_id, NULL) : NULL;
+	free(open_path);
 	s->objs[s->nobjs] = o;
 	s->obj_paths[s->nobjs] = xstrdup(path);
+	*dw = s->dwarf[s->nobjs];
 	s->nobjs++;
 	return o;
+}
+
+#define MAX_INLINE 32
+
+/* Lines and inlined calls at vaddr, when the object has DWARF for it. */
+static void add_dwarf(struct frame_info *f, struct dwarf_sym *dw, uint64_t vaddr)
+{
+	struct src_frame chain[MAX_INLINE];
+	int n = dw ? dwarf_sym__lookup(dw, vaddr, chain, MAX_INLINE) : 0, j;
+
+	if (n <= 0)
+		return;
+	f->file = chain[n - 1].file;
+	f->line = chain[n - 1].line;
+	/* No symbol table entry (stripped), but a separate debug file names it. */
+	if (!f->named && chain[n - 1].function) {
+		free((char *)f->function);
+		f->function = xstrdup(chain[n - 1].function);
+		f->named = true;
+		f->rust = strstr(f->function, "::") != NULL;
+	}
+	if (n == 1)
+		return;
+	f->inl = xcalloc(n - 1, sizeof(*f->inl));
+	for (j = 0; j < n - 1; j++) {
+		struct frame_info *in = xcalloc(1, sizeof(*in));
+		const char *name = chain[j].function ? chain[j].function : "[inlined]";
+
+		*in = *f;
+		in->inl = NULL;
+		in->ninl = 0;
+		in->function = xstrdup(name);
+		in->file = chain[j].file;
+		in->line = chain[j].line;
+		in->inlined = true;
+		in->rust = strstr(name, "::") != NULL;
+		/* Inlined calls have no address of their own: name them apart. */
+		in->func_id = hash_bytes(name, strlen(name)) | 1ULL << 63;
+		in->library = is_library_frame(name, f->module);
+		f->inl[f->ninl++] = in;
+	}
 }
 
 static const struct mapping *find_mapping(struct symbolizer *s, uint64_t pc)
@@ -180,8 +245,10 @@ static void resolve(struct symbolizer *s, struct frame_info *f)
 	uint64_t at = f->pc ? f->pc - 1 : 0;
 	const struct mapping *m = find_mapping(s, at);
 	struct elf_object *o = NULL;
+	struct dwarf_sym *dw = NULL;
 	struct elf_sym *sym = NULL;
-	uint64_t off, vaddr;
+	uint64_t off, vaddr = 0;
+	bool have_vaddr = false;
 
 	f->func_id = f->pc;
 	f->build_id = "";
@@ -192,11 +259,12 @@ static void resolve(struct symbolizer *s, struct frame_info *f)
 	}
 	off = at - m->start + m->offset;
 	f->offset = off + 1;
-	o = object_for(s, m->path);
+	o = object_for(s, m->path, &dw);
 	if (o) {
 		f->module = o->path;
 		f->build_id = o->build_id;
 		if (elf_object__off_to_vaddr(o, off, &vaddr)) {
+			have_vaddr = true;
 			f->offset = vaddr + 1;
 			sym = elf_object__lookup(o, vaddr);
 		}
@@ -215,6 +283,8 @@ static void resolve(struct symbolizer *s, struct frame_info *f)
 		f->function = xasprintf("%s+0x%llx", base ? base + 1 : m->path,
 					(unsigned long long)f->offset);
 	}
+	if (have_vaddr)
+		add_dwarf(f, dw, vaddr);
 }
 
 const struct frame_info *symbolizer__frame(struct symbolizer *s, uint64_t pc)
@@ -232,6 +302,17 @@ const struct frame_info *symbolizer__frame(struct symbolizer *s, uint64_t pc)
 		s->unsymbolized++;
 	u64map_put(&s->cache, pc, (uintptr_t)f);
 	return f;
+}
+
+int symbolizer__expand(struct symbolizer *s, uint64_t pc, const struct frame_info **out, int max)
+{
+	const struct frame_info *f = symbolizer__frame(s, pc);
+	int k, n = 0;
+
+	for (k = 0; k < f->ninl && n < max - 1; k++)
+		out[n++] = f->inl[k];
+	out[n++] = f;
+	return n;
 }
 
 size_t symbolizer__unsymbolized(const struct symbolizer *s)

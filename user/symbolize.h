@@ -16,6 +16,12 @@ struct frame_info {
 	bool named;		/* function comes from a symbol table */
 	bool library;		/* std/core/alloc/..., allocator shims, libc, C runtime */
 	bool rust;		/* a Rust (mangled) symbol */
+	bool inlined;		/* an inlined call inside the frame that follows */
+	const char *file;	/* source file from DWARF, or NULL */
+	int line;		/* 0 when unknown */
+	/* Inlined calls at pc, innermost first (from DWARF); physical frames only. */
+	const struct frame_info **inl;
+	int ninl;
 };
 
 struct symbolizer;
@@ -26,6 +32,12 @@ void symbolizer__free(struct symbolizer *s);
 void symbolizer__set_pid(struct symbolizer *s, pid_t pid);
 /* Frame for pc, symbolized once and cached; never NULL. */
 const struct frame_info *symbolizer__frame(struct symbolizer *s, uint64_t pc);
+/*
+ * The frames pc stands for, innermost first: its inlined calls (when the
+ * object has DWARF) and then the physical frame. Returns how many were
+ * stored (at most max, at least 1).
+ */
+int symbolizer__expand(struct symbolizer *s, uint64_t pc, const struct frame_info **out, int max);
 /* Forget the address layout (the target mapped something new). */
 void symbolizer__refresh_maps(struct symbolizer *s);
 size_t symbolizer__unsymbolized(const struct symbolizer *s);

@@ -62,6 +62,13 @@ static void test_library_frames(void)
 	CHECK(is_library_frame("__rdl_alloc", "/bin/app"));
 	CHECK(is_library_frame("main", "/bin/app"));
 	CHECK(is_library_frame("anything", "/usr/lib/x86_64-linux-gnu/libc.so.6"));
+	CHECK(is_library_frame("<T as alloc::vec::spec_from_elem::SpecFromElem>::from_elem",
+			       "/bin/app"));
+	CHECK(is_library_frame("<u8 as alloc::vec::spec_from_elem::SpecFromElem>::from_elem",
+			       "/bin/app"));
+	CHECK(is_library_frame("<F as core::ops::function::FnOnce<()>>::call_once", "/bin/app"));
+	CHECK(!is_library_frame("<T as app::Render>::render", "/bin/app"));
+	CHECK(!is_library_frame("<u8 as app::Checksum>::sum", "/bin/app"));
 	CHECK(!is_library_frame("app::main", "/bin/app"));
 	CHECK(!is_library_frame("<app::Foo as core::clone::Clone>::clone", "/bin/app"));
 	CHECK(!is_library_frame("app::main::{closure#0}", "/bin/app"));
