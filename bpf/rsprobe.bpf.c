@@ -38,6 +38,10 @@ bool recording = false;
 __u32 maps_slot = 0;
 /* Launch mode: stop the new program once at its entry point (see entry_stop). */
 bool stop_at_entry = false;
+/* Launch mode: stop the program when the loader maps a library (dl_debug_state). */
+bool stop_on_dlopen = false;
+/* SIGSTOPs sent: userspace continues the program only for these. */
+__u32 stops_sent = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -454,6 +458,7 @@ int BPF_KPROBE(entry_stop)
 	if (!stop_at_entry || (__u32)(pid_tgid >> 32) != targ_tgid)
 		return 0;
 	stop_at_entry = false;
+	__sync_fetch_and_add(&stops_sent, 1);
 	bpf_send_signal(19 /* SIGSTOP */);
 	return 0;
 }
@@ -578,4 +583,36 @@ SEC("uprobe")
 int BPF_KPROBE(libc_free, __u64 ptr)
 {
 	return free_enter(ctx, ptr, 0, 0);
+}
+
+/*
+ * The dynamic loader calls _dl_debug_state() before and after it maps or
+ * unmaps a library (the hook debuggers use). Tell userspace at once, so a
+ * Rust cdylib loaded with dlopen gets its probes and unwind tables.
+ */
+SEC("uprobe")
+int BPF_KPROBE(dl_debug_state)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct rp_event *e;
+
+	if (!is_target(pid_tgid))
+		return 0;
+	e = bpf_ringbuf_reserve(&events, RP_EVENT_HDR_SIZE, 0);
+	if (!e) {
+		count(RP_CNT_LOST);
+		return 0;
+	}
+	init_event(e, RP_EV_MAPS, pid_tgid);
+	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
+	/*
+	 * Launch mode (rsprobe is the parent, nobody else sees the stop): hold
+	 * the program until the new library's probes are attached, or its
+	 * first allocations would go unseen.
+	 */
+	if (stop_on_dlopen) {
+		__sync_fetch_and_add(&stops_sent, 1);
+		bpf_send_signal(19 /* SIGSTOP */);
+	}
+	return 0;
 }

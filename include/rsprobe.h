@@ -21,6 +21,7 @@ enum rp_event_type {
 	RP_EV_ALLOC = 1,	/* ptr, size, align: a new allocation */
 	RP_EV_FREE = 2,		/* ptr, size, align: an allocation ends */
 	RP_EV_REALLOC = 3,	/* old_ptr -> ptr, size: an allocation continues */
+	RP_EV_MAPS = 4,		/* the dynamic loader changed the objects mapped */
 };
 
 enum rp_event_flags {

@@ -30,6 +30,9 @@ done
 build "$out/ownership" "$here/fixtures/ownership.rs" -O "${ext[@]}"
 build "$out/ownership-dbg" "$here/fixtures/ownership.rs" -O -C debuginfo=2 "${ext[@]}"
 build "$out/workers" "$here/fixtures/workers.rs" -O
+# dlopen: a Rust host that loads a Rust cdylib once told to.
+build "$out/libcdy.so" "$here/fixtures/cdy.rs" -O --crate-type cdylib --crate-name cdy
+build "$out/dlhost" "$here/fixtures/dlhost.rs" -O
 if [ ! -e "$out/ownership-stripped" ] || [ "$out/ownership" -nt "$out/ownership-stripped" ]; then
 	strip --strip-all -o "$out/ownership-stripped" "$out/ownership"
 fi

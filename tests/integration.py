@@ -543,6 +543,59 @@ def test_no_probe_outlives_rsprobe():
         finish_workers(p)
 
 
+def cdylib_allocs(d):
+    """Allocations whose birth site is inside the cdylib."""
+    return sum(s["allocs"] for s in d["sites"]
+               if s["stack"] and any((f["module"] or "").endswith("/libcdy.so") and
+                                     not f["library"] for f in s["stack"][:12]))
+
+
+def check_cdylib(d, n):
+    # cdy_work(n): n labels (make_label) and one Vec::with_capacity (cdy.rs).
+    eq(cdylib_allocs(d), n + 1, "allocations made in the dlopen'ed cdylib")
+    eq(sum(s["allocs"] for s in sites_of(d, "cdy::make_label")), n, "cdy::make_label allocs")
+    check("libcdy.so, loaded after the start" in d["mode"]["source_reason"],
+          "the reason names the late object: %s" % d["mode"]["source_reason"])
+
+
+@needs_bpf
+def test_dlopen_cdylib_launch():
+    go = tmp("dl-go-now")
+    open(go, "w").close()
+    out = tmp("dl-launch.json")
+    r = run([RSPROBE, "-q", "-o", out, "--", fixture("dlhost"), fixture("libcdy.so"), "500", go])
+    eq(r.returncode, 0, "exit (stderr: %s)" % r.stderr)
+    check("cdy_work returned 6000" in r.stdout, "the host ran the library: %s" % r.stdout)
+    d = json.load(open(out))
+    check_cdylib(d, 500)
+    eq(d["totals"]["unknown_frees"], 0, "nothing born unseen")
+
+
+@needs_bpf
+def test_dlopen_cdylib_attached():
+    go = tmp("dl-go-later")
+    if os.path.exists(go):
+        os.unlink(go)
+    # The host pauses 1 s between dlopen and its first call into the library:
+    # attached with -p, rsprobe probes a new library as soon as the loader
+    # announces it, but cannot hold the program (only its parent may).
+    p = subprocess.Popen([fixture("dlhost"), fixture("libcdy.so"), "300", go, "1000"],
+                         stdout=subprocess.PIPE, text=True)
+    out = tmp("dl-attach.json")
+    try:
+        time.sleep(0.3)
+        rs = subprocess.Popen([RSPROBE, "-p", str(p.pid), "-o", out],
+                              stderr=subprocess.PIPE, text=True)
+        line = rs.stderr.readline()	# "profiling pid N": probes are in place
+        check("profiling pid" in line, "rsprobe attached: %r" % line)
+        open(go, "w").close()
+        eq(rs.wait(timeout=60), 0, "rsprobe exit")
+    finally:
+        stdout, _ = p.communicate(timeout=30)
+    check("cdy_work returned 3600" in stdout, "the host ran the library: %s" % stdout)
+    check_cdylib(json.load(open(out)), 300)
+
+
 TESTS = [
     test_help_and_version,
     test_usage_errors,
@@ -559,6 +612,8 @@ TESTS = [
     test_complete_stacks_without_frame_pointers,
     test_inline_frames_with_debug_info,
     test_stripped_binary_with_libc,
+    test_dlopen_cdylib_launch,
+    test_dlopen_cdylib_attached,
     test_exit_status_passthrough,
     test_text_report_on_stdout,
     test_attach_pid_multithreaded,

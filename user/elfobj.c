@@ -190,6 +190,16 @@ static void check_shim(struct elf_object *o, Elf *elf, const char *name, const G
 	}
 }
 
+static void read_interp(Elf *elf, const GElf_Phdr *ph, struct elf_object *o)
+{
+	size_t size;
+	const char *raw = elf_rawfile(elf, &size);
+
+	if (!raw || ph->p_offset >= size || ph->p_filesz > size - ph->p_offset || !ph->p_filesz)
+		return;
+	o->interp = strndup(raw + ph->p_offset, ph->p_filesz);
+}
+
 static void read_dynamic(Elf *elf, Elf_Scn *scn, GElf_Shdr *sh, struct elf_object *o)
 {
 	Elf_Data *d = elf_getdata(scn, NULL);
@@ -286,7 +296,11 @@ struct elf_object *elf_object__open(const char *path, const char *open_path)
 		for (i = 0; i < nph; i++) {
 			GElf_Phdr ph;
 
-			if (!gelf_getphdr(elf, i, &ph) || ph.p_type != PT_LOAD)
+			if (!gelf_getphdr(elf, i, &ph))
+				continue;
+			if (ph.p_type == PT_INTERP)
+				read_interp(elf, &ph, o);
+			if (ph.p_type != PT_LOAD)
 				continue;
 			ARR_RESERVE(o->loads, lcap, o->nloads + 1);
 			o->loads[o->nloads].vaddr = ph.p_vaddr;
@@ -343,6 +357,7 @@ void elf_object__free(struct elf_object *o)
 		free(o->needed[i]);
 	free(o->needed);
 	free(o->runpath);
+	free(o->interp);
 	free(o->syms);
 	free(o->strings);
 	free(o->loads);
@@ -364,6 +379,18 @@ bool elf_object__off_to_vaddr(const struct elf_object *o, uint64_t off, uint64_t
 		}
 	}
 	return false;
+}
+
+uint64_t elf_object__func_offset(const struct elf_object *o, const char *name)
+{
+	size_t i;
+	uint64_t off;
+
+	for (i = 0; i < o->nsyms; i++)
+		if (!strcmp(o->syms[i].name, name) &&
+		    elf_object__vaddr_to_off(o, o->syms[i].addr, &off))
+			return off;
+	return 0;
 }
 
 bool elf_object__vaddr_to_off(const struct elf_object *o, uint64_t vaddr, uint64_t *off)

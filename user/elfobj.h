@@ -56,6 +56,7 @@ struct elf_object {
 	char **needed;		/* DT_NEEDED names */
 	size_t nneeded;
 	char *runpath;		/* DT_RUNPATH, else DT_RPATH, or NULL */
+	char *interp;		/* PT_INTERP: the dynamic loader, or NULL */
 };
 
 /* Open and index an ELF file. NULL with errno set on failure. */
@@ -67,6 +68,8 @@ bool elf_object__vaddr_to_off(const struct elf_object *o, uint64_t vaddr, uint64
 bool elf_object__off_to_vaddr(const struct elf_object *o, uint64_t off, uint64_t *vaddr);
 /* The function symbol containing vaddr, or NULL. */
 struct elf_sym *elf_object__lookup(struct elf_object *o, uint64_t vaddr);
+/* File offset of the function named name (as mangled), 0 if absent. */
+uint64_t elf_object__func_offset(const struct elf_object *o, const char *name);
 /* Demangled name of sym (v0 and legacy Rust, C++; no legacy ::h<hash>). */
 const char *elf_sym__name(struct elf_sym *sym);
 /* Number of shims found (0..SHIM_MAX). */

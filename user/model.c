@@ -281,7 +281,8 @@ struct site **model__sorted_sites(const struct model *m, enum site_order order)
 {
 	struct site **v = xmalloc((m->nsites + 1) * sizeof(*v));
 
-	memcpy(v, m->sites, m->nsites * sizeof(*v));
+	if (m->nsites)
+		memcpy(v, m->sites, m->nsites * sizeof(*v));
 	sort_order = order;
 	qsort(v, m->nsites, sizeof(*v), cmp_site);
 	return v;

@@ -56,6 +56,9 @@ struct session {
 	struct unwinder *unwinder;
 	bool dwarf;		/* BPF unwinds with CFI tables */
 	struct bpf_link *entry_link;	/* launch: stop at the entry point */
+	bool rescan;		/* the loader mapped something: look for new objects */
+	uint32_t stops_handled;	/* launch: SIGSTOPs from the probes handled */
+	uint64_t last_scan_ns;
 	struct model *model;
 	struct tracker tracker;
 	int bad_events;
@@ -108,16 +111,23 @@ static bool seen_path(struct session *s, const char *path)
 static void add_candidate(struct session *s, const char *path, const char *open_path)
 {
 	struct elf_object *o;
+	char *real = NULL;
 
-	if (seen_path(s, path))
+	/* Before the program runs, paths are ours: name them as the maps will. */
+	if (path == open_path && (real = realpath(path, NULL)))
+		path = open_path = real;
+	if (seen_path(s, path)) {
+		free(real);
 		return;
+	}
 	o = elf_object__open(path, open_path);
-	if (!o)
-		return;
-	ARR_RESERVE(s->cands, s->cands_cap, s->ncands + 1);
-	s->cands[s->ncands].path = xstrdup(open_path);
-	s->cands[s->ncands].obj = o;
-	s->ncands++;
+	if (o) {
+		ARR_RESERVE(s->cands, s->cands_cap, s->ncands + 1);
+		s->cands[s->ncands].path = xstrdup(open_path);
+		s->cands[s->ncands].obj = o;
+		s->ncands++;
+	}
+	free(real);
 }
 
 /* Every executable file mapping of the process: where an allocator may be. */
@@ -150,6 +160,9 @@ static void find_candidates_exe(struct session *s, const char *exe)
 	size_t i, j, first_lib;
 
 	add_candidate(s, exe, exe);
+	/* The dynamic loader: its _dl_debug_state() announces every dlopen. */
+	if (s->ncands && s->cands[0].obj->interp)
+		add_candidate(s, s->cands[0].obj->interp, s->cands[0].obj->interp);
 	for (i = 0, first_lib = s->ncands; i < first_lib; i++) {
 		for (j = 0; j < s->cands[i].obj->nneeded; j++) {
 			char *lib = elf_object__resolve_needed(s->cands[i].obj,
@@ -518,6 +531,54 @@ static int attach_libc(struct session *s, const char *p, const uint64_t *off)
 	return err;
 }
 
+/* A uprobe on the loader's _dl_debug_state(), where there is one. */
+static void attach_dl_hook(struct session *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->ncands; i++) {
+		uint64_t off = elf_object__func_offset(s->cands[i].obj, "_dl_debug_state");
+
+		if (off && !attach_one(s, s->skel->progs.dl_debug_state, s->cands[i].path, off,
+				       false))
+			return;
+	}
+	debug("no dynamic loader hook: objects loaded later are found by polling");
+}
+
+/*
+ * Objects mapped since the start (dlopen): probe the ones that hold the
+ * layer's allocator, and give every new one its unwind table and symbols.
+ */
+static void rescan_objects(struct session *s)
+{
+	size_t before = s->ncands, i;
+
+	s->rescan = false;
+	s->last_scan_ns = mono_ns();
+	if (find_candidates_pid(s) || s->ncands == before)
+		return;
+	for (i = before; i < s->ncands; i++) {
+		struct probe_target *t = &s->cands[i];
+		int err;
+
+		if (s->layer != LAYER_RUST || !elf_object__nshims(t->obj) ||
+		    check_probeable(t->obj))
+			continue;
+		err = attach_rust(s, t->path, t->obj->shim_off);
+		if (err) {
+			warn("cannot attach uprobes to %s: %s", t->path, strerror(-err));
+			continue;
+		}
+		info("probing %s (loaded after the start)", t->obj->path);
+		add_reason(s->model, "Rust allocator shims in %s, loaded after the start",
+			   t->obj->path);
+	}
+	if (s->dwarf)
+		unwinder__sync(s->unwinder);
+	symbolizer__refresh_maps(s->sym);
+}
+
 static int attach_all(struct session *s)
 {
 	size_t i;
@@ -562,7 +623,26 @@ static int attach_entry_stop(struct session *s)
 	return s->entry_link ? 0 : -errno;
 }
 
-/* Launch mode: wait for the stop at the entry point, load tables, continue. */
+/*
+ * Launch mode: the program stopped itself (at its entry point, or in the
+ * loader after a dlopen) because a probe asked it to. Everything it maps is
+ * in place: probe new objects, load tables and the layout, then continue.
+ * A stop rsprobe did not ask for is left alone.
+ */
+static void handle_stop(struct session *s, int st)
+{
+	if (WSTOPSIG(st) != SIGSTOP || s->stops_handled >= s->skel->bss->stops_sent)
+		return;
+	s->stops_handled++;
+	rescan_objects(s);
+	kill(s->pid, SIGCONT);
+	if (s->entry_link) {
+		bpf_link__destroy(s->entry_link);
+		s->entry_link = NULL;
+	}
+}
+
+/* Launch mode: wait for the first stop (or the end) before collecting. */
 static void sync_at_entry(struct session *s)
 {
 	int st;
@@ -571,16 +651,10 @@ static void sync_at_entry(struct session *s)
 		return;
 	while (waitpid(s->pid, &st, WUNTRACED) < 0 && errno == EINTR)
 		;
-	if (WIFSTOPPED(st)) {
-		/* Every library is mapped now: read the layout before any code runs. */
-		unwinder__sync(s->unwinder);
-		symbolizer__refresh_maps(s->sym);
-		kill(s->pid, SIGCONT);
-	} else {
+	if (WIFSTOPPED(st))
+		handle_stop(s, st);
+	else
 		s->child_status = st;	/* exited before reaching its entry point */
-	}
-	bpf_link__destroy(s->entry_link);
-	s->entry_link = NULL;
 }
 
 static void detach_all(struct session *s)
@@ -614,6 +688,10 @@ static int on_event(void *ctx, void *data, size_t len)
 {
 	struct session *s = ctx;
 
+	if (len >= RP_EVENT_HDR_SIZE && ((struct rp_event *)data)->type == RP_EV_MAPS) {
+		s->rescan = true;
+		return 0;
+	}
 	if (len >= RP_EVENT_HDR_SIZE)
 		count_stack(s, data);
 
@@ -681,6 +759,8 @@ static void disable_unused(struct session *s)
 
 		if (!strcmp(name, "entry_stop"))
 			keep = s->launched && s->dwarf;
+		if (!strcmp(name, "dl_debug_state"))
+			keep = true;
 		bpf_program__set_autoload(p, keep);
 	}
 }
@@ -785,11 +865,14 @@ static bool target_gone(struct session *s)
 	if (s->launched) {
 		if (s->child_status >= 0)
 			return true;
-		if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
-			s->child_status = st;
-			return true;
+		if (waitpid(s->pid, &st, WNOHANG | WUNTRACED) != s->pid)
+			return false;
+		if (WIFSTOPPED(st)) {
+			handle_stop(s, st);
+			return false;
 		}
-		return false;
+		s->child_status = st;
+		return true;
 	}
 	if (s->pidfd >= 0) {
 		p.fd = s->pidfd;
@@ -817,6 +900,8 @@ static void collect(struct session *s)
 		}
 		/* Events submitted without a wakeup sit until drained here. */
 		ring_buffer__consume(s->rb);
+		if (s->rescan || mono_ns() - s->last_scan_ns > 1000000000ULL)
+			rescan_objects(s);
 		if (target_gone(s))
 			break;
 		if (deadline && mono_ns() >= deadline)
@@ -849,6 +934,11 @@ int session__run(struct session *s)
 	debug("BPF programs loaded in %.0f ms", (mono_ns() - t0) / 1e6);
 	if (!err)
 		err = attach_all(s);
+	if (!err) {
+		attach_dl_hook(s);
+		/* Only as the parent: nobody else waits for the program's stops. */
+		s->skel->bss->stop_on_dlopen = s->launched;
+	}
 	/* Not fatal: without tables, events that meet unknown code ask for them. */
 	if (!err && s->dwarf && (s->launched ? attach_entry_stop(s) : unwinder__sync(s->unwinder)) < 0)
 		debug("unwind tables will be loaded lazily");

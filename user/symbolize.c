@@ -114,8 +114,10 @@ void symbolizer__free(struct symbolizer *s)
 		struct frame_info *f = (struct frame_info *)(uintptr_t)v;
 		int k;
 
-		for (k = 0; k < f->ninl; k++)
-			free((void *)f->inl[k]);	/* names belong to the dwarf_sym */
+		for (k = 0; k < f->ninl; k++) {
+			free((char *)f->inl[k]->function);	/* file: the dwarf_sym's */
+			free((void *)f->inl[k]);
+		}
 		free(f->inl);
 		free((char *)f->function);
 		free(f);
