@@ -616,3 +616,56 @@ int BPF_KPROBE(dl_debug_state)
 	}
 	return 0;
 }
+
+/*
+ * jemalloc's API (mallocx & co., what a #[global_allocator] over jemalloc
+ * calls) and mimalloc's. Functions with the malloc family's signatures use
+ * the libc programs above.
+ */
+#define MALLOCX_ZERO 0x40
+
+SEC("uprobe")
+int BPF_KPROBE(je_mallocx, __u64 size, __u64 flags)
+{
+	return alloc_enter(ctx, size, 0, flags & MALLOCX_ZERO ? RP_F_ZEROED : 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(je_rallocx, __u64 ptr, __u64 size, __u64 flags)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct rp_event *e;
+
+	if (empty_programs || !is_target(pid_tgid))
+		return 0;
+	e = new_pending(RP_EV_REALLOC, pid_tgid);
+	if (!e)
+		return 0;
+	e->old_ptr = ptr;
+	e->size = size;
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(je_sdallocx, __u64 ptr, __u64 size, __u64 flags)
+{
+	return free_enter(ctx, ptr, size, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(mi_zalloc, __u64 size)
+{
+	return alloc_enter(ctx, size, 0, RP_F_ZEROED);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(mi_malloc_aligned, __u64 size, __u64 align)
+{
+	return alloc_enter(ctx, size, align, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(mi_zalloc_aligned, __u64 size, __u64 align)
+{
+	return alloc_enter(ctx, size, align, RP_F_ZEROED);
+}

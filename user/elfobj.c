@@ -31,6 +31,18 @@ static const char *const libc_names[LIBC_MAX] = {
 	[LIBC_FREE] = "free",
 	[LIBC_POSIX_MEMALIGN] = "posix_memalign",
 	[LIBC_ALIGNED_ALLOC] = "aligned_alloc",
+	[JE_MALLOCX] = "mallocx",
+	[JE_RALLOCX] = "rallocx",
+	[JE_SDALLOCX] = "sdallocx",
+	[JE_DALLOCX] = "dallocx",
+	[MI_MALLOC] = "mi_malloc",
+	[MI_ZALLOC] = "mi_zalloc",
+	[MI_CALLOC] = "mi_calloc",
+	[MI_MALLOC_ALIGNED] = "mi_malloc_aligned",
+	[MI_ZALLOC_ALIGNED] = "mi_zalloc_aligned",
+	[MI_REALLOC] = "mi_realloc",
+	[MI_REALLOC_ALIGNED] = "mi_realloc_aligned",
+	[MI_FREE] = "mi_free",
 };
 
 const char *libc_fn_name(enum libc_fn k)
@@ -41,6 +53,16 @@ const char *libc_fn_name(enum libc_fn k)
 bool elf_object__has_libc_alloc(const struct elf_object *o)
 {
 	return o->libc_off[LIBC_MALLOC] && o->libc_off[LIBC_FREE];
+}
+
+bool elf_object__has_jemalloc(const struct elf_object *o)
+{
+	return o->libc_off[JE_MALLOCX] && (o->libc_off[JE_SDALLOCX] || o->libc_off[JE_DALLOCX]);
+}
+
+bool elf_object__has_mimalloc(const struct elf_object *o)
+{
+	return o->libc_off[MI_MALLOC] && o->libc_off[MI_FREE];
 }
 
 /*
@@ -152,13 +174,27 @@ static int libc_kind_of(const char *name)
 {
 	int k;
 
+	/* jemalloc built with a prefix (as Rust's jemalloc crates do it). */
+	if (!strncmp(name, "_rjem_", 6))
+		name += 6;
 	if (name[0] != 'm' && name[0] != 'c' && name[0] != 'r' && name[0] != 'f' &&
-	    name[0] != 'p' && name[0] != 'a')
+	    name[0] != 'p' && name[0] != 'a' && name[0] != 's' && name[0] != 'd')
 		return -1;
 	for (k = 0; k < LIBC_MAX; k++)
 		if (!strcmp(name, libc_names[k]))
 			return k;
 	return -1;
+}
+
+/* An undefined symbol: what the object imports tells which allocator it uses. */
+static void check_import(struct elf_object *o, const char *name)
+{
+	int k = libc_kind_of(name);
+
+	if (k >= JE_MALLOCX && k <= JE_DALLOCX)
+		o->imports_jemalloc = true;
+	else if (k >= MI_MALLOC)
+		o->imports_mimalloc = true;
 }
 
 /* Record the file offset of an allocator symbol: what a uprobe is attached at. */
@@ -180,6 +216,7 @@ static void check_shim(struct elf_object *o, Elf *elf, const char *name, const G
 		return;
 	}
 	o->shim_off[k] = s->st_value - sh.sh_addr + sh.sh_offset;
+	o->shim_vaddr[k] = s->st_value;
 	o->shim_v0 = name[1] == 'R';
 	d = elf_getdata(scn, NULL);
 	if (d && d->d_buf && s->st_value - sh.sh_addr < d->d_size) {
@@ -187,6 +224,96 @@ static void check_shim(struct elf_object *o, Elf *elf, const char *name, const G
 
 		o->shim_unprobeable[k] = !insn_probeable((unsigned char *)d->d_buf + at,
 							 d->d_size - at);
+	}
+}
+
+/* Which shim starts at a (-1 for none). */
+static int shim_at(const struct elf_object *o, uint64_t a)
+{
+	int k;
+
+	for (k = 0; k < SHIM_MAX; k++)
+		if (o->shim_vaddr[k] && o->shim_vaddr[k] == a)
+			return k;
+	return -1;
+}
+
+static void count_ref(struct elf_object *o, uint64_t target)
+{
+	int k = shim_at(o, target);
+
+	if (k >= 0)
+		o->shim_refs[k]++;
+}
+
+bool elf_object__shims_in_use(const struct elf_object *o)
+{
+	return o->shim_off[SHIM_ALLOC] && o->shim_off[SHIM_DEALLOC] &&
+	       o->shim_refs[SHIM_ALLOC] && o->shim_refs[SHIM_DEALLOC];
+}
+
+/* Direct calls and jumps (e8/e9 rel32) whose target is a shim. */
+static void count_direct_calls(struct elf_object *o, Elf_Scn *scn, const GElf_Shdr *sh)
+{
+	Elf_Data *d = elf_getdata(scn, NULL);
+	const unsigned char *p;
+	size_t i;
+
+	if (!d || !d->d_buf || d->d_size < 5)
+		return;
+	p = d->d_buf;
+	for (i = 0; i + 5 <= d->d_size; i++) {
+		int32_t rel;
+
+		if (p[i] != 0xe8 && p[i] != 0xe9)
+			continue;
+		memcpy(&rel, p + i + 1, sizeof(rel));
+		count_ref(o, sh->sh_addr + i + 5 + (int64_t)rel);
+	}
+}
+
+/* GOT and pointer relocations that hold a shim's address. */
+static void count_relocs(struct elf_object *o, Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh)
+{
+	Elf_Data *d = elf_getdata(scn, NULL);
+	Elf_Scn *symscn = elf_getscn(elf, sh->sh_link);
+	Elf_Data *syms = symscn ? elf_getdata(symscn, NULL) : NULL;
+	size_t i, cnt;
+
+	if (!d || !sh->sh_entsize)
+		return;
+	cnt = sh->sh_size / sh->sh_entsize;
+	for (i = 0; i < cnt; i++) {
+		GElf_Rela r;
+		GElf_Sym sym;
+
+		if (!gelf_getrela(d, i, &r))
+			continue;
+		if (GELF_R_TYPE(r.r_info) == R_X86_64_RELATIVE)
+			count_ref(o, (uint64_t)r.r_addend);
+		else if (GELF_R_SYM(r.r_info) && syms &&
+			 gelf_getsym(syms, GELF_R_SYM(r.r_info), &sym) && sym.st_value)
+			count_ref(o, sym.st_value);
+	}
+}
+
+/*
+ * Whether anything reaches the shims. With LTO they survive as symbols that
+ * nothing calls, the allocator's backend being called directly instead.
+ */
+static void count_shim_refs(struct elf_object *o, Elf *elf)
+{
+	Elf_Scn *scn = NULL;
+
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+
+		if (!gelf_getshdr(scn, &sh))
+			continue;
+		if (sh.sh_type == SHT_PROGBITS && (sh.sh_flags & SHF_EXECINSTR))
+			count_direct_calls(o, scn, &sh);
+		else if (sh.sh_type == SHT_RELA)
+			count_relocs(o, elf, scn, &sh);
 	}
 }
 
@@ -250,10 +377,14 @@ static void add_symtab(Elf *elf, Elf_Scn *scn, GElf_Shdr *sh, struct elf_object 
 		if (!gelf_getsym(d, i, &s))
 			continue;
 		t = GELF_ST_TYPE(s.st_info);
-		if ((t != STT_FUNC && t != STT_GNU_IFUNC) || s.st_shndx == SHN_UNDEF || !s.st_value)
-			continue;
 		name = elf_strptr(elf, sh->sh_link, s.st_name);
 		if (!name || !*name)
+			continue;
+		if (s.st_shndx == SHN_UNDEF) {
+			check_import(o, name);
+			continue;
+		}
+		if ((t != STT_FUNC && t != STT_GNU_IFUNC) || !s.st_value)
 			continue;
 		check_shim(o, elf, name, &s);
 		len = strlen(name) + 1;
@@ -329,6 +460,8 @@ struct elf_object *elf_object__open(const char *path, const char *open_path)
 			add_symtab(elf, scn, &sh, o, &cap, &strs, &strs_len, &strs_cap);
 		}
 	}
+	if (elf_object__nshims(o))
+		count_shim_refs(o, elf);
 	o->strings = strs;
 	for (i = 0; i < o->nsyms; i++)
 		o->syms[i].name = strs + (uintptr_t)o->syms[i].name;

@@ -13,7 +13,11 @@ enum shim_kind {
 	SHIM_MAX,
 };
 
-/* The C allocator's entry points (--source libc). */
+/*
+ * Allocator entry points below the Rust shims: the C allocator (libc, or the
+ * malloc of jemalloc/mimalloc), jemalloc's own API (also with the _rjem_
+ * prefix of prefixed builds) and mimalloc's.
+ */
 enum libc_fn {
 	LIBC_MALLOC,
 	LIBC_CALLOC,
@@ -21,8 +25,22 @@ enum libc_fn {
 	LIBC_FREE,
 	LIBC_POSIX_MEMALIGN,
 	LIBC_ALIGNED_ALLOC,
+	JE_MALLOCX,
+	JE_RALLOCX,
+	JE_SDALLOCX,
+	JE_DALLOCX,
+	MI_MALLOC,
+	MI_ZALLOC,
+	MI_CALLOC,
+	MI_MALLOC_ALIGNED,
+	MI_ZALLOC_ALIGNED,
+	MI_REALLOC,
+	MI_REALLOC_ALIGNED,
+	MI_FREE,
 	LIBC_MAX,
 };
+
+#define LIBC_STD_MAX (LIBC_ALIGNED_ALLOC + 1)	/* the C standard's functions */
 
 struct elf_sym {
 	uint64_t addr;		/* ELF virtual address */
@@ -51,8 +69,13 @@ struct elf_object {
 	bool shim_unprobeable[SHIM_MAX];
 	bool shim_v0;		/* shims are v0-mangled */
 	uint64_t entry;		/* e_entry (ELF vaddr), 0 for none */
-	/* File offsets of the C allocator functions it defines, 0 when absent. */
+	/* File offsets of the allocator functions it defines, 0 when absent. */
 	uint64_t libc_off[LIBC_MAX];
+	/* It calls jemalloc's / mimalloc's API (undefined symbols it imports). */
+	bool imports_jemalloc, imports_mimalloc;
+	/* ELF addresses of the shims, and how many calls and references reach them. */
+	uint64_t shim_vaddr[SHIM_MAX];
+	unsigned int shim_refs[SHIM_MAX];
 	char **needed;		/* DT_NEEDED names */
 	size_t nneeded;
 	char *runpath;		/* DT_RUNPATH, else DT_RPATH, or NULL */
@@ -72,12 +95,20 @@ struct elf_sym *elf_object__lookup(struct elf_object *o, uint64_t vaddr);
 uint64_t elf_object__func_offset(const struct elf_object *o, const char *name);
 /* Demangled name of sym (v0 and legacy Rust, C++; no legacy ::h<hash>). */
 const char *elf_sym__name(struct elf_sym *sym);
+/*
+ * The shims carry every allocation: alloc and dealloc exist and something
+ * calls them. LTO inlines them away, wholly or for some callers only; where
+ * __rust_dealloc is gone, frees go to the backend directly.
+ */
+bool elf_object__shims_in_use(const struct elf_object *o);
 /* Number of shims found (0..SHIM_MAX). */
 int elf_object__nshims(const struct elf_object *o);
 const char *shim_name(enum shim_kind k);
 const char *libc_fn_name(enum libc_fn k);
 /* Defines malloc and free: an allocator library (or a static executable). */
 bool elf_object__has_libc_alloc(const struct elf_object *o);
+bool elf_object__has_jemalloc(const struct elf_object *o);
+bool elf_object__has_mimalloc(const struct elf_object *o);
 /* Where the dynamic loader would find a DT_NEEDED library of this object. */
 char *elf_object__resolve_needed(const struct elf_object *o, const char *name);
 /* Which shim a (mangled) symbol name is, or -1. */

@@ -71,9 +71,13 @@ static const char usage_text[] =
 "                         only mode for now: every figure is exact)\n"
 "      --source S         which allocation layer to probe: rust (the\n"
 "                         __rust_alloc shims), libc (malloc, calloc,\n"
-"                         realloc, free, posix_memalign, aligned_alloc), or\n"
-"                         auto (default: the shims where the program has\n"
-"                         them, else the C allocator); outputs say which\n"
+"                         realloc, free, posix_memalign, aligned_alloc),\n"
+"                         jemalloc (mallocx, rallocx, sdallocx, dallocx\n"
+"                         and its malloc family), mimalloc (mi_malloc,\n"
+"                         mi_free, ...), or auto (default: the shims where\n"
+"                         the program calls them; where LTO inlined them\n"
+"                         away or they are stripped, the allocator the\n"
+"                         code calls instead); outputs say which and why\n"
 "      --libc             shorthand for --source libc\n"
 "      --unwind MODE      how stacks are unwound: dwarf (CFI tables from\n"
 "                         .eh_frame, walked in BPF; needs Linux 5.17), fp\n"
@@ -264,8 +268,13 @@ static void parse_args(int argc, char **argv, struct cli *c)
 				c->sess.source = SOURCE_RUST;
 			else if (!strcmp(optarg, "libc"))
 				c->sess.source = SOURCE_LIBC;
+			else if (!strcmp(optarg, "jemalloc"))
+				c->sess.source = SOURCE_JEMALLOC;
+			else if (!strcmp(optarg, "mimalloc"))
+				c->sess.source = SOURCE_MIMALLOC;
 			else
-				usage_error("--source: expected auto, rust or libc, got '%s'", optarg);
+				usage_error("--source: expected auto, rust, libc, jemalloc or mimalloc, "
+					    "got '%s'", optarg);
 			break;
 		case OPT_LIBC:
 			c->sess.source = SOURCE_LIBC;

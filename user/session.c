@@ -34,7 +34,7 @@ struct probe_target {
 	struct elf_object *obj;
 };
 
-enum layer { LAYER_RUST, LAYER_LIBC };
+enum layer { LAYER_RUST, LAYER_LIBC, LAYER_JEMALLOC, LAYER_MIMALLOC };
 
 struct session {
 	struct session_opts opts;
@@ -265,65 +265,115 @@ static int choose_rust(struct session *s)
 	return 0;
 }
 
-/* malloc and friends in every object that defines them (libc, or a static exe). */
-static int choose_libc(struct session *s, const char *why)
+static const struct lower_layer {
+	const char *name;
+	bool (*has)(const struct elf_object *o);
+	const char *what;
+} lower_layers[] = {
+	[LAYER_LIBC] = { "libc", elf_object__has_libc_alloc, "C allocator" },
+	[LAYER_JEMALLOC] = { "jemalloc", elf_object__has_jemalloc, "jemalloc" },
+	[LAYER_MIMALLOC] = { "mimalloc", elf_object__has_mimalloc, "mimalloc" },
+};
+
+/* A layer below the shims, in every object that implements it. */
+static int choose_lower(struct session *s, enum layer layer, const char *why)
 {
+	const struct lower_layer *l = &lower_layers[layer];
 	size_t i;
 	int k, n;
 
 	for (i = 0; i < s->ncands; i++) {
 		const struct elf_object *o = s->cands[i].obj;
 
-		if (!elf_object__has_libc_alloc(o))
+		if (!l->has(o))
 			continue;
 		for (k = 0, n = 0; k < LIBC_MAX; k++)
 			n += !!o->libc_off[k];
 		add_target(s, &s->cands[i]);
-		add_reason(s->model, "C allocator in %s (%d of %d functions)", o->path, n, LIBC_MAX);
+		add_reason(s->model, "%s in %s (%d allocator functions)", l->what, o->path, n);
 	}
 	if (!s->ntargets) {
-		warn("no allocator functions (malloc, free) found in %s or its libraries",
+		warn("no %s functions found in %s or its libraries", l->what,
 		     s->model->target.exe);
 		return -ENOENT;
 	}
-	s->layer = LAYER_LIBC;
-	s->model->mode.source = "libc";
+	s->layer = layer;
+	s->model->mode.source = l->name;
 	add_reason(s->model, "%s", why);
 	return 0;
 }
 
-static bool any_shims(const struct session *s)
+static bool any_cand(const struct session *s, bool (*pred)(const struct elf_object *o))
 {
 	size_t i;
 
 	for (i = 0; i < s->ncands; i++)
-		if (elf_object__nshims(s->cands[i].obj))
+		if (pred(s->cands[i].obj))
 			return true;
 	return false;
+}
+
+static bool has_shims(const struct elf_object *o)
+{
+	return elf_object__nshims(o) > 0;
+}
+
+static bool imports_jemalloc(const struct elf_object *o)
+{
+	return o->imports_jemalloc || (o->libc_off[JE_MALLOCX] && elf_object__nshims(o));
+}
+
+static bool imports_mimalloc(const struct elf_object *o)
+{
+	return o->imports_mimalloc || (o->libc_off[MI_MALLOC] && elf_object__nshims(o));
+}
+
+/* With the shims out of the way, the allocator the program's code calls. */
+static enum layer backend_layer(const struct session *s)
+{
+	if (any_cand(s, imports_jemalloc) && any_cand(s, elf_object__has_jemalloc))
+		return LAYER_JEMALLOC;
+	if (any_cand(s, imports_mimalloc) && any_cand(s, elf_object__has_mimalloc))
+		return LAYER_MIMALLOC;
+	return LAYER_LIBC;
 }
 
 static int choose_layer(struct session *s)
 {
 	const char *exe = s->model->target.exe;
+	enum layer below;
 	char *why;
 	int err;
 
 	switch (s->opts.source) {
 	case SOURCE_RUST:
-		if (!any_shims(s)) {
+		if (!any_cand(s, has_shims)) {
 			warn("no Rust allocator symbols (__rust_alloc, __rust_dealloc, ...) in %s: "
 			     "stripped, built with LTO, or not a Rust program; try --libc", exe);
 			return -ENOENT;
 		}
+		if (!any_cand(s, elf_object__shims_in_use)) {
+			warn("the Rust allocator shims in %s are never called (inlined by LTO): "
+			     "try --source auto", exe);
+			return -ENOENT;
+		}
 		return choose_rust(s);
 	case SOURCE_LIBC:
-		return choose_libc(s, "requested with --source libc");
+		return choose_lower(s, LAYER_LIBC, "requested with --source libc");
+	case SOURCE_JEMALLOC:
+		return choose_lower(s, LAYER_JEMALLOC, "requested with --source jemalloc");
+	case SOURCE_MIMALLOC:
+		return choose_lower(s, LAYER_MIMALLOC, "requested with --source mimalloc");
 	default:
-		if (any_shims(s))
+		if (any_cand(s, elf_object__shims_in_use))
 			return choose_rust(s);
-		why = xasprintf("no Rust allocator shims in %s (stripped, inlined by LTO, or not "
-				"Rust): every allocation reaches the C allocator", exe);
-		err = choose_libc(s, why);
+		below = backend_layer(s);
+		why = xasprintf("%s %s: every allocation reaches the %s directly",
+				any_cand(s, has_shims) ?
+				"the Rust allocator shims are inlined away (LTO) in" :
+				"no Rust allocator shims (stripped, or not Rust) in", exe,
+				lower_layers[below].what);
+		err = choose_lower(s, below, why);
 		free(why);
 		return err;
 	}
@@ -491,42 +541,54 @@ static int attach_rust(struct session *s, const char *p, const uint64_t *off)
 	return err;
 }
 
+/* Entry and return programs of each allocator function below the shims. */
+static void libc_progs(struct rsprobe_bpf *k, struct bpf_program *entry[LIBC_MAX],
+		       struct bpf_program *ret[LIBC_MAX])
+{
+	memset(entry, 0, LIBC_MAX * sizeof(*entry));
+	memset(ret, 0, LIBC_MAX * sizeof(*ret));
+	entry[LIBC_MALLOC] = entry[MI_MALLOC] = k->progs.libc_malloc;
+	entry[LIBC_CALLOC] = entry[MI_CALLOC] = k->progs.libc_calloc;
+	entry[LIBC_ALIGNED_ALLOC] = k->progs.libc_aligned_alloc;
+	entry[LIBC_POSIX_MEMALIGN] = k->progs.libc_posix_memalign;
+	entry[LIBC_REALLOC] = entry[MI_REALLOC] = entry[MI_REALLOC_ALIGNED] = k->progs.libc_realloc;
+	entry[LIBC_FREE] = entry[JE_DALLOCX] = entry[MI_FREE] = k->progs.libc_free;
+	entry[JE_MALLOCX] = k->progs.je_mallocx;
+	entry[JE_RALLOCX] = k->progs.je_rallocx;
+	entry[JE_SDALLOCX] = k->progs.je_sdallocx;
+	entry[MI_ZALLOC] = k->progs.mi_zalloc;
+	entry[MI_MALLOC_ALIGNED] = k->progs.mi_malloc_aligned;
+	entry[MI_ZALLOC_ALIGNED] = k->progs.mi_zalloc_aligned;
+	ret[LIBC_MALLOC] = ret[LIBC_CALLOC] = ret[LIBC_ALIGNED_ALLOC] = k->progs.libc_alloc_ret;
+	ret[JE_MALLOCX] = ret[MI_MALLOC] = ret[MI_ZALLOC] = ret[MI_CALLOC] = k->progs.libc_alloc_ret;
+	ret[MI_MALLOC_ALIGNED] = ret[MI_ZALLOC_ALIGNED] = k->progs.libc_alloc_ret;
+	ret[LIBC_POSIX_MEMALIGN] = k->progs.libc_posix_memalign_ret;
+	ret[LIBC_REALLOC] = ret[MI_REALLOC] = ret[MI_REALLOC_ALIGNED] = k->progs.libc_realloc_ret;
+	ret[JE_RALLOCX] = k->progs.libc_realloc_ret;
+}
+
+/*
+ * Every allocator function the object defines. Aliases (mimalloc's malloc is
+ * mi_malloc) share an address: one probe each, or every call counts twice.
+ */
 static int attach_libc(struct session *s, const char *p, const uint64_t *off)
 {
-	struct rsprobe_bpf *k = s->skel;
-	static const struct {
-		enum libc_fn fn;
-		bool is_ret;
-	} order[] = {
-		{ LIBC_MALLOC, false }, { LIBC_MALLOC, true }, { LIBC_CALLOC, false },
-		{ LIBC_CALLOC, true }, { LIBC_ALIGNED_ALLOC, false }, { LIBC_ALIGNED_ALLOC, true },
-		{ LIBC_POSIX_MEMALIGN, false }, { LIBC_POSIX_MEMALIGN, true },
-		{ LIBC_REALLOC, false }, { LIBC_REALLOC, true }, { LIBC_FREE, false },
-	};
-	struct bpf_program *entry[LIBC_MAX] = {
-		[LIBC_MALLOC] = k->progs.libc_malloc,
-		[LIBC_CALLOC] = k->progs.libc_calloc,
-		[LIBC_ALIGNED_ALLOC] = k->progs.libc_aligned_alloc,
-		[LIBC_POSIX_MEMALIGN] = k->progs.libc_posix_memalign,
-		[LIBC_REALLOC] = k->progs.libc_realloc,
-		[LIBC_FREE] = k->progs.libc_free,
-	};
-	struct bpf_program *ret[LIBC_MAX] = {
-		[LIBC_MALLOC] = k->progs.libc_alloc_ret,
-		[LIBC_CALLOC] = k->progs.libc_alloc_ret,
-		[LIBC_ALIGNED_ALLOC] = k->progs.libc_alloc_ret,
-		[LIBC_POSIX_MEMALIGN] = k->progs.libc_posix_memalign_ret,
-		[LIBC_REALLOC] = k->progs.libc_realloc_ret,
-	};
-	size_t i;
-	int err = 0;
+	struct bpf_program *entry[LIBC_MAX], *ret[LIBC_MAX];
+	int fn, other, err = 0;
 
-	for (i = 0; i < ARRAY_SIZE(order) && !err; i++) {
-		enum libc_fn fn = order[i].fn;
+	libc_progs(s->skel, entry, ret);
+	for (fn = 0; fn < LIBC_MAX && !err; fn++) {
+		bool dup = false;
 
-		if (off[fn])
-			err = attach_one(s, order[i].is_ret ? ret[fn] : entry[fn], p, off[fn],
-					 order[i].is_ret);
+		if (!off[fn])
+			continue;
+		for (other = 0; other < fn && !dup; other++)
+			dup = off[other] == off[fn];
+		if (dup)
+			continue;
+		err = attach_one(s, entry[fn], p, off[fn], false);
+		if (!err && ret[fn])
+			err = attach_one(s, ret[fn], p, off[fn], true);
 	}
 	return err;
 }
@@ -550,13 +612,13 @@ static void attach_dl_hook(struct session *s)
  * Objects mapped since the start (dlopen): probe the ones that hold the
  * layer's allocator, and give every new one its unwind table and symbols.
  */
-static void rescan_objects(struct session *s)
+static void rescan_objects(struct session *s, bool sync)
 {
 	size_t before = s->ncands, i;
 
 	s->rescan = false;
 	s->last_scan_ns = mono_ns();
-	if (find_candidates_pid(s) || s->ncands == before)
+	if (find_candidates_pid(s) || (s->ncands == before && !sync))
 		return;
 	for (i = before; i < s->ncands; i++) {
 		struct probe_target *t = &s->cands[i];
@@ -634,7 +696,7 @@ static void handle_stop(struct session *s, int st)
 	if (WSTOPSIG(st) != SIGSTOP || s->stops_handled >= s->skel->bss->stops_sent)
 		return;
 	s->stops_handled++;
-	rescan_objects(s);
+	rescan_objects(s, true);
 	kill(s->pid, SIGCONT);
 	if (s->entry_link) {
 		bpf_link__destroy(s->entry_link);
@@ -748,6 +810,20 @@ static size_t plan_unwinding(struct session *s)
  * Load only the programs this session attaches: each one with the DWARF
  * unwinder takes the verifier a noticeable fraction of a second.
  */
+static bool prog_needed(struct session *s, const struct bpf_program *p)
+{
+	struct bpf_program *entry[LIBC_MAX], *ret[LIBC_MAX];
+	size_t i;
+	int fn;
+
+	libc_progs(s->skel, entry, ret);
+	for (i = 0; i < s->ntargets; i++)
+		for (fn = 0; fn < LIBC_MAX; fn++)
+			if (s->targets[i]->obj->libc_off[fn] && (entry[fn] == p || ret[fn] == p))
+				return true;
+	return false;
+}
+
 static void disable_unused(struct session *s)
 {
 	struct bpf_program *p;
@@ -755,7 +831,7 @@ static void disable_unused(struct session *s)
 
 	bpf_object__for_each_program(p, s->skel->obj) {
 		const char *name = bpf_program__name(p);
-		bool keep = rust ? !strncmp(name, "rust_", 5) : !strncmp(name, "libc_", 5);
+		bool keep = rust ? !strncmp(name, "rust_", 5) : prog_needed(s, p);
 
 		if (!strcmp(name, "entry_stop"))
 			keep = s->launched && s->dwarf;
@@ -901,7 +977,7 @@ static void collect(struct session *s)
 		/* Events submitted without a wakeup sit until drained here. */
 		ring_buffer__consume(s->rb);
 		if (s->rescan || mono_ns() - s->last_scan_ns > 1000000000ULL)
-			rescan_objects(s);
+			rescan_objects(s, false);
 		if (target_gone(s))
 			break;
 		if (deadline && mono_ns() >= deadline)

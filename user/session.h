@@ -19,7 +19,9 @@ struct session_opts {
 	bool all;
 	bool empty_programs;	/* bench: the bare-uprobe floor */
 	enum unwind_mode { UNWIND_AUTO, UNWIND_DWARF, UNWIND_FP } unwind;
-	enum source_mode { SOURCE_AUTO, SOURCE_RUST, SOURCE_LIBC } source;
+	enum source_mode {
+		SOURCE_AUTO, SOURCE_RUST, SOURCE_LIBC, SOURCE_JEMALLOC, SOURCE_MIMALLOC
+	} source;
 	/* Called every tick_ns while collecting (live views); may be NULL. */
 	void (*on_tick)(struct session *s, void *ctx);
 	void *tick_ctx;
