@@ -135,7 +135,7 @@ RUSTC ?= $(shell command -v rustc 2>/dev/null || echo $(HOME)/.cargo/bin/rustc)
 $(EXAMPLE): examples/move_borrow.rs
 	$(call msg,RUSTC,$@)
 	$(Q)mkdir -p $(dir $@)
-	$(Q)$(RUSTC) --edition 2021 -O -C force-frame-pointers=yes -o $@ $<
+	$(Q)$(RUSTC) --edition 2021 -O -o $@ $<
 
 .PHONY: demo check
 demo: $(BIN) $(EXAMPLE)

@@ -55,7 +55,9 @@ static const char usage_text[] =
 "\n"
 "Allocation lifetimes of a running Rust process: who allocates, who drops,\n"
 "how long values live. Probes the Rust allocator shims (__rust_alloc,\n"
-"__rust_alloc_zeroed, __rust_realloc, __rust_dealloc) with eBPF uprobes; the\n"
+"__rust_alloc_zeroed, __rust_realloc, __rust_dealloc), or the allocator\n"
+"below them where LTO inlined them away, with eBPF uprobes; stacks are\n"
+"unwound in BPF with the binaries' DWARF CFI, no frame pointers needed. The\n"
 "target is neither restarted nor modified, and keeps running after rsprobe\n"
 "detaches.\n"
 "\n"
@@ -114,8 +116,9 @@ static const char usage_text[] =
 "  -h, --help             this help\n"
 "\n"
 "Needs root, or CAP_BPF and CAP_PERFMON, and a kernel with BTF and the BPF\n"
-"ring buffer (5.8 or later). Exit status: 0, 1 on a runtime error, 2 on a\n"
-"usage error, or the command's status in launch mode.\n";
+"ring buffer (5.8 or later; 5.17 or later for DWARF unwinding). Exit status:\n"
+"0, 1 on a runtime error, 2 on a usage error, or the command's status in\n"
+"launch mode.\n";
 
 static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
