@@ -489,7 +489,10 @@ def test_sigterm_ends_session_and_writes():
     p = start_workers()
     out = tmp("sigterm.json")
     try:
-        rs = subprocess.Popen([RSPROBE, "-q", "-p", str(p.pid), "-o", out])
+        rs = subprocess.Popen([RSPROBE, "-p", str(p.pid), "-o", out],
+                              stderr=subprocess.PIPE, text=True)
+        line = rs.stderr.readline()	# "profiling pid N": probes are in place
+        check("profiling pid" in line, "rsprobe attached: %r" % line)
         time.sleep(1.0)
         rs.send_signal(signal.SIGTERM)
         eq(rs.wait(timeout=30), 0, "rsprobe exit after SIGTERM")
@@ -577,10 +580,11 @@ def test_dlopen_cdylib_attached():
     go = tmp("dl-go-later")
     if os.path.exists(go):
         os.unlink(go)
-    # The host pauses 1 s between dlopen and its first call into the library:
-    # attached with -p, rsprobe probes a new library as soon as the loader
-    # announces it, but cannot hold the program (only its parent may).
-    p = subprocess.Popen([fixture("dlhost"), fixture("libcdy.so"), "300", go, "1000"],
+    # The host pauses 3 s between dlopen and its first call into the library:
+    # attached with -p, rsprobe probes a new library once the loader announces
+    # it (or its periodic look at the maps finds it), but cannot hold the
+    # program (only its parent may). Emulated kernels take up to a second.
+    p = subprocess.Popen([fixture("dlhost"), fixture("libcdy.so"), "300", go, "3000"],
                          stdout=subprocess.PIPE, text=True)
     out = tmp("dl-attach.json")
     try:

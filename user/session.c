@@ -56,7 +56,7 @@ struct session {
 	struct unwinder *unwinder;
 	bool dwarf;		/* BPF unwinds with CFI tables */
 	struct bpf_link *entry_link;	/* launch: stop at the entry point */
-	bool rescan;		/* the loader mapped something: look for new objects */
+	uint64_t rescan_until;	/* the loader is changing the maps: look until then */
 	uint32_t stops_handled;	/* launch: SIGSTOPs from the probes handled */
 	uint64_t last_scan_ns;
 	struct model *model;
@@ -616,10 +616,10 @@ static void rescan_objects(struct session *s, bool sync)
 {
 	size_t before = s->ncands, i;
 
-	s->rescan = false;
 	s->last_scan_ns = mono_ns();
 	if (find_candidates_pid(s) || (s->ncands == before && !sync))
 		return;
+	debug("rescan: %zu new objects", s->ncands - before);
 	for (i = before; i < s->ncands; i++) {
 		struct probe_target *t = &s->cands[i];
 		int err;
@@ -750,8 +750,13 @@ static int on_event(void *ctx, void *data, size_t len)
 {
 	struct session *s = ctx;
 
+	/*
+	 * The loader announces a change before and after it maps a library; the
+	 * event may be read before the mapping shows in /proc: keep looking for
+	 * a little while.
+	 */
 	if (len >= RP_EVENT_HDR_SIZE && ((struct rp_event *)data)->type == RP_EV_MAPS) {
-		s->rescan = true;
+		s->rescan_until = mono_ns() + 300000000ULL;
 		return 0;
 	}
 	if (len >= RP_EVENT_HDR_SIZE)
@@ -969,14 +974,14 @@ static void collect(struct session *s)
 			s->opts.on_tick(s, s->opts.tick_ctx);
 			next_tick += s->opts.tick_ns;
 		}
-		err = ring_buffer__poll(s->rb, 50);
+		err = ring_buffer__poll(s->rb, mono_ns() < s->rescan_until ? 5 : 50);
 		if (err < 0 && err != -EINTR) {
 			warn("ring buffer: %s", strerror(-err));
 			break;
 		}
 		/* Events submitted without a wakeup sit until drained here. */
 		ring_buffer__consume(s->rb);
-		if (s->rescan || mono_ns() - s->last_scan_ns > 1000000000ULL)
+		if (mono_ns() < s->rescan_until || mono_ns() - s->last_scan_ns > 1000000000ULL)
 			rescan_objects(s, false);
 		if (target_gone(s))
 			break;
