@@ -105,6 +105,8 @@ test-integration: $(BIN)
 		bash tests/run-integration.sh
 	$(Q)RSPROBE=$(abspath $(BIN)) RSPROBE_FIXTURES=$(abspath $(FIXDIR)) \
 		python3 tests/outputs.py
+	$(Q)RSPROBE=$(abspath $(BIN)) RSPROBE_FIXTURES=$(abspath $(FIXDIR)) \
+		python3 tests/layers.py
 
 test-san:
 	$(Q)$(MAKE) --no-print-directory SAN=1 test-unit test-integration

@@ -316,12 +316,36 @@ static __always_inline void init_event(struct rp_event *e, __u32 type, __u64 pid
 	e->align = 0;
 }
 
+/*
+ * This thread is inside a probed allocator call: an inner call is part of it,
+ * not an event. A pending entry whose call has returned without its return
+ * probe (our stack pointer is above its entry's now) is stale and is dropped.
+ * The same stack pointer is a tail call (glibc's realloc(NULL, n) jumps to
+ * malloc), still inside.
+ */
+static __always_inline struct rp_event *inside_call(struct pt_regs *ctx, __u32 tid)
+{
+	struct rp_event *p = bpf_map_lookup_elem(&pending, &tid);
+
+	if (p && PT_REGS_SP(ctx) > p->entry_sp) {
+		bpf_map_delete_elem(&pending, &tid);
+		return NULL;
+	}
+	return p;
+}
+
 /* A fresh pending entry for this thread, owned by it until its return probe. */
-static __always_inline struct rp_event *new_pending(__u32 type, __u64 pid_tgid)
+static __always_inline struct rp_event *new_pending(struct pt_regs *ctx, __u32 type,
+						    __u64 pid_tgid)
 {
 	__u32 zero = 0, tid = (__u32)pid_tgid;
-	struct rp_event *z = bpf_map_lookup_elem(&zero_event, &zero), *e;
+	struct rp_event *z, *e = inside_call(ctx, tid);
 
+	if (e) {
+		e->depth++;
+		return NULL;
+	}
+	z = bpf_map_lookup_elem(&zero_event, &zero);
 	if (!z)
 		return NULL;
 	if (bpf_map_update_elem(&pending, &tid, z, BPF_ANY)) {
@@ -329,8 +353,11 @@ static __always_inline struct rp_event *new_pending(__u32 type, __u64 pid_tgid)
 		return NULL;
 	}
 	e = bpf_map_lookup_elem(&pending, &tid);
-	if (e)
+	if (e) {
 		init_event(e, type, pid_tgid);
+		e->entry_sp = PT_REGS_SP(ctx);
+		e->depth = 0;
+	}
 	return e;
 }
 
@@ -342,7 +369,7 @@ static __always_inline int alloc_enter(struct pt_regs *ctx, __u64 size, __u64 al
 
 	if (empty_programs || !is_target(pid_tgid))
 		return 0;
-	e = new_pending(RP_EV_ALLOC, pid_tgid);
+	e = new_pending(ctx, RP_EV_ALLOC, pid_tgid);
 	if (!e)
 		return 0;
 	e->size = size;
@@ -363,6 +390,10 @@ static __always_inline int call_exit(__u64 ret)
 	e = bpf_map_lookup_elem(&pending, &tid);
 	if (!e) {
 		count(RP_CNT_NO_PENDING);
+		return 0;
+	}
+	if (e->depth) {		/* an inner call's return */
+		e->depth--;
 		return 0;
 	}
 	if (ret) {
@@ -401,7 +432,7 @@ int BPF_KPROBE(rust_realloc, __u64 ptr, __u64 old_size, __u64 align, __u64 new_s
 
 	if (empty_programs || !is_target(pid_tgid))
 		return 0;
-	e = new_pending(RP_EV_REALLOC, pid_tgid);
+	e = new_pending(ctx, RP_EV_REALLOC, pid_tgid);
 	if (!e)
 		return 0;
 	e->old_ptr = ptr;
@@ -422,6 +453,9 @@ static __always_inline int free_enter(struct pt_regs *ctx, __u64 ptr, __u64 size
 	struct rp_event *e;
 
 	if (empty_programs || !is_target(pid_tgid) || !ptr)
+		return 0;
+	/* A free inside a probed call (glibc's realloc(p, 0)): the call reports. */
+	if (inside_call(ctx, (__u32)pid_tgid))
 		return 0;
 	/* Reserved at full size: the ring is the only memory this program owns. */
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -501,7 +535,7 @@ int BPF_KPROBE(libc_posix_memalign, __u64 memptr, __u64 align, __u64 size)
 
 	if (empty_programs || !is_target(pid_tgid))
 		return 0;
-	e = new_pending(RP_EV_ALLOC, pid_tgid);
+	e = new_pending(ctx, RP_EV_ALLOC, pid_tgid);
 	if (!e)
 		return 0;
 	e->old_ptr = memptr;
@@ -524,6 +558,10 @@ int BPF_KRETPROBE(libc_posix_memalign_ret, __u64 ret)
 	e = bpf_map_lookup_elem(&pending, &tid);
 	if (!e)
 		return 0;
+	if (e->depth) {
+		e->depth--;
+		return 0;
+	}
 	if (ret == 0 && e->type == RP_EV_ALLOC && e->old_ptr &&
 	    !bpf_probe_read_user(&ptr, sizeof(ptr), (void *)e->old_ptr) && ptr) {
 		e->ptr = ptr;
@@ -537,9 +575,9 @@ int BPF_KRETPROBE(libc_posix_memalign_ret, __u64 ret)
 }
 
 /*
- * realloc(NULL, n) is a malloc, realloc(p, 0) a free: glibc implements both by
- * calling its own malloc and free, whose probes report them; the realloc
- * probe then finds its entry replaced or sees NULL and stays silent.
+ * realloc(NULL, n) is a malloc, realloc(p, 0) a free (glibc). glibc does them
+ * by calling its own malloc and free, which are inner calls here: the realloc
+ * reports what happened, with its own stack.
  */
 SEC("uprobe")
 int BPF_KPROBE(libc_realloc, __u64 ptr, __u64 size)
@@ -549,12 +587,12 @@ int BPF_KPROBE(libc_realloc, __u64 ptr, __u64 size)
 
 	if (empty_programs || !is_target(pid_tgid))
 		return 0;
-	e = new_pending(ptr ? RP_EV_REALLOC : RP_EV_ALLOC, pid_tgid);
+	e = new_pending(ctx, ptr ? RP_EV_REALLOC : RP_EV_ALLOC, pid_tgid);
 	if (!e)
 		return 0;
 	e->old_ptr = ptr;
 	e->size = size;
-	if (!ptr)
+	if (!ptr || !size)
 		take_stack(ctx, e);
 	return 0;
 }
@@ -571,8 +609,18 @@ int BPF_KRETPROBE(libc_realloc_ret, __u64 ret)
 	e = bpf_map_lookup_elem(&pending, &tid);
 	if (!e)
 		return 0;
+	if (e->depth) {
+		e->depth--;
+		return 0;
+	}
 	if (ret) {
 		e->ptr = ret;
+		emit(e);
+	} else if (e->old_ptr && !e->size) {
+		/* realloc(p, 0) freed p */
+		e->type = RP_EV_FREE;
+		e->ptr = e->old_ptr;
+		e->old_ptr = 0;
 		emit(e);
 	}
 	bpf_map_delete_elem(&pending, &tid);
@@ -638,7 +686,7 @@ int BPF_KPROBE(je_rallocx, __u64 ptr, __u64 size, __u64 flags)
 
 	if (empty_programs || !is_target(pid_tgid))
 		return 0;
-	e = new_pending(RP_EV_REALLOC, pid_tgid);
+	e = new_pending(ctx, RP_EV_REALLOC, pid_tgid);
 	if (!e)
 		return 0;
 	e->old_ptr = ptr;

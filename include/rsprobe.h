@@ -53,6 +53,15 @@ struct rp_event {
 	__u64 old_ptr;		/* RP_EV_REALLOC only */
 	__u64 size;
 	__u64 align;
+	/*
+	 * BPF's own bookkeeping while the call runs (pending entries): the
+	 * stack pointer at entry, and allocator calls made inside this one
+	 * (glibc's realloc calls its malloc and free; mimalloc's realloc its
+	 * mi_malloc and mi_free), which are not events of their own.
+	 */
+	__u64 entry_sp;
+	__u32 depth;
+	__u32 pad;
 	/* innermost first; frames[0] is the shim's caller (its return address) */
 	__u64 frames[RP_MAX_FRAMES];
 };

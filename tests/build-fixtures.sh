@@ -41,3 +41,79 @@ build "$out/deep" "$here/fixtures/deep.rs" -O
 build "$out/deep-fp" "$here/fixtures/deep.rs" -O -C force-frame-pointers=yes
 # DWARF symbolization (test_dwarfsym): full debug info, inlining as in release builds.
 build "$out/inline" "$here/fixtures/inline.rs" -O -C debuginfo=2
+
+# Allocation layers (tests/layers.py): layers.rs over three global allocators
+# (System, jemalloc, mimalloc, each with a counting wrapper), with and without
+# LTO, and stripped. LTO inlines the __rust_alloc shims away, so user code
+# calls the C allocator directly. jemalloc and mimalloc come from Debian's
+# libjemalloc-dev and libmimalloc-dev (scripts/setup.sh); without them those
+# builds are skipped here and their tests say why.
+have_clib() { [ "$(${CC:-cc} -print-file-name="$1")" != "$1" ]; }
+# build_layers DST RLIB FLAGS...: layers.rs linked with RLIB as `counting`;
+# rebuilt when RLIB changed too.
+build_layers() {
+	local dst=$1 rlib=$2
+	shift 2
+	if [ -e "$dst" ] && [ "$rlib" -nt "$dst" ]; then
+		rm -f "$dst"
+	fi
+	build "$dst" "$here/fixtures/layers.rs" --extern "counting=$rlib" "$@"
+}
+strip_copy() {
+	if [ ! -e "$2" ] || [ "$1" -nt "$2" ]; then
+		strip --strip-all -o "$2" "$1"
+	fi
+}
+cnt_sys=$out/librsprobe_counting.rlib
+build_layers "$out/layers-sys" "$cnt_sys" -O
+build_layers "$out/layers-sys-cgu1" "$cnt_sys" -O -C codegen-units=1
+build_layers "$out/layers-sys-lto-thin" "$cnt_sys" -O -C lto=thin
+build_layers "$out/layers-sys-lto-fat" "$cnt_sys" -O -C lto=fat
+strip_copy "$out/layers-sys" "$out/layers-sys-stripped"
+# Rust's default allocator (no #[global_allocator], no counts), fat LTO.
+build "$out/libno_counting.rlib" "$here/fixtures/no_counting.rs" \
+	-O --crate-type=rlib --crate-name no_counting
+build_layers "$out/layers-default-lto" "$out/libno_counting.rlib" -O -C lto=fat
+if have_clib libjemalloc.so; then
+	cnt_je=$out/librsprobe_counting_jemalloc.rlib
+	build "$cnt_je" "$here/fixtures/counting_backends.rs" -O --crate-type=rlib \
+		--crate-name rsprobe_counting_jemalloc --cfg 'backend="jemalloc"' -l jemalloc
+	build_layers "$out/layers-jemalloc" "$cnt_je" -O
+	build_layers "$out/layers-jemalloc-lto" "$cnt_je" -O -C lto=fat
+	strip_copy "$out/layers-jemalloc" "$out/layers-jemalloc-stripped"
+else
+	echo "build-fixtures: libjemalloc-dev not installed: jemalloc fixtures skipped (scripts/setup.sh installs it)" >&2
+fi
+# jemalloc inside the executable with its symbols renamed _rjem_*, as
+# tikv-jemallocator builds it: Debian's static library, renamed with objcopy.
+pic=$(${CC:-cc} -print-file-name=libjemalloc_pic.a)
+if [ "$pic" != libjemalloc_pic.a ]; then
+	if [ ! -e "$out/libjemalloc_rjem.a" ] || [ "$pic" -nt "$out/libjemalloc_rjem.a" ]; then
+		for f in aligned_alloc calloc dallocx free mallctl mallctlbymib mallctlnametomib \
+			malloc malloc_message malloc_stats_print malloc_usable_size mallocx memalign \
+			nallocx posix_memalign rallocx realloc sallocx sdallocx valloc xallocx; do
+			echo "$f _rjem_$f"
+		done >"$out/rjem.syms"
+		objcopy --redefine-syms="$out/rjem.syms" "$pic" "$out/libjemalloc_rjem.a.tmp"
+		mv "$out/libjemalloc_rjem.a.tmp" "$out/libjemalloc_rjem.a"
+	fi
+	cnt_rjem=$out/librsprobe_counting_rjem.rlib
+	if [ -e "$cnt_rjem" ] && [ "$out/libjemalloc_rjem.a" -nt "$cnt_rjem" ]; then
+		rm -f "$cnt_rjem"
+	fi
+	build "$cnt_rjem" "$here/fixtures/counting_backends.rs" -O --crate-type=rlib \
+		--crate-name rsprobe_counting_rjem --cfg 'backend="jemalloc"' --cfg jemalloc_prefixed \
+		-L "native=$out" -l static=jemalloc_rjem
+	build_layers "$out/layers-rjem-lto" "$cnt_rjem" -O -C lto=fat
+else
+	echo "build-fixtures: libjemalloc-dev not installed: static jemalloc fixture skipped (scripts/setup.sh installs it)" >&2
+fi
+if have_clib libmimalloc.so; then
+	cnt_mi=$out/librsprobe_counting_mimalloc.rlib
+	build "$cnt_mi" "$here/fixtures/counting_backends.rs" -O --crate-type=rlib \
+		--crate-name rsprobe_counting_mimalloc --cfg 'backend="mimalloc"' -l mimalloc
+	build_layers "$out/layers-mimalloc" "$cnt_mi" -O
+	build_layers "$out/layers-mimalloc-lto" "$cnt_mi" -O -C lto=fat
+else
+	echo "build-fixtures: libmimalloc-dev not installed: mimalloc fixtures skipped (scripts/setup.sh installs it)" >&2
+fi

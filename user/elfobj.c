@@ -238,42 +238,48 @@ static int shim_at(const struct elf_object *o, uint64_t a)
 	return -1;
 }
 
-static void count_ref(struct elf_object *o, uint64_t target)
-{
-	int k = shim_at(o, target);
-
-	if (k >= 0)
-		o->shim_refs[k]++;
-}
-
 bool elf_object__shims_in_use(const struct elf_object *o)
 {
 	return o->shim_off[SHIM_ALLOC] && o->shim_off[SHIM_DEALLOC] &&
-	       o->shim_refs[SHIM_ALLOC] && o->shim_refs[SHIM_DEALLOC];
+	       o->shim_refs[SHIM_ALLOC] && o->shim_refs[SHIM_DEALLOC] && !o->backend_refs;
 }
 
-/* Direct calls and jumps (e8/e9 rel32) whose target is a shim. */
-static void count_direct_calls(struct elf_object *o, Elf_Scn *scn, const GElf_Shdr *sh)
+struct got_slot {
+	uint64_t slot, target;
+};
+
+struct ref_scan {
+	struct got_slot *slots;		/* pointer-sized relocations, by slot */
+	size_t nslots, cap;
+	uint64_t backend[SHIM_MAX];	/* where each shim jumps to, 0 if not a thunk */
+};
+
+static int cmp_slot(const void *a, const void *b)
 {
-	Elf_Data *d = elf_getdata(scn, NULL);
-	const unsigned char *p;
-	size_t i;
+	const struct got_slot *x = a, *y = b;
 
-	if (!d || !d->d_buf || d->d_size < 5)
-		return;
-	p = d->d_buf;
-	for (i = 0; i + 5 <= d->d_size; i++) {
-		int32_t rel;
-
-		if (p[i] != 0xe8 && p[i] != 0xe9)
-			continue;
-		memcpy(&rel, p + i + 1, sizeof(rel));
-		count_ref(o, sh->sh_addr + i + 5 + (int64_t)rel);
-	}
+	return x->slot < y->slot ? -1 : x->slot > y->slot;
 }
 
-/* GOT and pointer relocations that hold a shim's address. */
-static void count_relocs(struct elf_object *o, Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh)
+static uint64_t slot_target(const struct ref_scan *rs, uint64_t slot)
+{
+	size_t lo = 0, hi = rs->nslots;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (rs->slots[mid].slot < slot)
+			lo = mid + 1;
+		else if (rs->slots[mid].slot > slot)
+			hi = mid;
+		else
+			return rs->slots[mid].target;
+	}
+	return 0;
+}
+
+/* Pointers the loader writes (RELATIVE relocations, symbol relocations). */
+static void collect_slots(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh, struct ref_scan *rs)
 {
 	Elf_Data *d = elf_getdata(scn, NULL);
 	Elf_Scn *symscn = elf_getscn(elf, sh->sh_link);
@@ -286,35 +292,146 @@ static void count_relocs(struct elf_object *o, Elf *elf, Elf_Scn *scn, const GEl
 	for (i = 0; i < cnt; i++) {
 		GElf_Rela r;
 		GElf_Sym sym;
+		uint64_t target = 0;
 
 		if (!gelf_getrela(d, i, &r))
 			continue;
 		if (GELF_R_TYPE(r.r_info) == R_X86_64_RELATIVE)
-			count_ref(o, (uint64_t)r.r_addend);
+			target = (uint64_t)r.r_addend;
 		else if (GELF_R_SYM(r.r_info) && syms &&
-			 gelf_getsym(syms, GELF_R_SYM(r.r_info), &sym) && sym.st_value)
-			count_ref(o, sym.st_value);
+			 gelf_getsym(syms, GELF_R_SYM(r.r_info), &sym))
+			target = sym.st_value;
+		if (!target)
+			continue;
+		ARR_RESERVE(rs->slots, rs->cap, rs->nslots + 1);
+		rs->slots[rs->nslots++] = (struct got_slot){ r.r_offset, target };
+	}
+}
+
+/* A call or jump at p (section address a): its target, or 0. */
+static uint64_t branch_target(const struct ref_scan *rs, const unsigned char *p, size_t left,
+			      uint64_t a, size_t *len)
+{
+	int32_t rel;
+
+	if ((p[0] == 0xe8 || p[0] == 0xe9) && left >= 5) {
+		memcpy(&rel, p + 1, sizeof(rel));
+		*len = 5;
+		return a + 5 + (int64_t)rel;
+	}
+	/* call/jmp *disp32(%rip): through a GOT slot */
+	if (p[0] == 0xff && (p[1] == 0x15 || p[1] == 0x25) && left >= 6) {
+		memcpy(&rel, p + 2, sizeof(rel));
+		*len = 6;
+		return slot_target(rs, a + 6 + (int64_t)rel);
+	}
+	return 0;
+}
+
+/*
+ * A shim that is a thunk (moves its arguments, then jumps to the allocator's
+ * backend) names that backend: __rdl_alloc, or the #[global_allocator]'s
+ * method.
+ */
+static void find_backends(struct elf_object *o, Elf_Scn *scn, const GElf_Shdr *sh,
+			  struct ref_scan *rs)
+{
+	Elf_Data *d = elf_getdata(scn, NULL);
+	int k;
+
+	if (!d || !d->d_buf)
+		return;
+	for (k = 0; k < SHIM_MAX; k++) {
+		uint64_t v = o->shim_vaddr[k];
+		size_t i, len;
+
+		if (!v || v < sh->sh_addr || v >= sh->sh_addr + d->d_size)
+			continue;
+		for (i = v - sh->sh_addr; i < v - sh->sh_addr + 16 && i + 6 <= d->d_size; i++) {
+			const unsigned char *p = (const unsigned char *)d->d_buf + i;
+
+			if (p[0] == 0xc3 || p[0] == 0xe8)
+				break;	/* a body, not a thunk */
+			if (p[0] == 0xe9 || (p[0] == 0xff && p[1] == 0x25)) {
+				rs->backend[k] = branch_target(rs, p, d->d_size - i, sh->sh_addr + i,
+							       &len);
+				break;
+			}
+		}
+	}
+}
+
+/* The allocator's own code may call its backend; everyone else should not. */
+static bool allocator_code(struct elf_object *o, uint64_t a)
+{
+	struct elf_sym *sym = elf_object__lookup(o, a);
+	const char *n;
+
+	if (!sym)
+		return false;
+	if (shim_at(o, sym->addr) >= 0)
+		return true;
+	n = elf_sym__name(sym);
+	return strstr(n, "__rdl_") || strstr(n, "__rg_") ||
+	       strstr(n, " as core::alloc::global::GlobalAlloc>::");
+}
+
+static void scan_branches(struct elf_object *o, Elf_Scn *scn, const GElf_Shdr *sh,
+			  const struct ref_scan *rs)
+{
+	Elf_Data *d = elf_getdata(scn, NULL);
+	const unsigned char *p;
+	size_t i, len;
+	int k;
+
+	if (!d || !d->d_buf)
+		return;
+	p = d->d_buf;
+	for (i = 0; i + 5 <= d->d_size; i++) {
+		uint64_t t, at = sh->sh_addr + i;
+
+		if (p[i] != 0xe8 && p[i] != 0xe9 && p[i] != 0xff)
+			continue;
+		t = branch_target(rs, p + i, d->d_size - i, at, &len);
+		if (!t)
+			continue;
+		k = shim_at(o, t);
+		if (k >= 0) {
+			o->shim_refs[k]++;
+			continue;
+		}
+		for (k = 0; k < SHIM_MAX; k++)
+			if (rs->backend[k] == t && !allocator_code(o, at))
+				o->backend_refs++;
 	}
 }
 
 /*
- * Whether anything reaches the shims. With LTO they survive as symbols that
- * nothing calls, the allocator's backend being called directly instead.
+ * Whether the shims carry the allocations: something calls them, and nothing
+ * but them calls their backend. LTO inlines __rust_alloc into its callers,
+ * which then call the backend (or malloc) directly; the shim symbols may
+ * survive with few or no callers.
  */
 static void count_shim_refs(struct elf_object *o, Elf *elf)
 {
+	struct ref_scan rs = {};
 	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
 
-	while ((scn = elf_nextscn(elf, scn))) {
-		GElf_Shdr sh;
-
-		if (!gelf_getshdr(scn, &sh))
-			continue;
-		if (sh.sh_type == SHT_PROGBITS && (sh.sh_flags & SHF_EXECINSTR))
-			count_direct_calls(o, scn, &sh);
-		else if (sh.sh_type == SHT_RELA)
-			count_relocs(o, elf, scn, &sh);
-	}
+	while ((scn = elf_nextscn(elf, scn)))
+		if (gelf_getshdr(scn, &sh) && sh.sh_type == SHT_RELA)
+			collect_slots(elf, scn, &sh, &rs);
+	if (rs.nslots)
+		qsort(rs.slots, rs.nslots, sizeof(*rs.slots), cmp_slot);
+	while ((scn = elf_nextscn(elf, scn)))
+		if (gelf_getshdr(scn, &sh) && sh.sh_type == SHT_PROGBITS &&
+		    (sh.sh_flags & SHF_EXECINSTR))
+			find_backends(o, scn, &sh, &rs);
+	while ((scn = elf_nextscn(elf, scn)))
+		if (gelf_getshdr(scn, &sh) && sh.sh_type == SHT_PROGBITS &&
+		    (sh.sh_flags & SHF_EXECINSTR))
+			scan_branches(o, scn, &sh, &rs);
+	free(rs.slots);
 }
 
 static void read_interp(Elf *elf, const GElf_Phdr *ph, struct elf_object *o)
@@ -386,6 +503,9 @@ static void add_symtab(Elf *elf, Elf_Scn *scn, GElf_Shdr *sh, struct elf_object 
 		}
 		if ((t != STT_FUNC && t != STT_GNU_IFUNC) || !s.st_value)
 			continue;
+		/* Items of the __rustc crate outlive LTO (rust_begin_unwind & co.). */
+		if (!o->rust && (strstr(name, "7___rustc") || !strcmp(name, "rust_eh_personality")))
+			o->rust = true;
 		check_shim(o, elf, name, &s);
 		len = strlen(name) + 1;
 		ARR_RESERVE(*strs, *strs_cap, *strs_len + len);
@@ -460,13 +580,13 @@ struct elf_object *elf_object__open(const char *path, const char *open_path)
 			add_symtab(elf, scn, &sh, o, &cap, &strs, &strs_len, &strs_cap);
 		}
 	}
-	if (elf_object__nshims(o))
-		count_shim_refs(o, elf);
 	o->strings = strs;
 	for (i = 0; i < o->nsyms; i++)
 		o->syms[i].name = strs + (uintptr_t)o->syms[i].name;
 	if (o->nsyms)
 		qsort(o->syms, o->nsyms, sizeof(*o->syms), cmp_sym);
+	if (elf_object__nshims(o))
+		count_shim_refs(o, elf);
 	elf_end(elf);
 	close(fd);
 	return o;

@@ -68,6 +68,7 @@ struct elf_object {
 	/* A shim whose first instruction a uprobe cannot step over. */
 	bool shim_unprobeable[SHIM_MAX];
 	bool shim_v0;		/* shims are v0-mangled */
+	bool rust;		/* Rust code with a symbol table (shims or not) */
 	uint64_t entry;		/* e_entry (ELF vaddr), 0 for none */
 	/* File offsets of the allocator functions it defines, 0 when absent. */
 	uint64_t libc_off[LIBC_MAX];
@@ -76,6 +77,8 @@ struct elf_object {
 	/* ELF addresses of the shims, and how many calls and references reach them. */
 	uint64_t shim_vaddr[SHIM_MAX];
 	unsigned int shim_refs[SHIM_MAX];
+	/* Calls that reach the shims' backend (__rdl_alloc, the GlobalAlloc) directly. */
+	unsigned int backend_refs;
 	char **needed;		/* DT_NEEDED names */
 	size_t nneeded;
 	char *runpath;		/* DT_RUNPATH, else DT_RPATH, or NULL */

@@ -313,19 +313,20 @@ static bool any_cand(const struct session *s, bool (*pred)(const struct elf_obje
 	return false;
 }
 
-static bool has_shims(const struct elf_object *o)
-{
-	return elf_object__nshims(o) > 0;
-}
-
+/* Calls jemalloc: imports it, or is Rust code that has it linked in. */
 static bool imports_jemalloc(const struct elf_object *o)
 {
-	return o->imports_jemalloc || (o->libc_off[JE_MALLOCX] && elf_object__nshims(o));
+	return o->imports_jemalloc || (o->libc_off[JE_MALLOCX] && o->rust);
 }
 
 static bool imports_mimalloc(const struct elf_object *o)
 {
-	return o->imports_mimalloc || (o->libc_off[MI_MALLOC] && elf_object__nshims(o));
+	return o->imports_mimalloc || (o->libc_off[MI_MALLOC] && o->rust);
+}
+
+static bool is_rust(const struct elf_object *o)
+{
+	return o->rust || elf_object__nshims(o) > 0;
 }
 
 /* With the shims out of the way, the allocator the program's code calls. */
@@ -347,9 +348,9 @@ static int choose_layer(struct session *s)
 
 	switch (s->opts.source) {
 	case SOURCE_RUST:
-		if (!any_cand(s, has_shims)) {
+		if (!any_cand(s, is_rust)) {
 			warn("no Rust allocator symbols (__rust_alloc, __rust_dealloc, ...) in %s: "
-			     "stripped, built with LTO, or not a Rust program; try --libc", exe);
+			     "stripped, or not a Rust program; try --libc", exe);
 			return -ENOENT;
 		}
 		if (!any_cand(s, elf_object__shims_in_use)) {
@@ -369,7 +370,7 @@ static int choose_layer(struct session *s)
 			return choose_rust(s);
 		below = backend_layer(s);
 		why = xasprintf("%s %s: every allocation reaches the %s directly",
-				any_cand(s, has_shims) ?
+				any_cand(s, is_rust) ?
 				"the Rust allocator shims are inlined away (LTO) in" :
 				"no Rust allocator shims (stripped, or not Rust) in", exe,
 				lower_layers[below].what);

@@ -63,6 +63,10 @@ bool is_library_frame(const char *fn, const char *module)
 			return true;
 	if (!strncmp(fn, "__rdl_", 6) || !strncmp(fn, "__rg_", 5) || !strncmp(fn, "__rust_", 7))
 		return true;
+	/* The program's #[global_allocator] is the allocator, not an allocation site. */
+	if (strstr(fn, " as core::alloc::global::GlobalAlloc>::") ||
+	    strstr(fn, " as core::alloc::Allocator>::"))
+		return true;
 	/*
 	 * "<alloc::string::String as core::convert::From<&str>>::from": the
 	 * implementing type decides; skip "<", "&", "&mut ", "*const ", "[".

@@ -67,6 +67,8 @@ static void test_library_frames(void)
 	CHECK(is_library_frame("<u8 as alloc::vec::spec_from_elem::SpecFromElem>::from_elem",
 			       "/bin/app"));
 	CHECK(is_library_frame("<F as core::ops::function::FnOnce<()>>::call_once", "/bin/app"));
+	CHECK(is_library_frame("<app::Counting as core::alloc::global::GlobalAlloc>::alloc",
+			       "/bin/app"));
 	CHECK(!is_library_frame("<T as app::Render>::render", "/bin/app"));
 	CHECK(!is_library_frame("<u8 as app::Checksum>::sum", "/bin/app"));
 	CHECK(!is_library_frame("app::main", "/bin/app"));
