@@ -379,23 +379,37 @@ static __always_inline int alloc_enter(struct pt_regs *ctx, __u64 size, __u64 al
 	return 0;
 }
 
-static __always_inline int call_exit(__u64 ret)
+/*
+ * At a return probe: this thread's pending entry, or NULL when there is none
+ * or this is the return of an inner call (then only the depth goes down).
+ */
+static __always_inline struct rp_event *pending_return(__u64 pid_tgid)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)pid_tgid;
 	struct rp_event *e;
 
 	if (empty_programs || !is_target(pid_tgid))
-		return 0;
+		return NULL;
 	e = bpf_map_lookup_elem(&pending, &tid);
 	if (!e) {
 		count(RP_CNT_NO_PENDING);
-		return 0;
+		return NULL;
 	}
-	if (e->depth) {		/* an inner call's return */
+	if (e->depth) {
 		e->depth--;
-		return 0;
+		return NULL;
 	}
+	return e;
+}
+
+static __always_inline int call_exit(__u64 ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)pid_tgid;
+	struct rp_event *e = pending_return(pid_tgid);
+
+	if (!e)
+		return 0;
 	if (ret) {
 		e->ptr = ret;
 		emit(e);
@@ -424,8 +438,8 @@ int BPF_KRETPROBE(rust_alloc_ret, __u64 ret)
 	return call_exit(ret);
 }
 
-SEC("uprobe")
-int BPF_KPROBE(rust_realloc, __u64 ptr, __u64 old_size, __u64 align, __u64 new_size)
+/* A realloc of a live block: the event continues the allocation. */
+static __always_inline int realloc_enter(struct pt_regs *ctx, __u64 ptr, __u64 size)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct rp_event *e;
@@ -436,9 +450,14 @@ int BPF_KPROBE(rust_realloc, __u64 ptr, __u64 old_size, __u64 align, __u64 new_s
 	if (!e)
 		return 0;
 	e->old_ptr = ptr;
-	e->size = new_size;
-	e->align = align;
+	e->size = size;
 	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(rust_realloc, __u64 ptr, __u64 old_size, __u64 align, __u64 new_size)
+{
+	return realloc_enter(ctx, ptr, new_size);
 }
 
 SEC("uretprobe")
@@ -550,18 +569,11 @@ int BPF_KRETPROBE(libc_posix_memalign_ret, __u64 ret)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)pid_tgid;
-	struct rp_event *e;
+	struct rp_event *e = pending_return(pid_tgid);
 	__u64 ptr = 0;
 
-	if (empty_programs || !is_target(pid_tgid))
-		return 0;
-	e = bpf_map_lookup_elem(&pending, &tid);
 	if (!e)
 		return 0;
-	if (e->depth) {
-		e->depth--;
-		return 0;
-	}
 	if (ret == 0 && e->type == RP_EV_ALLOC && e->old_ptr &&
 	    !bpf_probe_read_user(&ptr, sizeof(ptr), (void *)e->old_ptr) && ptr) {
 		e->ptr = ptr;
@@ -602,17 +614,10 @@ int BPF_KRETPROBE(libc_realloc_ret, __u64 ret)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)pid_tgid;
-	struct rp_event *e;
+	struct rp_event *e = pending_return(pid_tgid);
 
-	if (empty_programs || !is_target(pid_tgid))
-		return 0;
-	e = bpf_map_lookup_elem(&pending, &tid);
 	if (!e)
 		return 0;
-	if (e->depth) {
-		e->depth--;
-		return 0;
-	}
 	if (ret) {
 		e->ptr = ret;
 		emit(e);
@@ -681,17 +686,7 @@ int BPF_KPROBE(je_mallocx, __u64 size, __u64 flags)
 SEC("uprobe")
 int BPF_KPROBE(je_rallocx, __u64 ptr, __u64 size, __u64 flags)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct rp_event *e;
-
-	if (empty_programs || !is_target(pid_tgid))
-		return 0;
-	e = new_pending(ctx, RP_EV_REALLOC, pid_tgid);
-	if (!e)
-		return 0;
-	e->old_ptr = ptr;
-	e->size = size;
-	return 0;
+	return realloc_enter(ctx, ptr, size);
 }
 
 SEC("uprobe")

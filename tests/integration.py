@@ -627,12 +627,12 @@ TESTS = [
 ]
 
 
-def main():
-    only = sys.argv[1:]
+def run_tests(tests, label, only=()):
+    """Run each test; print one line each and a closing 'N passed, N failed' line."""
     passed = failed = skipped = 0
     if NO_BPF and IN_CI:
         print("CI is set but BPF is not available (%s): BPF tests will fail" % NO_BPF)
-    for t in TESTS:
+    for t in tests:
         if only and t.__name__ not in only:
             continue
         start = time.time()
@@ -654,8 +654,12 @@ def main():
             continue
         passed += 1
         print("ok   %s (%.1fs)" % (t.__name__, time.time() - start))
-    print("integration: %d passed, %d failed, %d skipped" % (passed, failed, skipped))
+    print("%s: %d passed, %d failed, %d skipped" % (label, passed, failed, skipped))
     return 1 if failed else 0
+
+
+def main():
+    return run_tests(TESTS, "integration", sys.argv[1:])
 
 
 if __name__ == "__main__":

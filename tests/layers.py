@@ -64,7 +64,6 @@ import shutil
 import subprocess
 import sys
 import time
-import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -700,34 +699,7 @@ TESTS = [
 
 
 def main():
-    only = sys.argv[1:]
-    passed = failed = skipped = 0
-    if it.NO_BPF and it.IN_CI:
-        print("CI is set but BPF is not available (%s): BPF tests will fail" % it.NO_BPF)
-    for t in TESTS:
-        if only and t.__name__ not in only:
-            continue
-        start = time.time()
-        try:
-            t()
-        except Skip as e:
-            if it.IN_CI:
-                failed += 1
-                print("FAIL %s: skipped in CI: %s" % (t.__name__, e))
-            else:
-                skipped += 1
-                print("skip %s: %s" % (t.__name__, e))
-            continue
-        except Exception as e:
-            failed += 1
-            print("FAIL %s: %s" % (t.__name__, e))
-            if not isinstance(e, AssertionError):
-                traceback.print_exc()
-            continue
-        passed += 1
-        print("ok   %s (%.1fs)" % (t.__name__, time.time() - start))
-    print("layers: %d passed, %d failed, %d skipped" % (passed, failed, skipped))
-    return 1 if failed else 0
+    return it.run_tests(TESTS, "layers", sys.argv[1:])
 
 
 if __name__ == "__main__":

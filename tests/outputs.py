@@ -22,12 +22,11 @@ import struct
 import subprocess
 import sys
 import time
-import traceback
 import xml.etree.ElementTree as ET
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from integration import (IN_CI, NO_BPF, RSPROBE, Skip, check, check_contract,  # noqa: E402
+from integration import (IN_CI, NO_BPF, RSPROBE, Skip, run_tests, check, check_contract,  # noqa: E402
                          eq, fixture, fixture_const, needs_bpf, run, tmp)
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
@@ -595,34 +594,7 @@ TESTS = [
 
 
 def main():
-    only = sys.argv[1:]
-    passed = failed = skipped = 0
-    if NO_BPF and IN_CI:
-        print("CI is set but BPF is not available (%s): BPF tests will fail" % NO_BPF)
-    for t in TESTS:
-        if only and t.__name__ not in only:
-            continue
-        start = time.time()
-        try:
-            t()
-        except Skip as e:
-            if IN_CI:
-                failed += 1
-                print("FAIL %s: skipped in CI: %s" % (t.__name__, e))
-            else:
-                skipped += 1
-                print("skip %s: %s" % (t.__name__, e))
-            continue
-        except Exception as e:
-            failed += 1
-            print("FAIL %s: %s" % (t.__name__, e))
-            if not isinstance(e, AssertionError):
-                traceback.print_exc()
-            continue
-        passed += 1
-        print("ok   %s (%.1fs)" % (t.__name__, time.time() - start))
-    print("outputs: %d passed, %d failed, %d skipped" % (passed, failed, skipped))
-    return 1 if failed else 0
+    return run_tests(TESTS, "outputs", sys.argv[1:])
 
 
 if __name__ == "__main__":
