@@ -35,7 +35,6 @@ static struct live_alloc *live_new(struct tracker *t, uint64_t ptr)
 		idx = t->pool_len++;
 	}
 	u64map_put(&t->live, ptr, idx);
-	t->pool[idx].ptr = ptr;
 	return &t->pool[idx];
 }
 
@@ -119,7 +118,6 @@ static void on_realloc(struct tracker *t, const struct rp_event *e)
 	old_size = a->size;
 	a->size = e->size;
 	a->reallocs++;
-	a->ptr = e->ptr;
 	u64map_put(&t->live, e->ptr, idx);
 	model__on_realloc(t->model, a->site, old_size, e->size);
 }

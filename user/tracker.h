@@ -13,8 +13,8 @@
  * A free is matched to its allocation here; a realloc moves the entry to its
  * new pointer and keeps the birth time and site.
  */
+/* The pointer is the live table's key, not stored again here. */
 struct live_alloc {
-	uint64_t ptr;
 	uint64_t birth_ns;
 	uint64_t size;
 	uint64_t seq;		/* birth thread's allocation count at birth */
