@@ -12,7 +12,8 @@ mkdir -p "$out"
 build() {
 	local dst=$1 src=$2
 	shift 2
-	if [ ! -e "$dst" ] || [ "$src" -nt "$dst" ] || [ "$here/fixtures/counting.rs" -nt "$dst" ]; then
+	if [ ! -e "$dst" ] || [ "$src" -nt "$dst" ] || [ "$here/fixtures/counting.rs" -nt "$dst" ] ||
+	   [ "$here/fixtures/counts_at_exit.rs" -nt "$dst" ]; then
 		"$rustc" --edition 2021 "$@" -o "$dst.tmp" "$src"
 		mv "$dst.tmp" "$dst"
 	fi
