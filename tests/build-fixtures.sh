@@ -31,6 +31,8 @@ done
 build "$out/ownership" "$here/fixtures/ownership.rs" -O "${ext[@]}"
 build "$out/ownership-dbg" "$here/fixtures/ownership.rs" -O -C debuginfo=2 "${ext[@]}"
 build "$out/workers" "$here/fixtures/workers.rs" -O
+# The live heap's peak, the timeline, and two runs to compare (rsprobe diff).
+build "$out/peak" "$here/fixtures/peak.rs" -O "${ext[@]}"
 # dlopen: a Rust host that loads a Rust cdylib once told to.
 build "$out/libcdy.so" "$here/fixtures/cdy.rs" -O --crate-type cdylib --crate-name cdy
 build "$out/dlhost" "$here/fixtures/dlhost.rs" -O

@@ -517,6 +517,65 @@ def test_html_in_chromium():
     check("Matched: %.2f%%" % pct in dom, "search works in the page")
 
 
+# ---------------------------------------------------------------- tests: the peak
+
+_peak = {}
+
+
+def peak_capture():
+    """One run of the peak fixture (JSON, text, HTML), with its own counts."""
+    if _peak:
+        return _peak
+    base, counts = tmp("peak"), tmp("peak.counts")
+    r = run([RSPROBE, "-o", base + ".json", "-o", base + ".txt", "-o", base + ".html", "--",
+             fixture("peak")], env={"RSPROBE_FIXTURE_COUNTS": counts})
+    eq(r.returncode, 0, "rsprobe on the peak fixture (stderr: %s)" % r.stderr)
+    m = re.search(r"peak between (\d+) (\d+)", r.stdout)
+    check(m, "the fixture says when its peak was: %r" % r.stdout)
+    _peak.update(base=base, json=json.load(open(base + ".json")), truth=json.load(open(counts)),
+                 window=(int(m.group(1)), int(m.group(2))))
+    return _peak
+
+
+@needs_bpf
+def test_peak_against_the_fixture():
+    c = peak_capture()
+    d, truth, (lo, hi) = c["json"], c["truth"], c["window"]
+    t = d["totals"]
+    check(truth["peak_live_bytes"] > 0, "the counting allocator tracked its peak: %s" % truth)
+    eq(t["peak_live_bytes"], truth["peak_live_bytes"], "peak live bytes = the fixture's own peak")
+    eq(t["peak_live_allocs"], truth["peak_live_allocs"],
+       "allocations live at the peak = the fixture's own count")
+    # Event times are CLOCK_MONOTONIC, as the fixture's clock_gettime.
+    at = d["start_ns"] + t["peak_ns"]
+    check(lo <= at <= hi, "the peak at %d lies where the fixture held it, in [%d, %d]"
+          % (at, lo, hi))
+    check(t["peak_ns"] <= d["duration_ns"], "the peak within the session")
+    # hold() keeps HOLD_N buffers of HOLD_SIZE bytes and their Vec of 24-byte headers.
+    n, size = fixture_const("peak.rs", "HOLD_N"), fixture_const("peak.rs", "HOLD_SIZE")
+    held = [s for s in d["sites"] if s["function"] == "peak::hold"]
+    eq(sum(s["at_peak"]["bytes"] for s in held), n * size + n * 24, "hold()'s bytes at the peak")
+    eq(sum(s["at_peak"]["allocs"] for s in held), n + 1, "hold()'s allocations at the peak")
+    eq(sum(s["at_peak"]["bytes"] for s in d["sites"]), t["peak_live_bytes"],
+       "the sites at the peak add up to it")
+    text = open(c["base"] + ".txt").read()
+    sec = text[text.index("Peak of the live heap"):]
+    check(re.match(r"Peak of the live heap: [\d.]+ KiB in %d allocations, at " %
+                   truth["peak_live_allocs"], sec), "text: the peak: %r" % sec[:120])
+    top = max(held, key=lambda s: s["at_peak"]["bytes"])
+    check(re.search(r"^\s+%d\s+[\d.]+ KiB\s+%d\s" % (top["id"], top["at_peak"]["allocs"]), sec,
+                    re.M), "text: site %d held most of the peak" % top["id"])
+    p = Page()
+    p.feed(open(c["base"] + ".html").read())
+    a = [a for _, a in p.tags if a.get("id") == "peak"]
+    check(a, "HTML: the peak section")
+    eq((int(a[0]["data-bytes"]), int(a[0]["data-allocs"]), int(a[0]["data-ns"])),
+       (t["peak_live_bytes"], t["peak_live_allocs"], t["peak_ns"]), "HTML: the peak = JSON")
+    rows = {int(a["data-peak-site"]): int(a["data-bytes"]) for _, a in p.tags
+            if "data-peak-site" in a}
+    eq(rows.get(top["id"]), top["at_peak"]["bytes"], "HTML: the site that held the peak")
+
+
 # ---------------------------------------------------------------- tests: live view
 
 def snapshots(text):
@@ -588,6 +647,7 @@ TESTS = [
     test_dhat_in_dh_view,
     test_html_self_contained_and_agrees,
     test_html_in_chromium,
+    test_peak_against_the_fixture,
     test_live_view_appends_when_piped,
     test_live_view_redraws_on_a_terminal,
 ]

@@ -256,6 +256,15 @@ void model__on_live(struct model *m, struct site *s, uint64_t size, uint64_t age
 }
 
 static enum site_order sort_order;
+static const struct model *sort_model;
+
+static uint64_t peak_bytes_of(const struct site *s)
+{
+	uint64_t b, n;
+
+	model__heap_at_peak(sort_model, s, &b, &n);
+	return b;
+}
 
 static int cmp_site(const void *a, const void *b)
 {
@@ -268,6 +277,9 @@ static int cmp_site(const void *a, const void *b)
 		break;
 	case ORDER_LIVE_BYTES:
 		kx = x->live_bytes, ky = y->live_bytes;
+		break;
+	case ORDER_PEAK_BYTES:
+		kx = peak_bytes_of(x), ky = peak_bytes_of(y);
 		break;
 	default:
 		kx = x->bytes, ky = y->bytes;
@@ -284,6 +296,7 @@ struct site **model__sorted_sites(const struct model *m, enum site_order order)
 	if (m->nsites)
 		memcpy(v, m->sites, m->nsites * sizeof(*v));
 	sort_order = order;
+	sort_model = m;
 	qsort(v, m->nsites, sizeof(*v), cmp_site);
 	return v;
 }

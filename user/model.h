@@ -116,7 +116,7 @@ struct model {
 	} stacks_info;
 	/* Live heap over time: whole process (heap.max_* is the global maximum). */
 	struct heap_curve heap;
-	uint64_t peak_ns;		/* when the global maximum was reached */
+	uint64_t peak_ns;		/* when the global maximum was reached (CLOCK_MONOTONIC) */
 	uint64_t peak_epoch;		/* global maxima passed so far */
 	bool peak_pending;		/* at a maximum that no site has recorded yet */
 	/*
@@ -144,8 +144,17 @@ void model__on_live(struct model *m, struct site *s, uint64_t size, uint64_t age
 void model__heap_at_peak(const struct model *m, const struct site *s, uint64_t *bytes,
 			 uint64_t *blocks);
 
+/* When the live heap peaked, in ns since the session began. */
+static inline uint64_t model__peak_offset_ns(const struct model *m)
+{
+	if (!m->heap.max_bytes || m->peak_ns < m->start_ns)
+		return 0;
+	return m->end_ns > m->start_ns && m->peak_ns > m->end_ns ? m->end_ns - m->start_ns :
+								   m->peak_ns - m->start_ns;
+}
+
 /* Sites sorted by a key, for renderers (caller frees the array). */
-enum site_order { ORDER_BYTES, ORDER_ALLOCS, ORDER_LIVE_BYTES };
+enum site_order { ORDER_BYTES, ORDER_ALLOCS, ORDER_LIVE_BYTES, ORDER_PEAK_BYTES };
 struct site **model__sorted_sites(const struct model *m, enum site_order order);
 struct function **model__sorted_functions(const struct model *m);
 /* Main drop site of a site (most frees), or NULL. */

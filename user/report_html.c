@@ -190,10 +190,10 @@ static void site_row(FILE *f, const struct model *m, const struct site *s, bool 
 	const struct drop_site *d = site__main_drop(s);
 	char b[32], lb[32], p50[32], p99[32];
 
-	fprintf(f, "<tr data-site=\"%u\" data-bytes=\"%llu\" data-allocs=\"%llu\"><td>%u</td>"
+	fprintf(f, "<tr id=\"site-%u\" data-site=\"%u\" data-bytes=\"%llu\" data-allocs=\"%llu\"><td>%u</td>"
 		   "<td>%llu</td><td>%s</td><td>%llu</td><td>%s</td><td>%s</td><td>%s</td>"
 		   "<td class=\"fn\">",
-		s->id, (unsigned long long)s->bytes, (unsigned long long)s->allocs, s->id,
+		s->id, s->id, (unsigned long long)s->bytes, (unsigned long long)s->allocs, s->id,
 		(unsigned long long)s->allocs, fmt_bytes(b, sizeof(b), s->bytes),
 		(unsigned long long)s->live, fmt_bytes(lb, sizeof(lb), s->live_bytes),
 		s->frees ? fmt_ns(p50, sizeof(p50), hist_quantile(&s->lifetime, 0.5)) : "-",
@@ -307,6 +307,41 @@ static void growth_and_leaks(FILE *f, const struct model *m, int top)
 	free(v);
 }
 
+/* The peak of the live heap: when, how big, and which sites held it. */
+static void peak(FILE *f, const struct model *m, int top)
+{
+	struct site **v = model__sorted_sites(m, ORDER_PEAK_BYTES);
+	char a[32], b[32], c[32];
+	int i, n = (int)MIN((size_t)top, m->nsites);
+
+	fprintf(f, "<h2>Peak of the live heap</h2>\n<p id=\"peak\" data-bytes=\"%llu\" "
+		   "data-allocs=\"%llu\" data-ns=\"%llu\">%s in %llu allocations, at %s "
+		   "(of %s)</p>\n<table id=\"peak-sites\">\n<tr><th>site</th><th>bytes at peak</th>"
+		   "<th>allocs at peak</th><th>share</th><th>function</th></tr>\n",
+		(unsigned long long)m->heap.max_bytes, (unsigned long long)m->heap.max_blocks,
+		(unsigned long long)model__peak_offset_ns(m),
+		fmt_bytes(a, sizeof(a), m->heap.max_bytes), (unsigned long long)m->heap.max_blocks,
+		fmt_ns(b, sizeof(b), model__peak_offset_ns(m)),
+		fmt_ns(c, sizeof(c), m->end_ns - m->start_ns));
+	for (i = 0; i < n; i++) {
+		uint64_t pb, pn;
+
+		model__heap_at_peak(m, v[i], &pb, &pn);
+		if (!pb)
+			break;
+		fprintf(f, "<tr data-peak-site=\"%u\" data-bytes=\"%llu\" data-allocs=\"%llu\">"
+			   "<td><a href=\"#site-%u\">%u</a></td><td>%s</td><td>%llu</td>"
+			   "<td>%.1f%%</td><td class=\"fn\">",
+			v[i]->id, (unsigned long long)pb, (unsigned long long)pn, v[i]->id, v[i]->id,
+			fmt_bytes(a, sizeof(a), pb), (unsigned long long)pn,
+			100.0 * pb / m->heap.max_bytes);
+		esc(f, stack__function(stack_table__get(m->stacks, v[i]->stack)));
+		fputs("</td></tr>\n", f);
+	}
+	fputs("</table>\n", f);
+	free(v);
+}
+
 int report_html(FILE *f, const struct model *m, const struct report_opts *o)
 {
 	page_head(f, m);
@@ -314,6 +349,7 @@ int report_html(FILE *f, const struct model *m, const struct report_opts *o)
 	warnings(f, m);
 	flame(f, m, o);
 	top_sites(f, m, o->top);
+	peak(f, m, o->top);
 	ownership(f, m);
 	lifetimes(f, m);
 	growth_and_leaks(f, m, o->top);

@@ -79,6 +79,7 @@ static void jhist(FILE *f, const struct hist *h)
 static void jsite(FILE *f, const struct model *m, const struct site *s)
 {
 	const struct stack *st = stack_table__get(m->stacks, s->stack);
+	uint64_t pb, pn;
 	size_t i;
 	int k;
 
@@ -98,6 +99,10 @@ static void jsite(FILE *f, const struct model *m, const struct site *s)
 		(unsigned long long)s->reallocs, (unsigned long long)s->live,
 		(unsigned long long)s->live_bytes);
 	jhist(f, &s->lifetime);
+	model__heap_at_peak(m, s, &pb, &pn);
+	fprintf(f, ",\"at_peak\":{\"bytes\":%llu,\"allocs\":%llu},\"max_live_bytes\":%llu",
+		(unsigned long long)pb, (unsigned long long)pn,
+		(unsigned long long)s->heap.max_bytes);
 	fputs(",\"outcomes\":{", f);
 	for (k = 0; k < OUTCOME_MAX; k++)
 		fprintf(f, "\"%s\":%llu,", outcome_name(k), (unsigned long long)s->outcomes[k]);
@@ -149,19 +154,23 @@ int report_json(FILE *f, const struct model *m, const struct report_opts *o)
 	jstr(f, m->target.comm);
 	fputs(",\"exe\":", f);
 	jstr(f, m->target.exe);
-	fprintf(f, "},\"duration_ns\":%llu,", (unsigned long long)(m->end_ns - m->start_ns));
+	fprintf(f, "},\"duration_ns\":%llu,\"start_ns\":%llu,",
+		(unsigned long long)(m->end_ns - m->start_ns), (unsigned long long)m->start_ns);
 	fprintf(f, "\"totals\":{\"allocs\":%llu,\"frees\":%llu,\"reallocs\":%llu,"
 		   "\"bytes_allocated\":%llu,\"bytes_freed\":%llu,\"live_allocs\":%llu,"
 		   "\"live_bytes\":%llu,\"unknown_frees\":%llu,\"unknown_reallocs\":%llu,"
 		   "\"lost_events\":%llu,\"failed_allocs\":%llu,\"temporaries\":%llu,"
-		   "\"cross_thread\":%llu,\"outcomes\":{",
+		   "\"cross_thread\":%llu,\"peak_live_bytes\":%llu,\"peak_live_allocs\":%llu,"
+		   "\"peak_ns\":%llu,\"outcomes\":{",
 		(unsigned long long)t->allocs, (unsigned long long)t->frees,
 		(unsigned long long)t->reallocs, (unsigned long long)t->bytes_allocated,
 		(unsigned long long)t->bytes_freed, (unsigned long long)t->live_allocs,
 		(unsigned long long)t->live_bytes, (unsigned long long)t->unknown_frees,
 		(unsigned long long)t->unknown_reallocs, (unsigned long long)t->lost_events,
 		(unsigned long long)t->failed_allocs, (unsigned long long)t->temporaries,
-		(unsigned long long)t->cross_thread);
+		(unsigned long long)t->cross_thread, (unsigned long long)m->heap.max_bytes,
+		(unsigned long long)m->heap.max_blocks,
+		(unsigned long long)model__peak_offset_ns(m));
 	for (k = 0; k < OUTCOME_MAX; k++)
 		fprintf(f, "%s\"%s\":%llu", k ? "," : "", outcome_name(k),
 			(unsigned long long)t->outcomes[k]);

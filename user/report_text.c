@@ -245,6 +245,36 @@ static void live(FILE *f, const struct model *m, int top)
 	free(v);
 }
 
+/* The peak of the live heap: when, how big, and which sites held it. */
+static void peak(FILE *f, const struct model *m, int top)
+{
+	struct site **v;
+	char a[32], b[32], c[32], fn[64];
+	int i, n;
+
+	if (!m->heap.max_bytes)
+		return;
+	fprintf(f, "\nPeak of the live heap: %s in %llu allocations, at %s (of %s)\n",
+		fmt_bytes(a, sizeof(a), m->heap.max_bytes), (unsigned long long)m->heap.max_blocks,
+		fmt_ns(b, sizeof(b), model__peak_offset_ns(m)),
+		fmt_ns(c, sizeof(c), m->end_ns - m->start_ns));
+	v = model__sorted_sites(m, ORDER_PEAK_BYTES);
+	n = (int)MIN((size_t)top, m->nsites);
+	fprintf(f, "  %4s %10s %7s %6s  %s\n", "site", "bytes", "allocs", "share", "function");
+	for (i = 0; i < n; i++) {
+		uint64_t pb, pn;
+
+		model__heap_at_peak(m, v[i], &pb, &pn);
+		if (!pb)
+			break;
+		fprintf(f, "  %4u %10s %7llu %5.1f%%  %s\n", v[i]->id, fmt_bytes(a, sizeof(a), pb),
+			(unsigned long long)pn, pct(pb, m->heap.max_bytes),
+			fit(fn, sizeof(fn), stack__function(stack_table__get(m->stacks, v[i]->stack)),
+			    60));
+	}
+	free(v);
+}
+
 int report_warnings(const struct model *m, char ***out)
 {
 	char **w = xcalloc(8, sizeof(*w));
@@ -294,6 +324,7 @@ int report_text(FILE *f, const struct model *m, const struct report_opts *o)
 	heap_types(f, m);
 	growth(f, m, o->top);
 	live(f, m, o->top);
+	peak(f, m, o->top);
 	nw = report_warnings(m, &w);
 	if (nw) {
 		fprintf(f, "\nWarnings\n");
