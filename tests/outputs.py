@@ -11,6 +11,7 @@ Chromium, Go and Valgrind (for dh_view.js) are heavy: when CI is set (or
 RSPROBE_INSTALL_TEST_DEPS=1) they are installed here if missing; otherwise the
 tests that need them skip with the reason.
 """
+import html
 import html.parser
 import json
 import os
@@ -527,8 +528,8 @@ def peak_capture():
     if _peak:
         return _peak
     base, counts = tmp("peak"), tmp("peak.counts")
-    r = run([RSPROBE, "-o", base + ".json", "-o", base + ".txt", "-o", base + ".html", "--",
-             fixture("peak")], env={"RSPROBE_FIXTURE_COUNTS": counts})
+    r = run([RSPROBE, "--stacks", "1000", "-o", base + ".json", "-o", base + ".txt", "-o",
+             base + ".html", "--", fixture("peak")], env={"RSPROBE_FIXTURE_COUNTS": counts})
     eq(r.returncode, 0, "rsprobe on the peak fixture (stderr: %s)" % r.stderr)
     m = re.search(r"peak between (\d+) (\d+)", r.stdout)
     check(m, "the fixture says when its peak was: %r" % r.stdout)
@@ -574,6 +575,72 @@ def test_peak_against_the_fixture():
     rows = {int(a["data-peak-site"]): int(a["data-bytes"]) for _, a in p.tags
             if "data-peak-site" in a}
     eq(rows.get(top["id"]), top["at_peak"]["bytes"], "HTML: the site that held the peak")
+
+
+def stack_blocks(text):
+    """The text report's stacks section: {site id: (birth lines, drop lines)}."""
+    if "\nStacks of the top " not in text:
+        return {}
+    sec = text[text.index("\nStacks of the top ") + 1:].split("\n\n")[0]
+    out = {}
+    for block in re.split(r"^  site ", sec, flags=re.M)[1:]:
+        sid = int(block.split(":")[0])
+        lines = block.splitlines()[1:]
+        i = next((k for k, l in enumerate(lines) if l.startswith("    dropped")), len(lines))
+        out[sid] = ([l for l in lines[1:i] if l.startswith("      ")],
+                    [l for l in lines[i + 1:] if l.startswith("      ")])
+    return out
+
+
+@needs_bpf
+def test_stacks_in_text_and_html():
+    # Default --stacks 5: the top five sites by bytes, in order.
+    d = capture()["json"]
+    text = open(path("txt")).read()
+    blocks = stack_blocks(text)
+    eq(list(blocks), [s["id"] for s in d["sites"][:5]], "text: stacks of the top 5 sites")
+    for s in d["sites"][:5]:
+        birth, drop = blocks[s["id"]]
+        phys = [f for f in s["stack"] if not f["inlined"]]
+        # Every physical frame is printed with its object and offset, in order.
+        offs = [int(m.group(1), 16) for m in (re.search(r"\+0x([0-9a-f]+)", l) for l in birth) if m]
+        eq(offs, [f["offset"] for f in phys], "text: site %d's birth frames" % s["id"])
+        att = [l for l in birth if l.startswith("      >")]
+        check(len(att) == 1 and s["function"] in att[0], "text: the attributed frame marked")
+        if s["drop_sites"]:
+            main = max(s["drop_sites"], key=lambda x: x["frees"])
+            eq(len([l for l in drop if "+0x" in l]),
+               len([f for f in main["stack"] if not f["inlined"]]),
+               "text: site %d's main drop stack" % s["id"])
+    # With every site printed, no two read the same (the peak fixture has
+    # several sites in hold(): the loop's first pass, the rest, the Vec).
+    c = peak_capture()
+    blocks = stack_blocks(open(c["base"] + ".txt").read())
+    eq(sorted(blocks), sorted(s["id"] for s in c["json"]["sites"]), "--stacks 1000: every site")
+    held = [s["id"] for s in c["json"]["sites"] if s["function"] == "peak::hold"]
+    check(len(held) >= 2, "several sites in peak::hold: %s" % held)
+    seen = {}
+    for sid, (birth, _) in blocks.items():
+        key = "\n".join(birth)
+        check(key not in seen, "sites %s and %d read the same" % (seen.get(key), sid))
+        seen[key] = sid
+    r = run([RSPROBE, "-q", "--stacks", "0", "--", fixture("peak")])
+    eq(r.returncode, 0, "--stacks 0")
+    check("Stacks of the top" not in r.stdout and "Top sites" in r.stdout, "--stacks 0: none")
+    # HTML: an expandable row under each of the top five sites' rows.
+    p = Page()
+    p.feed(open(path("html")).read())
+    rows = [int(a["data-stacks-of"]) for _, a in p.tags if "data-stacks-of" in a]
+    eq(rows, [s["id"] for s in d["sites"][:5]], "HTML: stacks rows of the top 5 sites")
+    html_text = open(path("html")).read()
+    for s in d["sites"][:5]:
+        row = html_text[html_text.index('data-stacks-of="%d"' % s["id"]):]
+        row = html.unescape(row[:row.index("</tr>")])
+        check("<details>" in row and s["function"] in row, "HTML: site %d's stacks" % s["id"])
+        if s["drop_sites"]:
+            main = max(s["drop_sites"], key=lambda x: x["frees"])
+            check("dropped (%s), %d of %d frees" % (main["outcome"], main["frees"], s["frees"])
+                  in row and main["function"] in row, "HTML: site %d's drop stack" % s["id"])
 
 
 # ---------------------------------------------------------------- tests: live view
@@ -648,6 +715,7 @@ TESTS = [
     test_html_self_contained_and_agrees,
     test_html_in_chromium,
     test_peak_against_the_fixture,
+    test_stacks_in_text_and_html,
     test_live_view_appends_when_piped,
     test_live_view_redraws_on_a_terminal,
 ]

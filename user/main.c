@@ -108,6 +108,9 @@ static const char usage_text[] =
 "                         alloc-bytes (default), allocs, live-bytes (at the\n"
 "                         end), lifetime (nanoseconds lived, summed)\n"
 "      --top N            rows per table in the text report (default 15)\n"
+"      --stacks N         print the birth stack and main drop stack of the\n"
+"                         top N sites in the text report and the HTML page\n"
+"                         (default 5; 0: none)\n"
 "  -i, --interval SECS    live view: a table of the top sites every SECS on\n"
 "                         stdout (redrawn on a terminal, appended otherwise)\n"
 "  -v, --verbose          more messages, libbpf's and the verifier's included\n"
@@ -208,7 +211,7 @@ static void add_output(struct cli *c, const char *path)
 static void parse_args(int argc, char **argv, struct cli *c)
 {
 	enum { OPT_ALL = 256, OPT_TOP, OPT_RING, OPT_PROBE_ONLY, OPT_UNWIND, OPT_WEIGHT,
-	       OPT_SOURCE, OPT_LIBC };
+	       OPT_SOURCE, OPT_LIBC, OPT_STACKS };
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "duration", required_argument, NULL, 'd' },
@@ -217,6 +220,7 @@ static void parse_args(int argc, char **argv, struct cli *c)
 		{ "interval", required_argument, NULL, 'i' },
 		{ "all", no_argument, NULL, OPT_ALL },
 		{ "top", required_argument, NULL, OPT_TOP },
+		{ "stacks", required_argument, NULL, OPT_STACKS },
 		{ "ring-mb", required_argument, NULL, OPT_RING },
 		{ "probe-only", no_argument, NULL, OPT_PROBE_ONLY },
 		{ "unwind", required_argument, NULL, OPT_UNWIND },
@@ -231,6 +235,7 @@ static void parse_args(int argc, char **argv, struct cli *c)
 	int opt;
 
 	c->report.top = 15;
+	c->report.stacks = 5;
 	c->sess.ring_bytes = 32ULL << 20;
 	c->sess.all = true;
 	opterr = 0;
@@ -258,6 +263,9 @@ static void parse_args(int argc, char **argv, struct cli *c)
 			break;
 		case OPT_TOP:
 			c->report.top = (int)parse_uint("--top", optarg, 100000);
+			break;
+		case OPT_STACKS:
+			c->report.stacks = (int)parse_uint("--stacks", optarg, 100000);
 			break;
 		case OPT_RING:
 			c->sess.ring_bytes = parse_uint("--ring-mb", optarg, 4096) << 20;

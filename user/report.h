@@ -18,6 +18,7 @@ enum weight {
 struct report_opts {
 	int top;		/* rows per table */
 	enum weight weight;	/* flame graphs */
+	int stacks;		/* sites whose stacks the text report prints (--stacks) */
 };
 
 /* --weight names and units, by enum weight. */
@@ -34,6 +35,13 @@ int report_svg(FILE *f, const struct model *m, const struct report_opts *o);
 int report_pprof(FILE *f, const struct model *m, const struct report_opts *o);
 int report_dhat(FILE *f, const struct model *m, const struct report_opts *o);
 int report_html(FILE *f, const struct model *m, const struct report_opts *o);
+
+/*
+ * Where a frame is: "file:line" when DWARF says, and always the object and
+ * offset of its address ("rg+0x203d9d"), which no two distinct stacks share.
+ * Inlined frames share their address with the frame that follows them.
+ */
+const char *frame_where(char *buf, size_t len, const struct frame_info *fr);
 
 /* Warnings every output carries (lost events, unknown frees, ...). */
 int report_warnings(const struct model *m, char ***out);

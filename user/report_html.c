@@ -36,7 +36,14 @@ static const char css[] =
 	"th { background: #f3f3f3; } td.fn { text-align: left; font-family: monospace; }\n"
 	".bar { fill: #e0782f; } .bar.lib { fill: #5aaaeb; } .axis { font-size: 10px; fill: "
 	"#555; }\n"
-	".flame { overflow-x: auto; }\n";
+	".flame { overflow-x: auto; }\n"
+	"tr.stacks td { text-align: left; border-bottom: 1px solid #ddd; padding: 0 8px 2px; }\n"
+	"tr.stacks summary { cursor: pointer; color: #555; font-size: 12px; }\n"
+	".stk { display: flex; flex-wrap: wrap; gap: 4px 24px; font-size: 12px; }\n"
+	".stk > div { flex: 1 1 480px; min-width: 0; }\n"
+	"ol.stack { margin: 2px 0 6px; padding-left: 28px; font-family: monospace; }\n"
+	"ol.stack li { overflow-wrap: anywhere; } ol.stack li.attr .fnn { font-weight: bold; }\n"
+	"ol.stack .where { color: #777; } ol.stack li.lib .fnn { color: #2a6fb0; }\n";
 
 static void esc(FILE *f, const char *s)
 {
@@ -214,7 +221,45 @@ static void site_row(FILE *f, const struct model *m, const struct site *s, bool 
 	fputs("</td></tr>\n", f);
 }
 
-static void top_sites(FILE *f, const struct model *m, int top)
+static void stack_list(FILE *f, const struct stack *st)
+{
+	char where[512];
+	uint32_t i;
+
+	fputs("<ol class=\"stack\">", f);
+	for (i = 0; i < st->n; i++) {
+		const struct frame_info *fr = st->fr[i];
+
+		fprintf(f, "<li class=\"%s%s\"><span class=\"fnn\">", fr->library ? "lib" : "user",
+			(int)i == st->attr ? " attr" : "");
+		esc(f, fr->function);
+		fputs("</span> <span class=\"where\">", f);
+		esc(f, frame_where(where, sizeof(where), fr));
+		fputs("</span></li>", f);
+	}
+	fputs("</ol>", f);
+}
+
+/* A row under a site's row that opens on its birth and main drop stacks. */
+static void stacks_row(FILE *f, const struct model *m, const struct site *s)
+{
+	const struct drop_site *d = site__main_drop(s);
+
+	fprintf(f, "<tr class=\"stacks\" data-stacks-of=\"%u\"><td colspan=\"11\"><details>"
+		   "<summary>stacks of site %u</summary><div class=\"stk\"><div>born at:",
+		s->id, s->id);
+	stack_list(f, stack_table__get(m->stacks, s->stack));
+	fputs("</div>", f);
+	if (d) {
+		fprintf(f, "<div>dropped (%s), %llu of %llu frees, at:", outcome_name(d->outcome),
+			(unsigned long long)d->frees, (unsigned long long)s->frees);
+		stack_list(f, stack_table__get(m->stacks, d->stack));
+		fputs("</div>", f);
+	}
+	fputs("</div></details></td></tr>\n", f);
+}
+
+static void top_sites(FILE *f, const struct model *m, int top, int nstacks)
 {
 	struct site **v = model__sorted_sites(m, ORDER_BYTES);
 	int i, n = (int)MIN((size_t)top, m->nsites);
@@ -223,8 +268,11 @@ static void top_sites(FILE *f, const struct model *m, int top)
 		   "<tr><th>site</th><th>allocs</th><th>bytes</th><th>live</th><th>live bytes</th>"
 		   "<th>p50</th><th>p99</th><th>function</th><th>via</th>"
 		   "<th>dropped by (outcome)</th><th>lifetimes</th></tr>\n", n, m->nsites);
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		site_row(f, m, v[i], i < SITE_CHARTS);
+		if (i < nstacks)
+			stacks_row(f, m, v[i]);
+	}
 	fputs("</table>\n", f);
 	free(v);
 }
@@ -348,7 +396,7 @@ int report_html(FILE *f, const struct model *m, const struct report_opts *o)
 	summary(f, m);
 	warnings(f, m);
 	flame(f, m, o);
-	top_sites(f, m, o->top);
+	top_sites(f, m, o->top, o->stacks);
 	peak(f, m, o->top);
 	ownership(f, m);
 	lifetimes(f, m);

@@ -99,6 +99,101 @@ static void sites(FILE *f, const struct model *m, int top)
 	free(v);
 }
 
+/* A source path shortened to its last two components. */
+static const char *short_path(const char *p)
+{
+	const char *a = strrchr(p, '/'), *b;
+
+	if (!a)
+		return p;
+	for (b = a - 1; b > p && *b != '/'; b--)
+		;
+	return b > p ? b + 1 : p;
+}
+
+const char *frame_where(char *buf, size_t len, const struct frame_info *fr)
+{
+	const char *mod = fr->module ? strrchr(fr->module, '/') : NULL;
+	int n = 0;
+
+	mod = mod ? mod + 1 : fr->module;
+	buf[0] = 0;
+	if (fr->file && fr->line)
+		n = snprintf(buf, len, "%s:%d  ", short_path(fr->file), fr->line);
+	if (n < 0 || (size_t)n >= len)
+		return buf;
+	if (fr->inlined)
+		snprintf(buf + n, len - n, "(inlined)");
+	else if (mod)
+		snprintf(buf + n, len - n, "%s+0x%llx", mod, (unsigned long long)fr->offset);
+	else
+		snprintf(buf + n, len - n, "0x%llx", (unsigned long long)fr->pc);
+	return buf;
+}
+
+/*
+ * One line per frame. Inlined library frames are folded into the frame they
+ * were inlined into (they share its address, so no two stacks that differ
+ * read the same); long names keep their end.
+ */
+static void print_stack(FILE *f, const struct stack *st)
+{
+	char where[512], fn[80], more[48];
+	uint32_t i, folded = 0;
+
+	for (i = 0; i < st->n; i++) {
+		const struct frame_info *fr = st->fr[i];
+
+		if (fr->inlined && fr->library && (int)i != st->attr && i + 1 < st->n) {
+			folded++;
+			continue;
+		}
+		more[0] = 0;
+		if (folded)
+			snprintf(more, sizeof(more), "  (+%u inlined library frame%s)", folded,
+				 folded == 1 ? "" : "s");
+		folded = 0;
+		fprintf(f, "      %c %-64s %s%s\n", (int)i == st->attr ? '>' : ' ',
+			fit(fn, sizeof(fn), fr->function, 64),
+			frame_where(where, sizeof(where), fr), more);
+	}
+	if (st->truncated)
+		fprintf(f, "        ... (deeper than %d frames: cut short)\n", RP_MAX_FRAMES);
+}
+
+/* The birth stack and main drop stack of the top sites (--stacks N). */
+static void site_stacks(FILE *f, const struct model *m, int nstacks)
+{
+	struct site **v = model__sorted_sites(m, ORDER_BYTES);
+	char b[32];
+	int i, n = (int)MIN((size_t)nstacks, m->nsites);
+
+	if (n <= 0) {
+		free(v);
+		return;
+	}
+	fprintf(f, "\nStacks of the top %d sites (innermost frame first; > marks the function "
+		   "the site is attributed to)\n", n);
+	for (i = 0; i < n; i++) {
+		const struct site *s = v[i];
+		const struct drop_site *d = site__main_drop(s);
+
+		fprintf(f, "  site %u: %llu allocations, %s, %s\n    born at:\n", s->id,
+			(unsigned long long)s->allocs, fmt_bytes(b, sizeof(b), s->bytes),
+			stack__function(stack_table__get(m->stacks, s->stack)));
+		print_stack(f, stack_table__get(m->stacks, s->stack));
+		if (!d) {
+			fprintf(f, "    never freed\n");
+			continue;
+		}
+		fprintf(f, "    dropped (%s) %llu of %llu frees, %zu drop site%s, main one at:\n",
+			outcome_name(d->outcome), (unsigned long long)d->frees,
+			(unsigned long long)s->frees, s->ndrops, s->ndrops == 1 ? "" : "s");
+		print_stack(f, stack_table__get(m->stacks, d->stack));
+	}
+	free(v);
+}
+
 static void functions(FILE *f, const struct model *m, int top)
 {
 	struct function **v = model__sorted_functions(m);
@@ -318,6 +413,7 @@ int report_text(FILE *f, const struct model *m, const struct report_opts *o)
 	header(f, m);
 	totals(f, m);
 	sites(f, m, o->top);
+	site_stacks(f, m, o->stacks);
 	functions(f, m, o->top);
 	ownership(f, m);
 	histogram(f, "Lifetimes", &m->lifetime);
