@@ -73,6 +73,26 @@ build_layers "$out/layers-sys-cgu1" "$cnt_sys" -O -C codegen-units=1
 build_layers "$out/layers-sys-lto-thin" "$cnt_sys" -O -C lto=thin
 build_layers "$out/layers-sys-lto-fat" "$cnt_sys" -O -C lto=fat
 strip_copy "$out/layers-sys" "$out/layers-sys-stripped"
+# A counting allocator inlined into the shims, which then start with `lock`
+# (counting_lock.rs); non-PIE, so the counters are addressed rip-relative.
+cnt_lock=$out/librsprobe_counting_lock.rlib
+build "$cnt_lock" "$here/fixtures/counting_lock.rs" -O -C relocation-model=static \
+	--crate-type=rlib --crate-name rsprobe_counting_lock
+build_layers "$out/layers-lock" "$cnt_lock" -O -C relocation-model=static
+objdump -d --no-show-raw-insn "$out/layers-lock" >"$out/layers-lock.dis"
+for shim in __rust_alloc __rust_dealloc; do
+	first=$(awk -v s="$shim>:" '$2 ~ s"$" { getline; sub(/^[ \t]*[0-9a-f]+:[ \t]*/, "")
+		print; exit }' "$out/layers-lock.dis")
+	case $first in
+	lock\ *) ;;
+	*)
+		echo "build-fixtures: layers-lock: $shim starts with '$first', not a lock prefix" \
+			"(the compiler no longer inlines the allocator into the shim)" >&2
+		rm -f "$out/layers-lock"
+		exit 1
+		;;
+	esac
+done
 # Rust's default allocator (no #[global_allocator], no counts), fat LTO.
 build "$out/libno_counting.rlib" "$here/fixtures/no_counting.rs" \
 	-O --crate-type=rlib --crate-name no_counting

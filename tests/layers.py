@@ -14,6 +14,9 @@ counting_backends.rs over jemalloc or mimalloc), and with and without LTO:
   layers-sys-lto-thin       System, -C lto=thin              libc (shims exist, bypassed)
   layers-sys-lto-fat        System, -C lto=fat               libc (shims gone)
   layers-sys-stripped       layers-sys, strip --strip-all    libc
+  layers-lock               counting allocator inlined into  rust (probed past the
+                            the shims, non-PIE: they start   lock prefix)
+                            with `lock incq`
   layers-default-lto        Rust's default allocator, fat    libc (no counts)
   layers-jemalloc           libjemalloc.so.2, -O             rust
   layers-jemalloc-lto       libjemalloc.so.2, fat LTO        jemalloc
@@ -98,6 +101,7 @@ BUILDS = [
     Build("layers-sys-lto-thin", "libc", "system", lto=True),
     Build("layers-sys-lto-fat", "libc", "system", lto=True),
     Build("layers-sys-stripped", "libc", "system", twin="layers-sys"),
+    Build("layers-lock", "rust", "system"),
     Build("layers-default-lto", "libc", "default", lto=True, counts=False),
     Build("layers-jemalloc", "rust", "jemalloc", pkg="libjemalloc-dev"),
     Build("layers-jemalloc-lto", "jemalloc", "jemalloc", lto=True, pkg="libjemalloc-dev"),
@@ -684,6 +688,35 @@ def test_ripgrep():
           "%d of %d stacks complete" % (st["complete"], st["taken"]))
 
 
+def first_insn(dis, shim):
+    """The first instruction of a shim in objdump -d output."""
+    m = re.search(r"<%s>:\n\s*[0-9a-f]+:\s*([^\n]*)" % re.escape(shim), dis)
+    check(m, "%s in the disassembly" % shim)
+    return m.group(1).strip()
+
+
+@it.needs_bpf
+def test_lock_prefixed_shims():
+    """Shims that start with `lock incq` are probed past it, at the rust layer, exactly."""
+    b = BY_NAME["layers-lock"]
+    need_fixture(b)
+    dis = out_of(["objdump", "-d", "--no-show-raw-insn", b.path])
+    for shim in ("__rust_alloc", "__rust_dealloc"):
+        mangled = [n for n in re.findall(r"<(\w+)>:", dis) if SHIM_RE.match(n) and
+                   SHIM_RE.match(n).group(1) == shim]
+        check(mangled, "%s in layers-lock" % shim)
+        ins = first_insn(dis, mangled[0])
+        check(ins.startswith("lock "), "%s starts with a lock prefix: %r" % (shim, ins))
+    for extra in ((), ("--source", "rust")):
+        d, truth = profile(b, extra)
+        reason = d["mode"]["source_reason"]
+        eq(d["mode"]["source"], "rust", "%s: mode.source (reason: %s)" % (extra, reason))
+        check(re.search(r"__rust_alloc probed \d+ bytes in", reason) and
+              re.search(r"__rust_dealloc probed \d+ bytes in", reason),
+              "the reason says where the shims are probed: %s" % reason)
+        check_counts(b, d, truth, "rust")
+
+
 TESTS = [
     test_fixtures_as_built,
     test_source_usage_error,
@@ -695,6 +728,7 @@ TESTS = [
     test_source_rust_refused_when_shims_never_called,
     test_source_without_that_allocator,
     test_ripgrep,
+    test_lock_prefixed_shims,
 ]
 
 

@@ -16,10 +16,15 @@ void *__rust_realloc(void *p, unsigned long o, unsigned long a, unsigned long n)
 static volatile unsigned long sink;
 void __rust_dealloc(void *p, unsigned long s, unsigned long a) { sink = (unsigned long)p + s + a; }
 C
+# Shims that start with a lock prefix: __rust_dealloc can be probed past it
+# (16 bytes in), __rust_realloc's locked instruction writes an argument
+# register, __rust_alloc_zeroed branches back past its start.
 cat >"$out/lock.c" <<'C'
-static unsigned long frees __attribute__((used));
+static unsigned long frees __attribute__((used)), bytes __attribute__((used));
 void *__rust_alloc(unsigned long s, unsigned long a) { (void)a; return (void *)s; }
-__attribute__((naked)) void __rust_dealloc(void) { __asm__("lock incq frees(%rip); ret"); }
+__attribute__((naked)) void __rust_dealloc(void) { __asm__("lock incq frees(%rip); lock addq %rsi, bytes(%rip); ret"); }
+__attribute__((naked)) void __rust_realloc(void) { __asm__("lock xaddq %rdi, frees(%rip); ret"); }
+__attribute__((naked)) void __rust_alloc_zeroed(void) { __asm__("lock incq frees(%rip); 1: decq %rax; jnz 1b; ret"); }
 C
 cc -shared -fPIC -O1 -o "$out/legacy.so" "$out/legacy.c" &&
 	strip --strip-all -o "$out/legacy-stripped.so" "$out/legacy.so" &&

@@ -10,6 +10,7 @@
 #include <demangle.h>
 
 #include "elfobj.h"
+#include "insn.h"
 #include "util.h"
 
 static const char *const shim_names[SHIM_MAX] = {
@@ -148,28 +149,6 @@ static void read_build_id(Elf *elf, struct elf_object *o)
 	}
 }
 
-/*
- * x86 uprobes refuse to single-step an instruction with a LOCK or a segment
- * override prefix (the kernel's is_prefix_bad()). A #[global_allocator] that
- * counts with atomics and is inlined into the shim starts it with one.
- */
-static bool insn_probeable(const unsigned char *p, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n && i < 15; i++) {
-		switch (p[i]) {
-		case 0xf0: case 0x26: case 0x2e: case 0x36: case 0x3e:
-			return false;
-		case 0x66: case 0x67: case 0xf2: case 0xf3: case 0x64: case 0x65:
-			continue;	/* other legacy prefixes */
-		default:
-			return true;
-		}
-	}
-	return true;
-}
-
 static int libc_kind_of(const char *name)
 {
 	int k;
@@ -218,12 +197,28 @@ static void check_shim(struct elf_object *o, Elf *elf, const char *name, const G
 	o->shim_off[k] = s->st_value - sh.sh_addr + sh.sh_offset;
 	o->shim_vaddr[k] = s->st_value;
 	o->shim_v0 = name[1] == 'R';
+	o->shim_probe_off[k] = o->shim_off[k];
 	d = elf_getdata(scn, NULL);
 	if (d && d->d_buf && s->st_value - sh.sh_addr < d->d_size) {
-		size_t at = s->st_value - sh.sh_addr;
+		size_t at = s->st_value - sh.sh_addr, len = d->d_size - at, skip;
+		char why[200];
 
-		o->shim_unprobeable[k] = !insn_probeable((unsigned char *)d->d_buf + at,
-							 d->d_size - at);
+		if (s->st_size && s->st_size < len)
+			len = s->st_size;
+		else if (!s->st_size && len > 256)
+			len = 256;
+		/*
+		 * x86 uprobes refuse to step an instruction with a LOCK or a
+		 * segment prefix: a counting #[global_allocator] inlined into
+		 * the shim starts it with `lock incq`. Probe further in.
+		 */
+		if (insn__probe_point((const uint8_t *)d->d_buf + at, len, s->st_value, &skip, why,
+				      sizeof(why))) {
+			o->shim_unprobeable[k] = true;
+			o->shim_why[k] = xstrdup(why);
+		} else {
+			o->shim_probe_off[k] += skip;
+		}
 	}
 }
 
@@ -606,6 +601,8 @@ void elf_object__free(struct elf_object *o)
 		return;
 	for (i = 0; i < o->nsyms; i++)
 		free(o->syms[i].demangled);
+	for (i = 0; i < SHIM_MAX; i++)
+		free(o->shim_why[i]);
 	for (i = 0; i < o->nneeded; i++)
 		free(o->needed[i]);
 	free(o->needed);

@@ -65,8 +65,14 @@ struct elf_object {
 	size_t nloads;
 	/* File offsets of the shims, 0 when absent. */
 	uint64_t shim_off[SHIM_MAX];
-	/* A shim whose first instruction a uprobe cannot step over. */
+	/*
+	 * Where each shim's entry probe goes: its start, or the first
+	 * instruction past a preamble a uprobe cannot step (user/insn.h).
+	 */
+	uint64_t shim_probe_off[SHIM_MAX];
+	/* A shim with no such place, and why. */
 	bool shim_unprobeable[SHIM_MAX];
+	char *shim_why[SHIM_MAX];
 	bool shim_v0;		/* shims are v0-mangled */
 	bool rust;		/* Rust code with a symbol table (shims or not) */
 	uint64_t entry;		/* e_entry (ELF vaddr), 0 for none */

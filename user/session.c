@@ -208,20 +208,30 @@ static const char *describe_shims(const struct elf_object *o)
 	return o->shim_v0 ? "v0-mangled symbols" : "legacy symbols";
 }
 
-static int check_probeable(const struct elf_object *o)
+/* The first shim of o that no uprobe can be placed on, or -1. */
+static int unprobeable_shim(const struct elf_object *o)
 {
 	int k;
 
-	for (k = 0; k < SHIM_MAX; k++) {
-		if (!o->shim_unprobeable[k])
-			continue;
-		warn("cannot probe %s in %s: its first instruction has a LOCK or segment prefix, "
-		     "which uprobes cannot step over (a #[global_allocator] inlined into the "
-		     "shim); try --libc", shim_name(k), o->path);
-		return -ENOTSUP;
-	}
-	return 0;
+	for (k = 0; k < SHIM_MAX; k++)
+		if (o->shim_unprobeable[k])
+			return k;
+	return -1;
 }
+
+static int check_probeable(const struct elf_object *o)
+{
+	int k = unprobeable_shim(o);
+
+	if (k < 0)
+		return 0;
+	warn("cannot probe %s in %s: %s (a #[global_allocator] inlined into the shim); "
+	     "try --libc", shim_name(k), o->path, o->shim_why[k]);
+	return -ENOTSUP;
+}
+
+/* Shims probed past their first instruction: say where, once. */
+static void note_probe_points(struct model *m, const struct elf_object *o);
 
 /* Append to the "why this layer" text every output carries. */
 static void add_reason(struct model *m, const char *fmt, ...)
@@ -259,10 +269,38 @@ static int choose_rust(struct session *s)
 		add_target(s, &s->cands[i]);
 		add_reason(s->model, "Rust allocator shims in %s (%d of 4, %s)", o->path,
 			   elf_object__nshims(o), describe_shims(o));
+		note_probe_points(s->model, o);
 	}
 	s->layer = LAYER_RUST;
 	s->model->mode.source = "rust";
 	return 0;
+}
+
+static void note_probe_points(struct model *m, const struct elf_object *o)
+{
+	int k;
+
+	for (k = 0; k < SHIM_MAX; k++)
+		if (o->shim_off[k] && o->shim_probe_off[k] != o->shim_off[k])
+			add_reason(m, "%s probed %llu bytes in, past a LOCK-prefixed preamble that "
+				   "leaves its arguments alone", shim_name(k),
+				   (unsigned long long)(o->shim_probe_off[k] - o->shim_off[k]));
+}
+
+/* A shim in use that no probe can be placed on: why, for the layer below. */
+static char *unprobeable_reason(const struct session *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->ncands; i++) {
+		const struct elf_object *o = s->cands[i].obj;
+		int k = unprobeable_shim(o);
+
+		if (elf_object__nshims(o) && k >= 0)
+			return xasprintf("%s in %s cannot be probed: %s", shim_name(k), o->path,
+					 o->shim_why[k]);
+	}
+	return NULL;
 }
 
 static const struct lower_layer {
@@ -343,7 +381,7 @@ static int choose_layer(struct session *s)
 {
 	const char *exe = s->model->target.exe;
 	enum layer below;
-	char *why;
+	char *why, *unprobeable;
 	int err;
 
 	switch (s->opts.source) {
@@ -366,14 +404,22 @@ static int choose_layer(struct session *s)
 	case SOURCE_MIMALLOC:
 		return choose_lower(s, LAYER_MIMALLOC, "requested with --source mimalloc");
 	default:
-		if (any_cand(s, elf_object__shims_in_use))
+		unprobeable = any_cand(s, elf_object__shims_in_use) ? unprobeable_reason(s) : NULL;
+		if (any_cand(s, elf_object__shims_in_use) && !unprobeable)
 			return choose_rust(s);
 		below = backend_layer(s);
-		why = xasprintf("%s %s: every allocation reaches the %s directly",
-				any_cand(s, is_rust) ?
-				"the Rust allocator shims are inlined away (LTO) in" :
-				"no Rust allocator shims (stripped, or not Rust) in", exe,
-				lower_layers[below].what);
+		if (unprobeable) {
+			why = xasprintf("%s: every allocation reaches the %s through it", unprobeable,
+					lower_layers[below].what);
+			info("%s", unprobeable);
+			free(unprobeable);
+		} else {
+			why = xasprintf("%s %s: every allocation reaches the %s directly",
+					any_cand(s, is_rust) ?
+					"the Rust allocator shims are inlined away (LTO) in" :
+					"no Rust allocator shims (stripped, or not Rust) in", exe,
+					lower_layers[below].what);
+		}
 		err = choose_lower(s, below, why);
 		free(why);
 		return err;
@@ -519,6 +565,7 @@ static int attach_one(struct session *s, struct bpf_program *prog, const char *p
 	return 0;
 }
 
+/* off: where each shim's probes go (elf_object.shim_probe_off). */
 static int attach_rust(struct session *s, const char *p, const uint64_t *off)
 {
 	struct rsprobe_bpf *k = s->skel;
@@ -628,7 +675,7 @@ static void rescan_objects(struct session *s, bool sync)
 		if (s->layer != LAYER_RUST || !elf_object__nshims(t->obj) ||
 		    check_probeable(t->obj))
 			continue;
-		err = attach_rust(s, t->path, t->obj->shim_off);
+		err = attach_rust(s, t->path, t->obj->shim_probe_off);
 		if (err) {
 			warn("cannot attach uprobes to %s: %s", t->path, strerror(-err));
 			continue;
@@ -651,7 +698,7 @@ static int attach_all(struct session *s)
 		const struct probe_target *t = s->targets[i];
 
 		if (s->layer == LAYER_RUST)
-			err = attach_rust(s, t->path, t->obj->shim_off);
+			err = attach_rust(s, t->path, t->obj->shim_probe_off);
 		else
 			err = attach_libc(s, t->path, t->obj->libc_off);
 		if (err)

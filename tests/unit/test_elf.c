@@ -69,8 +69,16 @@ static void test_unprobeable(void)
 	CHECK(o != NULL);
 	if (!o)
 		return;
-	CHECK(o->shim_unprobeable[SHIM_DEALLOC]);
 	CHECK(!o->shim_unprobeable[SHIM_ALLOC]);
+	CHECK(o->shim_probe_off[SHIM_ALLOC] == o->shim_off[SHIM_ALLOC]);
+	/* lock incq rip (8 bytes), lock addq %rsi, rip (8 bytes): then ret. */
+	CHECK(!o->shim_unprobeable[SHIM_DEALLOC]);
+	CHECK(o->shim_probe_off[SHIM_DEALLOC] == o->shim_off[SHIM_DEALLOC] + 16);
+	CHECK(o->shim_unprobeable[SHIM_REALLOC]);
+	CHECK(o->shim_why[SHIM_REALLOC] && strstr(o->shim_why[SHIM_REALLOC], "writes rdi"));
+	CHECK(o->shim_unprobeable[SHIM_ALLOC_ZEROED]);
+	CHECK(o->shim_why[SHIM_ALLOC_ZEROED] &&
+	      strstr(o->shim_why[SHIM_ALLOC_ZEROED], "branch"));
 	elf_object__free(o);
 }
 
