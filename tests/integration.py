@@ -413,6 +413,102 @@ def test_stripped_binary_with_libc():
               "unsymbolized frames keep module + build ID + offset: %r" % f)
 
 
+def build_id_debug_dir(exe, name):
+    """A debug directory holding exe's symbols as a separate build-ID file, as -dbgsym ships."""
+    r = run(["readelf", "-n", exe])
+    m = re.search(r"Build ID: ([0-9a-f]+)", r.stdout)
+    check(m, "%s has a build ID" % exe)
+    bid = m.group(1)
+    root = tmp(name)
+    os.makedirs(os.path.join(root, ".build-id", bid[:2]), exist_ok=True)
+    r = run(["objcopy", "--only-keep-debug", exe,
+             os.path.join(root, ".build-id", bid[:2], bid[2:] + ".debug")])
+    eq(r.returncode, 0, "objcopy --only-keep-debug (stderr: %s)" % r.stderr)
+    return root
+
+
+OWNERSHIP_FNS = ["borrow_case", "move_case", "consume", "produce", "return_case", "thread_case",
+                 "zeroed_case", "grow_case"]
+
+
+def outcomes_by_function(d):
+    got = {}
+    for fn in OWNERSHIP_FNS:
+        sites = sites_of(d, "ownership::" + fn)
+        got[fn] = {k: sum(s["outcomes"][k] for s in sites) for k in CONTRACT["outcomes"]}
+        got[fn]["allocs"] = sum(s["allocs"] for s in sites)
+    return got
+
+
+@needs_bpf
+def test_stripped_with_build_id_debug_file():
+    # The unstripped build and its stripped copy with the symbols in a separate
+    # build-ID file, on the same layer: the same outcomes for every case.
+    dbg = build_id_debug_dir(fixture("ownership"), "debug-root")
+    _, plain, _ = profile_launch("ownership", extra=["--libc"])
+    _, stripped, _ = profile_launch("ownership-stripped", extra=["--libc", "--debug-dir", dbg])
+    check_outcomes("ownership --libc", plain)
+    check_outcomes("ownership-stripped --debug-dir", stripped)
+    eq(outcomes_by_function(stripped), outcomes_by_function(plain),
+       "outcomes per function, stripped with a debug file vs unstripped")
+    check(not any("could not be symbolized" in w and "ownership-stripped" in w
+                  for w in stripped["warnings"]), "the program's frames are named")
+
+
+def function_starts(exe):
+    """Function start -> name, from the unstripped build's symbol table (nm)."""
+    r = run(["nm", "--defined-only", exe])
+    starts = {}
+    for line in r.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[1] in "tTwW":
+            starts.setdefault(int(parts[0], 16), parts[2])
+    return starts
+
+
+@needs_bpf
+def test_stripped_functions_by_start():
+    # Fully stripped, no debug file: each function is named by where it starts
+    # (its .eh_frame FDE), so the function table has one row per function.
+    starts = function_starts(fixture("ownership"))
+    by_name = {}
+    for a, n in starts.items():
+        by_name.setdefault(n, a)
+    _, d, truth = profile_launch("ownership-stripped", extra=["--libc"])
+    rows = {}
+    for f in d["functions"]:
+        m = re.match(r"ownership-stripped\+0x([0-9a-f]+)$", f["function"])
+        if not m:
+            continue
+        start = int(m.group(1), 16)
+        check(start in starts, "%s is a function start (the unstripped build has no symbol "
+              "there)" % f["function"])
+        check(start not in rows, "one row per function: %s twice" % f["function"])
+        rows[start] = f
+    check(rows, "function rows in the stripped executable")
+
+    def row(fn):
+        sym = [n for n in by_name if re.search(r"9ownership\d+%s" % fn, n)]
+        eq(len(sym), 1, "one symbol for %s in the unstripped build" % fn)
+        check(by_name[sym[0]] in rows, "%s has its row" % fn)
+        return rows[by_name[sym[0]]]
+
+    # Frees happen in the functions the fixture drops them in.
+    eq(row("consume")["frees"], fixture_const("ownership.rs", "MOVE_N"), "consume's frees")
+    eq(row("return_case")["frees"], fixture_const("ownership.rs", "RETURN_N"),
+       "return_case's frees")
+    eq(row("borrow_case")["frees"], fixture_const("ownership.rs", "BORROW_N"),
+       "borrow_case's frees")
+    check(any("outcomes are approximate" in w for w in d["warnings"]),
+          "the report says outcomes are approximate: %r" % d["warnings"])
+    # The frames keep their own offsets; every offset lies inside its function.
+    for s in d["sites"]:
+        for f in s["stack"]:
+            m = re.match(r"ownership-stripped\+0x([0-9a-f]+)$", f["function"])
+            if m:
+                check(int(m.group(1), 16) < f["offset"], "frame inside its function: %r" % f)
+
+
 @needs_bpf
 def test_exit_status_passthrough():
     eq(run([RSPROBE, "-q", "--", fixture("exitcode-fp"), "3"]).returncode, 3, "exit 3")
@@ -618,6 +714,8 @@ TESTS = [
     test_complete_stacks_without_frame_pointers,
     test_inline_frames_with_debug_info,
     test_stripped_binary_with_libc,
+    test_stripped_with_build_id_debug_file,
+    test_stripped_functions_by_start,
     test_dlopen_cdylib_launch,
     test_dlopen_cdylib_attached,
     test_exit_status_passthrough,

@@ -691,6 +691,69 @@ const struct rp_cfi_row *cfi_table__find(const struct cfi_table *t, uint64_t vad
 	return lo ? &t->rows[lo - 1] : NULL;
 }
 
+/* ---- function ranges ---- */
+
+int cfi_func_ranges(const char *path, struct cfi_func **out, size_t *n)
+{
+	struct cfi_section eh = { .eh = true };
+	struct builder b = { 0 };
+	size_t i, k = 0;
+	Elf *elf;
+	int fd, err;
+
+	*out = NULL;
+	*n = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	elf_version(EV_CURRENT);
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	err = elf ? check_elf(elf) : -ENOEXEC;
+	if (!err) {
+		b.ident = (const unsigned char *)elf_getident(elf, NULL);
+		/* Only the FDE headers are read: no CFI program is evaluated. */
+		if (section_data(elf, ".eh_frame", &eh))
+			section_fdes(&b, &eh);
+		else
+			err = -ENODATA;
+	}
+	if (elf)
+		elf_end(elf);
+	close(fd);
+	if (!err && b.nfdes) {
+		qsort(b.fdes, b.nfdes, sizeof(*b.fdes), cmp_fde);
+		*out = xmalloc(b.nfdes * sizeof(**out));
+		for (i = 0; i < b.nfdes; i++) {
+			/* Duplicates (same start) keep the first, the shortest. */
+			if (k && (*out)[k - 1].start == b.fdes[i].start)
+				continue;
+			(*out)[k].start = b.fdes[i].start;
+			(*out)[k++].end = b.fdes[i].end;
+		}
+		*n = k;
+	}
+	free(b.fdes);
+	return err;
+}
+
+const struct cfi_func *cfi_func_find(const struct cfi_func *f, size_t n, uint64_t vaddr)
+{
+	size_t lo = 0, hi = n;
+
+	/* the last range starting at or below vaddr */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (f[mid].start <= vaddr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!lo || vaddr >= f[lo - 1].end)
+		return NULL;
+	return &f[lo - 1];
+}
+
 /* ---- the reference unwinder ---- */
 
 const char *cfi_stop_str(enum cfi_stop s)

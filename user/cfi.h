@@ -47,6 +47,19 @@ void cfi_table__free(struct cfi_table *t);
 /* The row covering vaddr: NULL below the first row, an END row in gaps. */
 const struct rp_cfi_row *cfi_table__find(const struct cfi_table *t, uint64_t vaddr);
 
+/*
+ * Where functions start in a stripped object: the address range of each
+ * .eh_frame FDE (one per function, as compilers emit them), sorted by start.
+ * 0 or a negative errno (-ENODATA: no .eh_frame). *out is freed by the caller.
+ */
+struct cfi_func {
+	uint64_t start, end;	/* ELF vaddrs [start, end) */
+};
+
+int cfi_func_ranges(const char *path, struct cfi_func **out, size_t *n);
+/* The range containing vaddr, or NULL. */
+const struct cfi_func *cfi_func_find(const struct cfi_func *f, size_t n, uint64_t vaddr);
+
 /* One mapped object of the target: runtime [start, end) uses table. */
 struct cfi_map {
 	uint64_t start, end;

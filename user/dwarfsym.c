@@ -245,7 +245,20 @@ struct want {
 	const char *build_id;
 	bool link;
 	GElf_Word crc;
+	bool symtab_ok;		/* a .symtab without DWARF will do */
+	char **found;		/* where to store the path taken, or NULL */
 };
+
+static bool has_symtab(Elf *elf)
+{
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+
+	while ((scn = elf_nextscn(elf, scn)))
+		if (gelf_getshdr(scn, &sh) && sh.sh_type == SHT_SYMTAB && sh.sh_size)
+			return true;
+	return false;
+}
 
 static int try_candidate(struct elf_file *out, const char *path, const struct want *w)
 {
@@ -253,11 +266,14 @@ static int try_candidate(struct elf_file *out, const char *path, const struct wa
 
 	if (elf_file__open(out, path))
 		return -ENOENT;
-	ok = has_dwarf(out->elf) &&
+	ok = (has_dwarf(out->elf) || (w->symtab_ok && has_symtab(out->elf))) &&
 	     (w->link ? debuglink_matches(out->elf, w->build_id, w->crc) :
 			build_id_is(out->elf, w->build_id));
-	if (ok)
+	if (ok) {
+		if (w->found)
+			*w->found = xstrdup(path);
 		return 0;
+	}
 	debug("dwarfsym: %s does not match, ignored", path);
 	elf_file__close(out);
 	return -ENOENT;
@@ -277,9 +293,9 @@ static char *target_prefix(const char *path, const char *open_path)
 }
 
 static int by_build_id(struct elf_file *out, const char *prefix, const char *const *roots,
-		       const char *build_id)
+		       const char *build_id, const struct want *like)
 {
-	struct want w = { .build_id = build_id };
+	struct want w = { .build_id = build_id, .symtab_ok = like->symtab_ok, .found = like->found };
 	int i, err = -ENOENT;
 
 	if (strlen(build_id) < 3)
@@ -303,9 +319,10 @@ static char *dir_of(const char *path)
 }
 
 static int by_debuglink(struct elf_file *out, Elf *elf, const char *path, const char *open_path,
-			const char *const *roots, const char *build_id)
+			const char *const *roots, const char *build_id, const struct want *like)
 {
-	struct want w = { .build_id = build_id, .link = true };
+	struct want w = { .build_id = build_id, .link = true, .symtab_ok = like->symtab_ok,
+			  .found = like->found };
 	char *odir, *tdir, *cand[3 + 8] = { NULL };
 	const char *name;
 	int i, n = 0, err = -ENOENT;
@@ -331,16 +348,16 @@ static int by_debuglink(struct elf_file *out, Elf *elf, const char *path, const 
 
 /* A separate debug file for elf: by build ID (host, then target roots), by debuglink. */
 static int find_separate(struct elf_file *out, Elf *elf, const char *path, const char *open_path,
-			 const char *build_id, const char *const *roots)
+			 const char *build_id, const char *const *roots, const struct want *like)
 {
 	char *prefix = target_prefix(path, open_path);
 	int err;
 
-	err = by_build_id(out, "", roots, build_id);
+	err = by_build_id(out, "", roots, build_id, like);
 	if (err && *prefix)
-		err = by_build_id(out, prefix, roots, build_id);
+		err = by_build_id(out, prefix, roots, build_id, like);
 	if (err)
-		err = by_debuglink(out, elf, path, open_path, roots, build_id);
+		err = by_debuglink(out, elf, path, open_path, roots, build_id, like);
 	free(prefix);
 	return err;
 }
@@ -361,7 +378,9 @@ struct dwarf_sym *dwarf_sym__open(const char *path, const char *open_path, const
 		return NULL;
 	}
 	if (!has_dwarf(f.elf)) {
-		err = find_separate(&dbg, f.elf, path, open_path, bid, roots);
+		struct want like = { 0 };
+
+		err = find_separate(&dbg, f.elf, path, open_path, bid, roots, &like);
 		elf_file__close(&f);
 		if (err) {
 			errno = ENODATA;
@@ -384,6 +403,24 @@ struct dwarf_sym *dwarf_sym__open(const char *path, const char *open_path, const
 		return NULL;
 	}
 	return d;
+}
+
+char *debug_file_find(const char *path, const char *open_path, const char *build_id_hex,
+		      const struct dwarf_sym_opts *opts)
+{
+	const char *const *roots = opts && opts->debug_roots ? opts->debug_roots : default_roots;
+	char *found = NULL;
+	struct want like = { .symtab_ok = true, .found = &found };
+	struct elf_file f, dbg;
+
+	elf_version(EV_CURRENT);
+	if (elf_file__open(&f, open_path))
+		return NULL;
+	if (!find_separate(&dbg, f.elf, path, open_path, build_id_hex ? build_id_hex : "", roots,
+			   &like))
+		elf_file__close(&dbg);
+	elf_file__close(&f);
+	return found;
 }
 
 /* ---- indexes ---- */
@@ -684,6 +721,20 @@ static void call_site_of(struct dwarf_sym *d, Dwarf_Die *cudie, Dwarf_Die *inst,
 		f->file = full_path(d, cudie, dwarf_filesrc(files, w, NULL, NULL));
 }
 
+/* Where a function's code starts: DW_AT_low_pc, else its lowest range. */
+static uint64_t die_low_pc(Dwarf_Die *die)
+{
+	Dwarf_Addr base, lo, hi, low = 0;
+	ptrdiff_t off = 0;
+
+	if (!dwarf_lowpc(die, &low))
+		return low;
+	while ((off = dwarf_ranges(die, off, &base, &lo, &hi)) > 0)
+		if (lo && lo < hi && (!low || lo < low))
+			low = lo;
+	return low;
+}
+
 /* Frame k (0 innermost) is d->path[depth - 1 - k]; the real function is last. */
 static struct chain make_chain(struct dwarf_sym *d, Dwarf_Die *fn, Dwarf_Die *cudie, int depth,
 			       uint64_t addr)
@@ -697,6 +748,8 @@ static struct chain make_chain(struct dwarf_sym *d, Dwarf_Die *fn, Dwarf_Die *cu
 
 		ch.f[k].function = die_name(d, die);
 		ch.f[k].inlined = k < depth;
+		if (k == depth)
+			ch.f[k].low_pc = die_low_pc(die);
 		if (k == 0)
 			line_of(d, cudie, addr, &ch.f[k]);
 		else

@@ -29,6 +29,7 @@ struct src_frame {
 	const char *file;	/* absolute with the CU's comp_dir; NULL if unknown */
 	int line;		/* 0 if unknown */
 	bool inlined;		/* an inlined instance; false for the real function */
+	uint64_t low_pc;	/* the real function's start (vaddr), 0 if unknown or inlined */
 };
 
 /*
@@ -62,5 +63,14 @@ struct dwarf_sym *dwarf_sym__open(const char *path, const char *open_path, const
 int dwarf_sym__lookup(struct dwarf_sym *d, uint64_t vaddr, struct src_frame *out, int max);
 
 void dwarf_sym__close(struct dwarf_sym *d);
+
+/*
+ * The separate debug file of an object that has no .symtab, found as
+ * dwarf_sym__open() finds one, but also taken when it has only a .symtab
+ * (objcopy --only-keep-debug of a build without -g). A newly allocated path,
+ * or NULL.
+ */
+char *debug_file_find(const char *path, const char *open_path, const char *build_id_hex,
+		      const struct dwarf_sym_opts *opts);
 
 #endif

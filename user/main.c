@@ -19,6 +19,7 @@
 
 #define EXIT_USAGE 2
 #define MAX_OUTPUTS 16
+#define MAX_DEBUG_DIRS 8
 
 /* Output formats, chosen by file name suffix; each renders the one model. */
 static const struct format {
@@ -47,6 +48,8 @@ struct cli {
 	struct output outputs[MAX_OUTPUTS];
 	int noutputs;
 	uint64_t interval_ns;	/* live view, 0: none */
+	const char *debug_roots[MAX_DEBUG_DIRS + 2];	/* --debug-dir..., /usr/lib/debug */
+	int ndebug;
 };
 
 static const char usage_text[] =
@@ -111,6 +114,9 @@ static const char usage_text[] =
 "      --stacks N         print the birth stack and main drop stack of the\n"
 "                         top N sites in the text report and the HTML page\n"
 "                         (default 5; 0: none)\n"
+"      --debug-dir DIR    look for separate debug files (symbols of stripped\n"
+"                         programs) under DIR/.build-id/ and DIR/ before\n"
+"                         /usr/lib/debug; repeatable\n"
 "  -i, --interval SECS    live view: a table of the top sites every SECS on\n"
 "                         stdout (redrawn on a terminal, appended otherwise)\n"
 "  -v, --verbose          more messages, libbpf's and the verifier's included\n"
@@ -211,7 +217,7 @@ static void add_output(struct cli *c, const char *path)
 static void parse_args(int argc, char **argv, struct cli *c)
 {
 	enum { OPT_ALL = 256, OPT_TOP, OPT_RING, OPT_PROBE_ONLY, OPT_UNWIND, OPT_WEIGHT,
-	       OPT_SOURCE, OPT_LIBC, OPT_STACKS };
+	       OPT_SOURCE, OPT_LIBC, OPT_STACKS, OPT_DEBUG_DIR };
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "duration", required_argument, NULL, 'd' },
@@ -226,6 +232,7 @@ static void parse_args(int argc, char **argv, struct cli *c)
 		{ "unwind", required_argument, NULL, OPT_UNWIND },
 		{ "source", required_argument, NULL, OPT_SOURCE },
 		{ "libc", no_argument, NULL, OPT_LIBC },
+		{ "debug-dir", required_argument, NULL, OPT_DEBUG_DIR },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "version", no_argument, NULL, 'V' },
@@ -290,6 +297,13 @@ static void parse_args(int argc, char **argv, struct cli *c)
 		case OPT_LIBC:
 			c->sess.source = SOURCE_LIBC;
 			break;
+		case OPT_DEBUG_DIR:
+			if (c->ndebug == MAX_DEBUG_DIRS)
+				usage_error("--debug-dir: at most %d directories", MAX_DEBUG_DIRS);
+			if (!*optarg)
+				usage_error("--debug-dir: expected a directory");
+			c->debug_roots[c->ndebug++] = optarg;
+			break;
 		case OPT_UNWIND:
 			if (!strcmp(optarg, "auto"))
 				c->sess.unwind = UNWIND_AUTO;
@@ -323,6 +337,8 @@ static void parse_args(int argc, char **argv, struct cli *c)
 			usage_error("unknown option %s", argv[optind - 1]);
 		}
 	}
+	c->debug_roots[c->ndebug] = "/usr/lib/debug";
+	c->sess.debug_roots = c->debug_roots;
 	if (optind < argc)
 		c->sess.argv = &argv[optind];
 	if (c->sess.pid && c->sess.argv)

@@ -370,9 +370,25 @@ static void peak(FILE *f, const struct model *m, int top)
 	free(v);
 }
 
+/* Allocations whose attributed frame has no name (a stripped object without debug file). */
+static uint64_t unnamed_attributed(const struct model *m)
+{
+	uint64_t n = 0;
+	size_t i;
+
+	for (i = 0; i < m->nsites; i++) {
+		const struct stack *st = stack_table__get(m->stacks, m->sites[i]->stack);
+
+		if (st->attr >= 0 && !st->fr[st->attr]->named && st->fr[st->attr]->module)
+			n += m->sites[i]->allocs;
+	}
+	return n;
+}
+
 int report_warnings(const struct model *m, char ***out)
 {
-	char **w = xcalloc(8, sizeof(*w));
+	char **w = xcalloc(16, sizeof(*w));
+	uint64_t unnamed;
 	int n = 0;
 
 	if (m->totals.lost_events)
@@ -387,8 +403,18 @@ int report_warnings(const struct model *m, char ***out)
 				   (unsigned long long)m->totals.unknown_reallocs);
 	if (m->unsymbolized_frames)
 		w[n++] = xasprintf("%llu distinct frames could not be symbolized (shown as "
-				   "module+offset)",
+				   "module+0xSTART of their function): for names, install the "
+				   "program's debug symbols (its -dbgsym package, or a build-ID "
+				   "debug file under --debug-dir DIR), set DEBUGINFOD_URLS to a "
+				   "debuginfod server, or keep the symbol table when building",
 				   (unsigned long long)m->unsymbolized_frames);
+	unnamed = unnamed_attributed(m);
+	if (unnamed)
+		w[n++] = xasprintf("%llu allocations are attributed to functions without names: "
+				   "standard-library frames cannot be told from the program's own "
+				   "there, so their functions, via and ownership outcomes are "
+				   "approximate",
+				   (unsigned long long)unnamed);
 	if (m->truncated_stacks)
 		w[n++] = xasprintf("%llu sites have stacks deeper than %d frames (truncated)",
 				   (unsigned long long)m->truncated_stacks, RP_MAX_FRAMES);

@@ -478,6 +478,7 @@ struct session *session__new(const struct session_opts *opts)
 	s->child_status = -1;
 	s->go_fd = s->err_fd = s->pidfd = -1;
 	s->sym = symbolizer__new(0);
+	symbolizer__set_debug_roots(s->sym, s->opts.debug_roots);
 	s->model = model__new(s->sym);
 	s->model->mode.all = true;
 	tracker__init(&s->tracker, s->model);

@@ -22,6 +22,8 @@ struct session_opts {
 	enum source_mode {
 		SOURCE_AUTO, SOURCE_RUST, SOURCE_LIBC, SOURCE_JEMALLOC, SOURCE_MIMALLOC
 	} source;
+	/* Roots searched for separate debug files, NULL-terminated; NULL: default. */
+	const char *const *debug_roots;
 	/* Called every tick_ns while collecting (live views); may be NULL. */
 	void (*on_tick)(struct session *s, void *ctx);
 	void *tick_ctx;

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cfi.h"
 #include "dwarfsym.h"
 #include "elfobj.h"
 #include "hashmap.h"
@@ -10,15 +11,25 @@
 #include "symbolize.h"
 #include "util.h"
 
+/* What is known of one mapped file, opened once. */
+struct sym_obj {
+	char *path;			/* as the target maps it */
+	struct elf_object *o;		/* NULL: could not open */
+	struct dwarf_sym *dw;		/* NULL: no DWARF */
+	struct elf_object *dbg;		/* .symtab of a separate debug file, or NULL */
+	struct cfi_func *fdes;		/* function ranges from .eh_frame, read lazily */
+	size_t nfdes;
+	bool fdes_read;
+};
+
 struct symbolizer {
 	pid_t pid;
 	struct procmaps maps;
 	bool maps_valid;
 	uint64_t maps_read_ns;
-	struct elf_object **objs;	/* by path; NULL entry = could not open */
-	struct dwarf_sym **dwarf;	/* per object; NULL: no DWARF */
-	char **obj_paths;
-	size_t nobjs, objs_cap, paths_cap;
+	struct sym_obj *objs;		/* by path */
+	size_t nobjs, objs_cap;
+	const char *const *debug_roots;	/* NULL: the default */
 	struct u64map cache;		/* pc -> struct frame_info * */
 	size_t unsymbolized;
 };
@@ -128,13 +139,13 @@ void symbolizer__free(struct symbolizer *s)
 	}
 	u64map_free(&s->cache);
 	for (i = 0; i < s->nobjs; i++) {
-		elf_object__free(s->objs[i]);
-		dwarf_sym__close(s->dwarf[i]);
-		free(s->obj_paths[i]);
+		elf_object__free(s->objs[i].o);
+		elf_object__free(s->objs[i].dbg);
+		dwarf_sym__close(s->objs[i].dw);
+		free(s->objs[i].fdes);
+		free(s->objs[i].path);
 	}
-	free(s->dwarf);
 	free(s->objs);
-	free(s->obj_paths);
 	procmaps__free(&s->maps);
 	free(s);
 }
@@ -142,6 +153,11 @@ void symbolizer__free(struct symbolizer *s)
 void symbolizer__set_pid(struct symbolizer *s, pid_t pid)
 {
 	s->pid = pid;
+}
+
+void symbolizer__set_debug_roots(struct symbolizer *s, const char *const *roots)
+{
+	s->debug_roots = roots;
 }
 
 void symbolizer__refresh_maps(struct symbolizer *s)
@@ -157,46 +173,81 @@ void symbolizer__refresh_maps(struct symbolizer *s)
 	s->maps_read_ns = mono_ns();
 }
 
-/* The object mapped from path, opened once; *dw its DWARF, if it has any. */
-static struct elf_object *object_for(struct symbolizer *s, const char *path,
-				     struct dwarf_sym **dw)
+/* The object mapped from path, opened once. */
+static struct sym_obj *object_for(struct symbolizer *s, const char *path)
 {
-	struct elf_object *o;
+	struct dwarf_sym_opts dopts = { .debug_roots = s->debug_roots };
+	struct sym_obj *so;
 	char *open_path;
 	size_t i;
 
-	for (i = 0; i < s->nobjs; i++) {
-		if (!strcmp(s->obj_paths[i], path)) {
-			*dw = s->dwarf[i];
-			return s->objs[i];
+	for (i = 0; i < s->nobjs; i++)
+		if (!strcmp(s->objs[i].path, path))
+			return &s->objs[i];
+	ARR_RESERVE(s->objs, s->objs_cap, s->nobjs + 1);
+	so = &s->objs[s->nobjs++];
+	memset(so, 0, sizeof(*so));
+	so->path = xstrdup(path);
+	open_path = proc_path(s->pid, path);
+	so->o = elf_object__open(path, open_path);
+	if (!so->o) {
+		debug("cannot read %s for symbols", open_path);
+		free(open_path);
+		return so;
+	}
+	so->dw = dwarf_sym__open(path, open_path, so->o->build_id, &dopts);
+	/* Stripped: the separate debug file may keep the .symtab that strip removed. */
+	if (!so->o->has_symtab) {
+		char *dbg = debug_file_find(path, open_path, so->o->build_id, &dopts);
+
+		if (dbg) {
+			so->dbg = elf_object__open(dbg, dbg);
+			debug("symbols of %s from %s", path, dbg);
+			free(dbg);
 		}
 	}
-	open_path = proc_path(s->pid, path);
-	o = elf_object__open(path, open_path);
-	if (!o)
-		debug("cannot read %s for symbols", open_path);
-	ARR_RESERVE(s->objs, s->objs_cap, s->nobjs + 1);
-	ARR_RESERVE(s->obj_paths, s->paths_cap, s->nobjs + 1);
-	s->dwarf = xrealloc(s->dwarf, s->objs_cap * sizeof(*s->dwarf));
-	s->dwarf[s->nobjs] = o ? dwarf_sym__open(path, open_path, o->build_id, NULL) : NULL;
 	free(open_path);
-	s->objs[s->nobjs] = o;
-	s->obj_paths[s->nobjs] = xstrdup(path);
-	*dw = s->dwarf[s->nobjs];
-	s->nobjs++;
-	return o;
+	return so;
+}
+
+/*
+ * The start of the function containing vaddr in an object without a symbol
+ * for it: the .eh_frame FDE that covers it (compilers emit one per function).
+ */
+static bool fde_start(struct symbolizer *s, struct sym_obj *so, uint64_t vaddr, uint64_t *start)
+{
+	const struct cfi_func *f;
+
+	if (!so->fdes_read) {
+		char *open_path = proc_path(s->pid, so->path);
+
+		so->fdes_read = true;
+		if (cfi_func_ranges(open_path, &so->fdes, &so->nfdes))
+			debug("no function ranges in %s", open_path);
+		free(open_path);
+	}
+	f = cfi_func_find(so->fdes, so->nfdes, vaddr);
+	if (!f)
+		return false;
+	*start = f->start;
+	return true;
 }
 
 #define MAX_INLINE 32
 
-/* Lines and inlined calls at vaddr, when the object has DWARF for it. */
-static void add_dwarf(struct frame_info *f, struct dwarf_sym *dw, uint64_t vaddr)
+/*
+ * Lines and inlined calls at vaddr, when the object has DWARF for it.
+ * *low_pc: the start of the function, when DWARF knows it.
+ */
+static void add_dwarf(struct frame_info *f, struct dwarf_sym *dw, uint64_t vaddr,
+		      uint64_t *low_pc)
 {
 	struct src_frame chain[MAX_INLINE];
 	int n = dw ? dwarf_sym__lookup(dw, vaddr, chain, MAX_INLINE) : 0, j;
 
 	if (n <= 0)
 		return;
+	*low_pc = chain[n - 1].low_pc;
 	f->file = chain[n - 1].file;
 	f->line = chain[n - 1].line;
 	/* No symbol table entry (stripped), but a separate debug file names it. */
@@ -250,11 +301,11 @@ static void resolve(struct symbolizer *s, struct frame_info *f)
 {
 	uint64_t at = f->pc ? f->pc - 1 : 0;
 	const struct mapping *m = find_mapping(s, at);
-	struct elf_object *o = NULL;
-	struct dwarf_sym *dw = NULL;
+	struct sym_obj *so;
 	struct elf_sym *sym = NULL;
-	uint64_t off, vaddr = 0;
+	uint64_t off, vaddr = 0, start = 0, dw_start = 0;
 	bool have_vaddr = false;
+	const char *base;
 
 	f->func_id = f->pc;
 	f->build_id = "";
@@ -265,32 +316,38 @@ static void resolve(struct symbolizer *s, struct frame_info *f)
 	}
 	off = at - m->start + m->offset;
 	f->offset = off + 1;
-	o = object_for(s, m->path, &dw);
-	if (o) {
-		f->module = o->path;
-		f->build_id = o->build_id;
-		if (elf_object__off_to_vaddr(o, off, &vaddr)) {
+	so = object_for(s, m->path);
+	/* The path lives as long as the object table, readable or not. */
+	f->module = so->o ? so->o->path : so->path;
+	if (so->o) {
+		f->build_id = so->o->build_id;
+		if (elf_object__off_to_vaddr(so->o, off, &vaddr)) {
 			have_vaddr = true;
 			f->offset = vaddr + 1;
-			sym = elf_object__lookup(o, vaddr);
+			sym = elf_object__lookup(so->o, vaddr);
+			if (!sym && so->dbg)
+				sym = elf_object__lookup(so->dbg, vaddr);
 		}
-	} else {
-		/* Keep the path alive with the object table even if unreadable. */
-		f->module = s->obj_paths[s->nobjs - 1];
 	}
 	if (sym) {
 		f->function = xstrdup(elf_sym__name(sym));
-		f->func_id = at - (vaddr - sym->addr);
+		start = sym->addr;
 		f->named = true;
 		f->rust = !strncmp(sym->name, "_R", 2) || !strncmp(sym->name, "_ZN", 3);
-	} else {
-		const char *base = strrchr(m->path, '/');
-
-		f->function = xasprintf("%s+0x%llx", base ? base + 1 : m->path,
-					(unsigned long long)f->offset);
 	}
-	if (have_vaddr)
-		add_dwarf(f, dw, vaddr);
+	if (!have_vaddr)
+		return;
+	add_dwarf(f, so->dw, vaddr, sym ? &dw_start : &start);
+	/* No symbol, no DWARF: the FDE that covers the address. */
+	if (!start && !fde_start(s, so, vaddr, &start))
+		start = vaddr;
+	/* A function is where it starts, whichever of its calls made the frame. */
+	f->func_id = at - (vaddr - start);
+	if (!f->function) {
+		base = strrchr(m->path, '/');
+		f->function = xasprintf("%s+0x%llx", base ? base + 1 : m->path,
+					(unsigned long long)start);
+	}
 }
 
 const struct frame_info *symbolizer__frame(struct symbolizer *s, uint64_t pc)

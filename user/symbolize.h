@@ -12,7 +12,7 @@ struct frame_info {
 	const char *module;	/* path of the object, NULL if not file-backed */
 	const char *build_id;	/* hex or "" */
 	uint64_t offset;	/* address in the object's own ELF address space */
-	uint64_t func_id;	/* identity of the function (its start), or pc */
+	uint64_t func_id;	/* identity of the function: its start (runtime address) */
 	bool named;		/* function comes from a symbol table */
 	bool library;		/* std/core/alloc/..., allocator shims, libc, C runtime */
 	bool rust;		/* a Rust (mangled) symbol */
@@ -30,6 +30,8 @@ struct symbolizer *symbolizer__new(pid_t pid);
 void symbolizer__free(struct symbolizer *s);
 /* The process whose addresses are symbolized (launch mode learns it late). */
 void symbolizer__set_pid(struct symbolizer *s, pid_t pid);
+/* Roots searched for separate debug files (NULL-terminated, kept by reference). */
+void symbolizer__set_debug_roots(struct symbolizer *s, const char *const *roots);
 /* Frame for pc, symbolized once and cached; never NULL. */
 const struct frame_info *symbolizer__frame(struct symbolizer *s, uint64_t pc);
 /*

@@ -324,6 +324,36 @@ static void test_table_rust(void)
 		CHECK(r->cfa_type == RP_CFA_RSP);
 }
 
+/* Function starts of a stripped object: every sized function symbol is an FDE start. */
+static void test_func_ranges(void)
+{
+	struct elf_object *o = elf_object__open(deep, deep);
+	struct cfi_func *f = NULL;
+	size_t n = 0, i, checked = 0, bad = 0;
+
+	CHECK(o && !cfi_func_ranges(deep, &f, &n) && n > 100);
+	for (i = 1; i < n; i++)
+		bad += f[i - 1].start >= f[i].start || f[i - 1].start >= f[i - 1].end;
+	CHECK_U64(bad, 0);
+	for (i = 0; o && i < o->nsyms; i++) {
+		const struct elf_sym *s = &o->syms[i];
+		const struct cfi_func *in;
+
+		if (s->size < 2)
+			continue;
+		in = cfi_func_find(f, n, s->addr + s->size - 1);
+		/* a symbol's last byte lies in the FDE that starts at the symbol */
+		bad += !in || in->start != s->addr;
+		checked++;
+	}
+	CHECK(checked > 100);
+	CHECK_U64(bad, 0);
+	CHECK(!cfi_func_find(f, n, 0));
+	free(f);
+	CHECK(cfi_func_ranges("/nonexistent", &f, &n) == -ENOENT && !f && !n);
+	elf_object__free(o);
+}
+
 static void test_table_rust_fp(void)
 {
 	const struct cfi_table *t = table_for(deep_fp);
@@ -1305,6 +1335,7 @@ int main(int argc, char **argv)
 	RUN(test_syn_stops);
 	RUN(test_table_rust);
 	RUN(test_table_rust_fp);
+	RUN(test_func_ranges);
 	RUN(test_table_libc);
 	RUN(test_table_ldso);
 	RUN(test_table_debug_frame);
