@@ -643,6 +643,94 @@ def test_stacks_in_text_and_html():
                   in row and main["function"] in row, "HTML: site %d's drop stack" % s["id"])
 
 
+# ---------------------------------------------------------------- tests: rsprobe diff
+
+def profile_peak(name, churn):
+    js, counts = tmp(name + ".json"), tmp(name + ".counts")
+    r = run([RSPROBE, "-q", "-o", js, "--", fixture("peak"), str(churn)],
+            env={"RSPROBE_FIXTURE_COUNTS": counts})
+    eq(r.returncode, 0, "rsprobe on peak %d (stderr: %s)" % (churn, r.stderr))
+    return js, json.load(open(js)), json.load(open(counts))
+
+
+@needs_bpf
+def test_diff_finds_the_one_changed_site():
+    n = fixture_const("peak.rs", "CHURN_N")
+    old, dold, told = profile_peak("diff-old", n)
+    new, dnew, tnew = profile_peak("diff-new", 3 * n)
+    # Ground truth: the fixture's own counts differ by the extra churn only.
+    eq(tnew["allocs"] - told["allocs"], 2 * n, "the fixture's own allocation counts differ by 2N")
+    r = run([RSPROBE, "diff", old, new])
+    eq(r.returncode, 0, "rsprobe diff (stderr: %s)" % r.stderr)
+    out = r.stdout
+    m = re.search(r"^  allocations\s+(\d+)\s+(\d+)\s+\+(\d+)", out, re.M)
+    check(m, "totals row: %s" % out[:600])
+    eq(tuple(int(x) for x in m.groups()), (told["allocs"], tnew["allocs"], 2 * n),
+       "totals: allocations old, new, change = the fixture's counts")
+    fn = re.search(r"^Functions that changed \((\d+) of", out, re.M)
+    eq(int(fn.group(1)), 1, "one function changed: %s" % out)
+    check(re.search(r"^\s+%d\s+%d \+%d \(\+200%%\).*peak::churn_case$" % (n, 3 * n, 2 * n), out,
+                    re.M), "the function is churn_case, %d -> %d" % (n, 3 * n))
+    st = re.search(r"^Sites that changed, matched by function and stack \((\d+) of", out, re.M)
+    eq(int(st.group(1)), 1, "one site changed beyond noise: %s" % out)
+    sec = out[st.end():]
+    check(sec.split("\n")[1].startswith("  peak::churn_case < peak::main"),
+          "the site is churn_case's: %r" % sec[:200])
+    check("allocs %d -> %d  +%d (+200%%)" % (n, 3 * n, 2 * n) in sec, "the site's counts")
+    check("outcomes same +%d" % (2 * n) in sec, "the extra Strings are dropped where made (same)")
+    # Sites keep their identity across runs although ids may differ: no site
+    # is only in one of the two runs.
+    check("0 only in old, 0 only in new" in sec, "every site matched: %s" % sec[-200:])
+    # The same in HTML, with a differential flame graph.
+    page = tmp("diff.html")
+    r = run([RSPROBE, "diff", "-o", page, old, new])
+    eq(r.returncode, 0, "rsprobe diff -o .html (stderr: %s)" % r.stderr)
+    p = Page()
+    p.feed(open(page).read())
+    eq(p.external, [], "the diff page loads nothing from elsewhere")
+    rows = [a for _, a in p.tags if "data-old-allocs" in a]
+    eq([(a["data-function"], int(a["data-old-allocs"]), int(a["data-new-allocs"])) for a in rows],
+       [("peak::churn_case", n, 3 * n)] * 2, "HTML: one function and one site changed")
+    svg = [a for _, a in p.tags if a.get("id") == "diff-flame"]
+    check(svg, "HTML: the differential flame graph")
+    eq((int(svg[0]["data-old"]), int(svg[0]["data-new"])),
+       (dold["totals"]["bytes_allocated"], dnew["totals"]["bytes_allocated"]),
+       "flame graph root = the two reports' bytes")
+    frames = [a for _, a in p.tags if a.get("class") == "df"]
+    grew = [a for a in frames if int(a["data-new"]) > int(a["data-old"])]
+    check(grew and all(int(a["data-new"]) - int(a["data-old"]) <=
+                       dnew["totals"]["bytes_allocated"] - dold["totals"]["bytes_allocated"]
+                       for a in grew), "only the churn's path grew")
+    text = open(page).read()
+    leaf = re.search(r'<g class="df"[^>]*><title>peak::churn_case\n[^<]*</title><rect[^>]*'
+                     r'fill="rgb\((\d+),(\d+),(\d+)\)"', text)
+    check(leaf and int(leaf.group(1)) == 255 and int(leaf.group(3)) < 200,
+          "churn_case drawn warm (it grew)")
+
+
+def test_diff_bad_input():
+    good = tmp("diff-good.json")
+    with open(good, "w") as f:
+        json.dump({"schema": 1, "totals": {}, "sites": [], "functions": []}, f)
+    notjson = tmp("diff-not.json")
+    with open(notjson, "w") as f:
+        f.write("rsprobe text report\n")
+    for args, code, needle in [
+        ([good], 2, "expected two JSON reports"),
+        (["--noise", "x", good, good], 2, "--noise"),
+        (["-o", tmp("d.pdf"), good, good], 2, ".txt, .html or .svg"),
+        ([tmp("missing.json"), good], 1, "cannot read"),
+        ([notjson, good], 1, "cannot read"),
+        ([good, tmp("")], 1, "cannot read"),
+    ]:
+        r = run([RSPROBE, "diff"] + args)
+        eq(r.returncode, code, "exit status of diff %s (stderr: %r)" % (args, r.stderr))
+        check(needle in r.stderr and r.stderr.count("\n") == 1,
+              "one line with %r: %r" % (needle, r.stderr))
+    r = run([RSPROBE, "diff", good, good])
+    eq(r.returncode, 0, "diff of two empty reports")
+
+
 # ---------------------------------------------------------------- tests: live view
 
 def snapshots(text):
@@ -716,6 +804,8 @@ TESTS = [
     test_html_in_chromium,
     test_peak_against_the_fixture,
     test_stacks_in_text_and_html,
+    test_diff_finds_the_one_changed_site,
+    test_diff_bad_input,
     test_live_view_appends_when_piped,
     test_live_view_redraws_on_a_terminal,
 ]

@@ -12,6 +12,7 @@
 
 #include <bpf/libbpf.h>
 
+#include "diff.h"
 #include "live.h"
 #include "report.h"
 #include "session.h"
@@ -55,6 +56,7 @@ struct cli {
 static const char usage_text[] =
 "Usage: rsprobe [OPTIONS] -p PID\n"
 "       rsprobe [OPTIONS] -- CMD [ARG...]\n"
+"       rsprobe diff [OPTIONS] OLD.json NEW.json   (see rsprobe diff --help)\n"
 "\n"
 "Allocation lifetimes of a running Rust process: who allocates, who drops,\n"
 "how long values live. Probes the Rust allocator shims (__rust_alloc,\n"
@@ -481,6 +483,8 @@ int main(int argc, char **argv)
 	struct live_view *live = NULL;
 	int err, status, ret = 1;
 
+	if (argc > 1 && !strcmp(argv[1], "diff"))
+		return diff_main(argc - 1, argv + 1);
 	parse_args(argc, argv, &cli);
 	if (!has_privileges()) {
 		warn("needs root, or CAP_BPF and CAP_PERFMON, to load BPF programs");
