@@ -643,6 +643,50 @@ def test_stacks_in_text_and_html():
                   in row and main["function"] in row, "HTML: site %d's drop stack" % s["id"])
 
 
+@needs_bpf
+def test_timeline_follows_the_fixture():
+    c = peak_capture()
+    d = c["json"]
+    t, tl = d["totals"], d["timeline"]
+    cols = tl["columns"]
+    rows = [dict(zip(cols, b)) for b in tl["buckets"]]
+    w = tl["bucket_ns"]
+    check(rows and w > 0, "a timeline")
+    check(len(rows) * w >= d["duration_ns"] - w, "the timeline covers the session")
+    eq(sum(r["allocs"] for r in rows), t["allocs"], "timeline allocs = totals")
+    eq(sum(r["bytes"] for r in rows), t["bytes_allocated"], "timeline bytes = totals")
+    eq(sum(r["frees"] for r in rows), t["frees"] - t["unknown_frees"], "timeline frees")
+    eq(max(r["max_live_bytes"] for r in rows), t["peak_live_bytes"], "timeline high = the peak")
+    at = t["peak_ns"] // w
+    eq(rows[at]["max_live_bytes"], t["peak_live_bytes"], "the peak's bucket holds the peak")
+    n, size = fixture_const("peak.rs", "HOLD_N"), fixture_const("peak.rs", "HOLD_SIZE")
+    pause = int(re.search(r"pub const PAUSE_MS: u64 = (\d+);",
+                          open(os.path.join(os.path.dirname(__file__), "fixtures", "peak.rs"))
+                          .read()).group(1))
+    # During the pause nothing of hold()'s is live: the heap is the runtime's.
+    quiet = rows[at + 2:at + int(0.8 * pause * 1e6 / w)]
+    check(quiet and max(r["max_live_bytes"] for r in quiet) < size,
+          "the pause after the peak is quiet: %s" % [r["max_live_bytes"] for r in quiet][:10])
+    # Then the second, smaller bump: HOLD_N / 4 buffers.
+    later = rows[at + int(0.8 * pause * 1e6 / w):]
+    bump = max(r["max_live_bytes"] for r in later)
+    check(n // 4 * size <= bump < t["peak_live_bytes"] // 2,
+          "the second bump: %d, between %d and half the peak" % (bump, n // 4 * size))
+    # The top sites' series: hold()'s buffers at the peak.
+    held = [s for s in tl["sites"] if s["function"] == "peak::hold"]
+    check(held, "hold()'s sites have series")
+    check(sum(s["max_live_bytes"][at] for s in held) >= n * size,
+          "hold()'s series hold its buffers at the peak")
+    for s in tl["sites"]:
+        eq(len(s["max_live_bytes"]), len(rows), "site %d's series length" % s["id"])
+    p = Page()
+    p.feed(open(c["base"] + ".html").read())
+    svg = [a for _, a in p.tags if a.get("class") == "tl"]
+    check(svg and int(svg[0]["data-buckets"]) == len(rows), "HTML: the timeline chart")
+    legend = {a["href"] for _, a in p.tags if a.get("href", "").startswith("#site-")}
+    check(all("#site-%d" % s["id"] in legend for s in tl["sites"]), "HTML: the legend's sites")
+
+
 # ---------------------------------------------------------------- tests: rsprobe diff
 
 def profile_peak(name, churn):
@@ -804,6 +848,7 @@ TESTS = [
     test_html_in_chromium,
     test_peak_against_the_fixture,
     test_stacks_in_text_and_html,
+    test_timeline_follows_the_fixture,
     test_diff_finds_the_one_changed_site,
     test_diff_bad_input,
     test_live_view_appends_when_piped,

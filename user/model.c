@@ -27,6 +27,7 @@ void model__free(struct model *m)
 		struct site *s = m->sites[i];
 
 		hist_free(&s->lifetime);
+		free(s->tl);
 		free(s->drops);
 		u64map_free(&s->drop_idx);
 		free(s);
@@ -104,6 +105,122 @@ static void curve_add(struct heap_curve *c, int64_t dbytes, int64_t dblocks)
 	}
 }
 
+/* Halve the timeline's resolution: neighbouring buckets merge, in every site too. */
+static void timeline_merge(struct model *m)
+{
+	struct timeline *t = &m->timeline;
+	uint32_t i;
+	size_t k, j, o;
+
+	for (i = 0; i < (t->n + 1) / 2; i++) {
+		struct tl_bucket a = t->b[2 * i], b = {};
+
+		if (2 * i + 1 < t->n)
+			b = t->b[2 * i + 1];
+		else
+			b = (struct tl_bucket){ .live_bytes = a.live_bytes, .live_allocs = a.live_allocs };
+		t->b[i] = (struct tl_bucket){
+			.allocs = a.allocs + b.allocs,
+			.bytes = a.bytes + b.bytes,
+			.frees = a.frees + b.frees,
+			.live_bytes = b.live_bytes,
+			.live_allocs = b.live_allocs,
+			.max_live_bytes = MAX(a.max_live_bytes, b.max_live_bytes),
+		};
+	}
+	t->n = (t->n + 1) / 2;
+	memset(&t->b[t->n], 0, (TIMELINE_BUCKETS - t->n) * sizeof(t->b[0]));
+	t->width_ns *= 2;
+	for (k = 0; k < m->nsites; k++) {
+		struct site *s = m->sites[k];
+
+		/* Points are in bucket order; of two that now share a bucket the later wins. */
+		for (j = 0, o = 0; j < s->ntl; j++) {
+			struct tl_point p = s->tl[j];
+
+			p.bucket /= 2;
+			if (o && s->tl[o - 1].bucket == p.bucket) {
+				p.max = MAX(p.max, s->tl[o - 1].max);
+				o--;
+			}
+			s->tl[o++] = p;
+		}
+		s->ntl = o;
+	}
+}
+
+/* The timeline's bucket for the event being fed, made room for. */
+static struct tl_bucket *timeline_now(struct model *m, uint32_t *idx)
+{
+	struct timeline *t = &m->timeline;
+	uint64_t now = model_now(m), off = now > m->start_ns ? now - m->start_ns : 0;
+	uint32_t i;
+
+	if (!t->width_ns)
+		t->width_ns = TIMELINE_FIRST_NS;
+	while (off / t->width_ns >= TIMELINE_BUCKETS)
+		timeline_merge(m);
+	*idx = (uint32_t)(off / t->width_ns);
+	/* Buckets with no event carry the live heap over. */
+	for (i = t->n; i < *idx + 1; i++) {
+		if (i) {
+			t->b[i].live_bytes = t->b[i - 1].live_bytes;
+			t->b[i].live_allocs = t->b[i - 1].live_allocs;
+			t->b[i].max_live_bytes = t->b[i - 1].live_bytes;
+		}
+	}
+	t->n = MAX(t->n, *idx + 1);
+	return &t->b[*idx];
+}
+
+static void timeline_note(struct model *m, struct site *s)
+{
+	uint32_t i;
+	struct tl_bucket *b = timeline_now(m, &i);
+
+	b->live_bytes = m->heap.cur_bytes;
+	b->live_allocs = m->heap.cur_blocks;
+	b->max_live_bytes = MAX(b->max_live_bytes, m->heap.cur_bytes);
+	if (s->ntl && s->tl[s->ntl - 1].bucket == i) {
+		s->tl[s->ntl - 1].end = s->heap.cur_bytes;
+		s->tl[s->ntl - 1].max = MAX(s->tl[s->ntl - 1].max, s->heap.cur_bytes);
+		return;
+	}
+	/* What the site held when the bucket began counts towards its highest. */
+	ARR_RESERVE(s->tl, s->tl_cap, s->ntl + 1);
+	s->tl[s->ntl] = (struct tl_point){ i, s->heap.cur_bytes, s->heap.cur_bytes };
+	if (s->ntl)
+		s->tl[s->ntl].max = MAX(s->heap.cur_bytes, s->tl[s->ntl - 1].end);
+	s->ntl++;
+}
+
+void model__timeline_close(struct model *m, uint64_t end_ns)
+{
+	uint64_t saved = m->now_ns;
+	uint32_t i;
+
+	/* The end of the session: the heap after the last event lasts until then. */
+	m->now_ns = end_ns > m->start_ns ? end_ns - 1 : m->start_ns;
+	timeline_now(m, &i);
+	m->now_ns = saved;
+}
+
+void model__site_timeline(const struct model *m, const struct site *s, uint64_t *out)
+{
+	uint64_t v = 0;
+	size_t j = 0;
+	uint32_t i;
+
+	for (i = 0; i < m->timeline.n; i++) {
+		if (j < s->ntl && s->tl[j].bucket == i) {
+			out[i] = s->tl[j].max;
+			v = s->tl[j++].end;
+		} else {
+			out[i] = v;
+		}
+	}
+}
+
 /*
  * The live heap changes at site s. The global maximum is settled only when
  * the heap first shrinks after it: every site then records its value before
@@ -128,6 +245,7 @@ static void heap_change(struct model *m, struct site *s, int64_t dbytes, int64_t
 		m->peak_pending = true;
 		m->peak_ns = model_now(m);
 	}
+	timeline_note(m, s);
 }
 
 void model__heap_at_peak(const struct model *m, const struct site *s, uint64_t *bytes,
@@ -159,6 +277,8 @@ void model__on_alloc(struct model *m, struct site *s, uint64_t size)
 	m->totals.allocs++;
 	m->totals.bytes_allocated += size;
 	heap_change(m, s, (int64_t)size, 1);
+	m->timeline.b[s->tl[s->ntl - 1].bucket].allocs++;
+	m->timeline.b[s->tl[s->ntl - 1].bucket].bytes += size;
 }
 
 void model__on_realloc(struct model *m, struct site *s, uint64_t old_size, uint64_t new_size)
@@ -173,6 +293,7 @@ void model__on_realloc(struct model *m, struct site *s, uint64_t old_size, uint6
 		uint64_t grow = new_size - old_size;
 		struct function *f = function_for(m, site_function(m, s));
 
+		m->timeline.b[s->tl[s->ntl - 1].bucket].bytes += grow;
 		s->bytes += grow;
 		f->bytes_allocated += grow;
 		m->totals.bytes_allocated += grow;
@@ -199,6 +320,7 @@ void model__on_free(struct model *m, struct site *s, uint32_t drop_stack, uint64
 	s->frees++;
 	s->bytes_freed += size;
 	heap_change(m, s, -(int64_t)size, -1);
+	m->timeline.b[s->tl[s->ntl - 1].bucket].frees++;
 	hist_add(&s->lifetime, lifetime_ns);
 	hist_add(&m->lifetime, lifetime_ns);
 	slot = u64map_slot(&s->drop_idx, drop_stack, &fresh);
@@ -280,6 +402,9 @@ static int cmp_site(const void *a, const void *b)
 		break;
 	case ORDER_PEAK_BYTES:
 		kx = peak_bytes_of(x), ky = peak_bytes_of(y);
+		break;
+	case ORDER_MAX_LIVE:
+		kx = x->heap.max_bytes, ky = y->heap.max_bytes;
 		break;
 	default:
 		kx = x->bytes, ky = y->bytes;

@@ -45,6 +45,33 @@ struct heap_curve {
 	uint64_t peak_epoch;
 };
 
+/*
+ * The heap over time: the session cut into at most TIMELINE_BUCKETS buckets
+ * of equal width, which doubles (neighbours merge) when the session outgrows
+ * them. Each bucket holds the allocations, bytes and frees made in it and
+ * the live heap at its end and at its highest.
+ */
+#define TIMELINE_BUCKETS 256
+#define TIMELINE_FIRST_NS 1000000ULL	/* first bucket width: 1 ms */
+
+struct tl_bucket {
+	uint64_t allocs, bytes, frees;
+	uint64_t live_bytes, live_allocs;	/* at the bucket's end */
+	uint64_t max_live_bytes;		/* highest within it */
+};
+
+struct timeline {
+	uint64_t width_ns;
+	uint32_t n;			/* buckets in use */
+	struct tl_bucket b[TIMELINE_BUCKETS];
+};
+
+/* A site's live bytes in a bucket where they changed: at its end and highest. */
+struct tl_point {
+	uint32_t bucket;
+	uint64_t end, max;
+};
+
 struct site {
 	uint32_t id;		/* 1-based, in order of first appearance */
 	uint32_t stack;
@@ -63,6 +90,8 @@ struct site {
 	/* Ages at the end of those still live, summed (lifetime weight). */
 	uint64_t live_age_sum;
 	struct heap_curve heap;
+	struct tl_point *tl;	/* one point per bucket in which the site changed */
+	size_t ntl, tl_cap;
 };
 
 struct function {
@@ -117,6 +146,7 @@ struct model {
 	/* Live heap over time: whole process (heap.max_* is the global maximum). */
 	struct heap_curve heap;
 	uint64_t peak_ns;		/* when the global maximum was reached (CLOCK_MONOTONIC) */
+	struct timeline timeline;
 	uint64_t peak_epoch;		/* global maxima passed so far */
 	bool peak_pending;		/* at a maximum that no site has recorded yet */
 	/*
@@ -153,8 +183,13 @@ static inline uint64_t model__peak_offset_ns(const struct model *m)
 								   m->peak_ns - m->start_ns;
 }
 
+/* Extend the timeline to the session's end. */
+void model__timeline_close(struct model *m, uint64_t end_ns);
+/* A site's highest live bytes in each of the timeline's buckets (out[n]). */
+void model__site_timeline(const struct model *m, const struct site *s, uint64_t *out);
+
 /* Sites sorted by a key, for renderers (caller frees the array). */
-enum site_order { ORDER_BYTES, ORDER_ALLOCS, ORDER_LIVE_BYTES, ORDER_PEAK_BYTES };
+enum site_order { ORDER_BYTES, ORDER_ALLOCS, ORDER_LIVE_BYTES, ORDER_PEAK_BYTES, ORDER_MAX_LIVE };
 struct site **model__sorted_sites(const struct model *m, enum site_order order);
 struct function **model__sorted_functions(const struct model *m);
 /* Main drop site of a site (most frees), or NULL. */

@@ -37,6 +37,11 @@ static const char css[] =
 	".bar { fill: #e0782f; } .bar.lib { fill: #5aaaeb; } .axis { font-size: 10px; fill: "
 	"#555; }\n"
 	".flame { overflow-x: auto; }\n"
+	"svg.tl { display: block; max-width: 1400px; } svg.tl .grid { stroke: #ddd; }\n"
+	"svg.tl .peak { stroke: #b3261e; stroke-dasharray: 4 3; }\n"
+	".legend { font-size: 12px; max-width: 1400px; } .legend span { margin-right: 12px;"
+	" white-space: nowrap; }\n"
+	".legend i { display: inline-block; width: 10px; height: 10px; margin-right: 4px; }\n"
 	"tr.stacks td { text-align: left; border-bottom: 1px solid #ddd; padding: 0 8px 2px; }\n"
 	"tr.stacks summary { cursor: pointer; color: #555; font-size: 12px; }\n"
 	".stk { display: flex; flex-wrap: wrap; gap: 4px 24px; font-size: 12px; }\n"
@@ -390,6 +395,155 @@ static void peak(FILE *f, const struct model *m, int top)
 	free(v);
 }
 
+#define TL_W 1000	/* viewBox units; the chart scales to the page */
+#define TL_H 200
+#define TL_RATE_H 80
+#define TL_LEFT 70
+#define TL_SITES 8
+
+static const char *const tl_colours[TL_SITES + 1] = {
+	"#e0782f", "#4c8bd6", "#6aa84f", "#c45ab3", "#e6b422", "#45b5aa", "#b0413e", "#8e7cc3",
+	"#c8c8c8",	/* the rest of the heap */
+};
+
+static void tl_axis_time(FILE *f, const struct model *m, double x0, double w, int y)
+{
+	uint64_t span = (uint64_t)m->timeline.n * m->timeline.width_ns;
+	char t[32];
+	int k;
+
+	for (k = 0; k <= 4; k++)
+		fprintf(f, "<text class=\"axis\" x=\"%.1f\" y=\"%d\" text-anchor=\"%s\">%s</text>",
+			x0 + w * k / 4, y, k == 0 ? "start" : k == 4 ? "end" : "middle",
+			fmt_ns(t, sizeof(t), span * k / 4));
+}
+
+/* A stepped band from lo[] up to hi[] (scaled values), one step per bucket. */
+static void tl_band(FILE *f, const double *lo, const double *hi, uint32_t n, double bw,
+		    const char *colour, const char *title)
+{
+	uint32_t i;
+
+	fprintf(f, "<path fill=\"%s\" d=\"M%d %.1f", colour, TL_LEFT, lo[0]);
+	for (i = 0; i < n; i++)
+		fprintf(f, "L%.1f %.1fL%.1f %.1f", TL_LEFT + i * bw, hi[i], TL_LEFT + (i + 1) * bw,
+			hi[i]);
+	for (i = n; i-- > 0;)
+		fprintf(f, "L%.1f %.1fL%.1f %.1f", TL_LEFT + (i + 1) * bw, lo[i], TL_LEFT + i * bw,
+			lo[i]);
+	fputs("Z\"><title>", f);
+	esc(f, title);
+	fputs("</title></path>\n", f);
+}
+
+/* The heap over time: live bytes with the top sites stacked, and the allocation rate. */
+static void timeline(FILE *f, const struct model *m)
+{
+	const struct timeline *t = &m->timeline;
+	struct site **v = model__sorted_sites(m, ORDER_MAX_LIVE);
+	uint32_t n = t->n, i;
+	uint64_t *series, top = 0, rate_max = 0;
+	double *lo, *hi, bw, plot_w = TL_W - TL_LEFT - 4, ybase = TL_H - 20, yspan = TL_H - 40;
+	char a[32], b[32], title[300];
+	int k, nsites = 0;
+
+	fputs("<h2>Heap over time</h2>\n<div id=\"timeline\">", f);
+	if (!n || !m->heap.max_bytes) {
+		fputs("<p>No allocation was live during the capture.</p></div>\n", f);
+		free(v);
+		return;
+	}
+	series = xcalloc(n, sizeof(*series));
+	lo = xcalloc(n, sizeof(*lo));
+	hi = xcalloc(n, sizeof(*hi));
+	bw = plot_w / n;
+	for (i = 0; i < n; i++) {
+		top = MAX(top, t->b[i].max_live_bytes);
+		rate_max = MAX(rate_max, t->b[i].allocs);
+	}
+	fprintf(f, "<svg class=\"tl\" viewBox=\"0 0 %d %d\" width=\"100%%\" "
+		   "preserveAspectRatio=\"xMinYMin meet\" data-buckets=\"%u\" data-bucket-ns=\"%llu\" "
+		   "xmlns=\"http://www.w3.org/2000/svg\">\n",
+		TL_W, TL_H, n, (unsigned long long)t->width_ns);
+	for (i = 0; i < n; i++)
+		lo[i] = ybase;
+	/* The top sites by their own highest live bytes, stacked from the bottom. */
+	for (k = 0; k < TL_SITES && (size_t)k < m->nsites && v[k]->heap.max_bytes; k++, nsites++) {
+		model__site_timeline(m, v[k], series);
+		for (i = 0; i < n; i++)
+			hi[i] = MAX(lo[i] - (double)series[i] * yspan / top, ybase - yspan);
+		snprintf(title, sizeof(title), "site %u %s: up to %s", v[k]->id,
+			 stack__function(stack_table__get(m->stacks, v[k]->stack)),
+			 fmt_bytes(a, sizeof(a), v[k]->heap.max_bytes));
+		tl_band(f, lo, hi, n, bw, tl_colours[k], title);
+		memcpy(lo, hi, n * sizeof(*lo));
+	}
+	/* The rest of the heap up to the whole: the whole's highest in each bucket. */
+	for (i = 0; i < n; i++)
+		hi[i] = MIN(lo[i], ybase - (double)t->b[i].max_live_bytes * yspan / top);
+	tl_band(f, lo, hi, n, bw, tl_colours[TL_SITES], "other sites");
+	fprintf(f, "<path fill=\"none\" stroke=\"#222\" stroke-width=\"1\" d=\"M%d %.1f", TL_LEFT,
+		ybase);
+	for (i = 0; i < n; i++)
+		fprintf(f, "L%.1f %.1fL%.1f %.1f", TL_LEFT + i * bw,
+			ybase - (double)t->b[i].max_live_bytes * yspan / top, TL_LEFT + (i + 1) * bw,
+			ybase - (double)t->b[i].max_live_bytes * yspan / top);
+	fputs("\"/>\n", f);
+	/* Scale, and the peak. */
+	fprintf(f, "<line class=\"grid\" x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\"/>"
+		   "<text class=\"axis\" x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%s</text>"
+		   "<text class=\"axis\" x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%s</text>"
+		   "<text class=\"axis\" x=\"%d\" y=\"%.1f\" text-anchor=\"end\">0</text>\n",
+		TL_LEFT, TL_W - 4, ybase - yspan, ybase - yspan, TL_LEFT - 4, ybase - yspan + 4,
+		fmt_bytes(a, sizeof(a), top), TL_LEFT - 4, ybase - yspan / 2 + 4,
+		fmt_bytes(b, sizeof(b), top / 2), TL_LEFT - 4, ybase);
+	{
+		double px = TL_LEFT + (double)model__peak_offset_ns(m) / t->width_ns * bw;
+
+		fprintf(f, "<line class=\"peak\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>"
+			   "<text class=\"axis\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\">peak %s at "
+			   "%s</text>\n",
+			px, px, ybase - yspan - 6, ybase, px + (px > TL_W / 2 ? -4 : 4),
+			ybase - yspan - 8, px > TL_W / 2 ? "end" : "start",
+			fmt_bytes(a, sizeof(a), m->heap.max_bytes),
+			fmt_ns(b, sizeof(b), model__peak_offset_ns(m)));
+	}
+	tl_axis_time(f, m, TL_LEFT, plot_w, TL_H - 4);
+	fputs("</svg>\n", f);
+	/* Allocation rate per bucket. */
+	fprintf(f, "<svg class=\"tl rate\" viewBox=\"0 0 %d %d\" width=\"100%%\" "
+		   "preserveAspectRatio=\"xMinYMin meet\" xmlns=\"http://www.w3.org/2000/svg\">\n",
+		TL_W, TL_RATE_H);
+	for (i = 0; i < n && rate_max; i++) {
+		double h = (double)t->b[i].allocs * (TL_RATE_H - 30) / rate_max;
+
+		if (t->b[i].allocs)
+			fprintf(f, "<rect class=\"bar\" x=\"%.1f\" y=\"%.1f\" width=\"%.2f\" "
+				   "height=\"%.1f\" data-allocs=\"%llu\"/>",
+				TL_LEFT + i * bw, TL_RATE_H - 20 - h, MAX(bw - 0.3, 0.3), MAX(h, 0.5),
+				(unsigned long long)t->b[i].allocs);
+	}
+	fprintf(f, "\n<text class=\"axis\" x=\"%d\" y=\"12\" text-anchor=\"end\">%.0f/s</text>"
+		   "<text class=\"axis\" x=\"%d\" y=\"%d\" text-anchor=\"end\">0</text>",
+		TL_LEFT - 4, rate_max * 1e9 / t->width_ns, TL_LEFT - 4, TL_RATE_H - 20);
+	tl_axis_time(f, m, TL_LEFT, plot_w, TL_RATE_H - 4);
+	fputs("</svg>\n<div class=\"legend\">", f);
+	for (k = 0; k < nsites; k++) {
+		fprintf(f, "<span><i style=\"background:%s\"></i><a href=\"#site-%u\">site %u</a> <code>",
+			tl_colours[k], v[k]->id, v[k]->id);
+		esc(f, stack__function(stack_table__get(m->stacks, v[k]->stack)));
+		fputs("</code></span> ", f);
+	}
+	fprintf(f, "<span><i style=\"background:%s\"></i>other sites</span> <span>top: live "
+		   "bytes (each site at its highest within a %s bucket; the line is the whole heap), "
+		   "bottom: allocations per second</span></div></div>\n",
+		tl_colours[TL_SITES], fmt_ns(a, sizeof(a), t->width_ns));
+	free(series);
+	free(lo);
+	free(hi);
+	free(v);
+}
+
 int report_html(FILE *f, const struct model *m, const struct report_opts *o)
 {
 	page_head(f, m);
@@ -397,6 +551,7 @@ int report_html(FILE *f, const struct model *m, const struct report_opts *o)
 	warnings(f, m);
 	flame(f, m, o);
 	top_sites(f, m, o->top, o->stacks);
+	timeline(f, m);
 	peak(f, m, o->top);
 	ownership(f, m);
 	lifetimes(f, m);

@@ -134,6 +134,44 @@ static void jsite(FILE *f, const struct model *m, const struct site *s)
 	fputs("]}", f);
 }
 
+#define TIMELINE_SITES 8	/* sites with a series of their own */
+
+/* The heap over time, compact: one row per bucket, and the top sites' live bytes. */
+static void jtimeline(FILE *f, const struct model *m)
+{
+	const struct timeline *t = &m->timeline;
+	struct site **v = model__sorted_sites(m, ORDER_MAX_LIVE);
+	uint64_t *series = xcalloc(t->n + 1, sizeof(*series));
+	uint32_t i;
+	size_t k;
+
+	fprintf(f, ",\"timeline\":{\"bucket_ns\":%llu,\"columns\":[\"t_ns\",\"allocs\",\"bytes\","
+		   "\"frees\",\"live_bytes\",\"live_allocs\",\"max_live_bytes\"],\"buckets\":[",
+		(unsigned long long)t->width_ns);
+	for (i = 0; i < t->n; i++) {
+		const struct tl_bucket *b = &t->b[i];
+
+		fprintf(f, "%s[%llu,%llu,%llu,%llu,%llu,%llu,%llu]", i ? "," : "",
+			(unsigned long long)(i * t->width_ns), (unsigned long long)b->allocs,
+			(unsigned long long)b->bytes, (unsigned long long)b->frees,
+			(unsigned long long)b->live_bytes, (unsigned long long)b->live_allocs,
+			(unsigned long long)b->max_live_bytes);
+	}
+	fputs("],\"sites\":[", f);
+	for (k = 0; k < m->nsites && k < TIMELINE_SITES && v[k]->heap.max_bytes; k++) {
+		model__site_timeline(m, v[k], series);
+		fprintf(f, "%s{\"id\":%u,\"function\":", k ? "," : "", v[k]->id);
+		jstr(f, stack__function(stack_table__get(m->stacks, v[k]->stack)));
+		fputs(",\"max_live_bytes\":[", f);
+		for (i = 0; i < t->n; i++)
+			fprintf(f, "%s%llu", i ? "," : "", (unsigned long long)series[i]);
+		fputs("]}", f);
+	}
+	fputs("]}", f);
+	free(series);
+	free(v);
+}
+
 int report_json(FILE *f, const struct model *m, const struct report_opts *o)
 {
 	const struct totals *t = &m->totals;
@@ -184,6 +222,7 @@ int report_json(FILE *f, const struct model *m, const struct report_opts *o)
 		(unsigned long long)m->stacks_info.unmapped);
 	fputs(",\"lifetime_ns\":", f);
 	jhist(f, &m->lifetime);
+	jtimeline(f, m);
 	fputs(",\"sites\":[", f);
 	for (i = 0; i < m->nsites; i++) {
 		if (i)

@@ -153,6 +153,7 @@ void tracker__finish(struct tracker *t, uint64_t end_ns)
 	size_t i = 0;
 	uint64_t ptr, idx;
 
+	model__timeline_close(t->model, end_ns);
 	while (u64map_next(&t->live, &i, &ptr, &idx)) {
 		struct live_alloc *a = &t->pool[idx];
 

@@ -200,9 +200,73 @@ static void test_malformed(void)
 	teardown();
 }
 
+/*
+ * The heap over time: buckets of 1 ms that merge as the session outgrows 256
+ * of them. Expected values are worked out by hand from the events below.
+ */
+static void test_timeline(void)
+{
+	const uint64_t ms = 1000000, t0 = 1000 * ms;
+	uint64_t series[TIMELINE_BUCKETS], allocs = 0, bytes = 0, frees = 0, max = 0;
+	struct site *s;
+	uint32_t i;
+
+	setup();
+	m->start_ns = t0;
+	/* 0.5 ms: 100 B; 0.7 ms: 300 B (400 live); 1.2 ms: free 300 B. */
+	ev(RP_EV_ALLOC, 1, t0 + ms / 2, 0x1000, 0, 100, RA(user_alloc_site));
+	ev(RP_EV_ALLOC, 1, t0 + 7 * ms / 10, 0x2000, 0, 300, RA(user_alloc_site));
+	ev(RP_EV_FREE, 1, t0 + 12 * ms / 10, 0x2000, 0, 300, RA(user_drop_site));
+	CHECK_U64(m->timeline.width_ns, ms);
+	CHECK_U64(m->timeline.n, 2);
+	CHECK_U64(m->timeline.b[0].allocs, 2);
+	CHECK_U64(m->timeline.b[0].bytes, 400);
+	CHECK_U64(m->timeline.b[0].max_live_bytes, 400);
+	CHECK_U64(m->timeline.b[0].live_bytes, 400);
+	CHECK_U64(m->timeline.b[1].frees, 1);
+	CHECK_U64(m->timeline.b[1].live_bytes, 100);
+	/* The bucket began with 400 live: its highest is 400 too. */
+	CHECK_U64(m->timeline.b[1].max_live_bytes, 400);
+	s = m->sites[0];
+	model__site_timeline(m, s, series);
+	CHECK_U64(series[0], 400);
+	CHECK_U64(series[1], 400);
+	/* 600.5 ms: past 256 buckets of 1 ms, so they merge twice (4 ms each). */
+	ev(RP_EV_ALLOC, 1, t0 + 600 * ms + ms / 2, 0x3000, 0, 50, RA(user_other_site));
+	CHECK_U64(m->timeline.width_ns, 4 * ms);
+	CHECK_U64(m->timeline.n, 151);
+	CHECK_U64(m->timeline.b[0].allocs, 2);
+	CHECK_U64(m->timeline.b[0].frees, 1);
+	CHECK_U64(m->timeline.b[0].max_live_bytes, 400);
+	CHECK_U64(m->timeline.b[0].live_bytes, 100);
+	/* Buckets without events carry the heap over. */
+	CHECK_U64(m->timeline.b[100].live_bytes, 100);
+	CHECK_U64(m->timeline.b[150].live_bytes, 150);
+	CHECK_U64(m->timeline.b[150].bytes, 50);
+	model__site_timeline(m, s, series);
+	CHECK_U64(series[0], 400);
+	CHECK_U64(series[1], 100);
+	CHECK_U64(series[150], 100);
+	model__timeline_close(m, t0 + 700 * ms);
+	CHECK_U64(m->timeline.n, 175);
+	CHECK_U64(m->timeline.b[174].live_bytes, 150);
+	for (i = 0; i < m->timeline.n; i++) {
+		allocs += m->timeline.b[i].allocs;
+		bytes += m->timeline.b[i].bytes;
+		frees += m->timeline.b[i].frees;
+		max = m->timeline.b[i].max_live_bytes > max ? m->timeline.b[i].max_live_bytes : max;
+	}
+	CHECK_U64(allocs, m->totals.allocs);
+	CHECK_U64(bytes, m->totals.bytes_allocated);
+	CHECK_U64(frees, m->totals.frees);
+	CHECK_U64(max, m->heap.max_bytes);
+	teardown();
+}
+
 int main(void)
 {
 	RUN(test_match_and_lifetime);
+	RUN(test_timeline);
 	RUN(test_realloc_continues);
 	RUN(test_unknown);
 	RUN(test_temporaries_and_threads);
