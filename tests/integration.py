@@ -510,6 +510,30 @@ def test_stripped_functions_by_start():
 
 
 @needs_bpf
+def test_thread_exits_are_not_unknown_frees():
+    # Launch mode tracks from the first instruction: no free can be of memory
+    # born before. glibc flushing each exiting thread's cache is the
+    # allocator's own business, counted apart from the program's frees.
+    n_threads = fixture_const("threads.rs", "THREADS_N")
+    _, d, t = profile_launch("threads")
+    eq(d["mode"]["source"], "rust", "layer")
+    eq(d["totals"]["unknown_frees"], 0, "unknown frees at the Rust layer")
+    eq((d["totals"]["allocs"], d["totals"]["frees"]), (t["allocs"], t["frees"]),
+       "allocs and frees against the program's own counts")
+    _, d, t = profile_launch("threads", extra=["--libc"])
+    tot = d["totals"]
+    eq(tot["unknown_frees"], 0, "unknown frees at the libc layer")
+    check(tot["allocator_internal_frees"] >= n_threads,
+          "each of the %d exiting threads flushed its cache: %d allocator frees"
+          % (n_threads, tot["allocator_internal_frees"]))
+    check(tot["frees"] <= tot["allocs"], "no more frees than allocations: %d > %d"
+          % (tot["frees"], tot["allocs"]))
+    check(tot["frees"] >= t["frees"], "libc saw at least the program's frees")
+    eq(sum(f["frees"] for f in d["functions"]), tot["frees"], "function frees add up")
+    check(not any("before tracking" in w for w in d["warnings"]), "no unknown-free warning")
+
+
+@needs_bpf
 def test_exit_status_passthrough():
     eq(run([RSPROBE, "-q", "--", fixture("exitcode-fp"), "3"]).returncode, 3, "exit 3")
     eq(run([RSPROBE, "-q", "--", fixture("exitcode-fp"), "abort"]).returncode,
@@ -716,6 +740,7 @@ TESTS = [
     test_stripped_binary_with_libc,
     test_stripped_with_build_id_debug_file,
     test_stripped_functions_by_start,
+    test_thread_exits_are_not_unknown_frees,
     test_dlopen_cdylib_launch,
     test_dlopen_cdylib_attached,
     test_exit_status_passthrough,

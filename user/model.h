@@ -103,6 +103,8 @@ struct totals {
 	uint64_t allocs, frees, reallocs, bytes_allocated, bytes_freed;
 	uint64_t live_allocs, live_bytes, unknown_frees, unknown_reallocs, lost_events;
 	uint64_t temporaries, cross_thread, failed_allocs;
+	/* Frees the allocator made of its own memory (thread-exit cache flush): in no other count. */
+	uint64_t allocator_internal_frees;
 	uint64_t outcomes[OUTCOME_MAX];
 };
 

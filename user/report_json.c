@@ -196,7 +196,8 @@ int report_json(FILE *f, const struct model *m, const struct report_opts *o)
 		(unsigned long long)(m->end_ns - m->start_ns), (unsigned long long)m->start_ns);
 	fprintf(f, "\"totals\":{\"allocs\":%llu,\"frees\":%llu,\"reallocs\":%llu,"
 		   "\"bytes_allocated\":%llu,\"bytes_freed\":%llu,\"live_allocs\":%llu,"
-		   "\"live_bytes\":%llu,\"unknown_frees\":%llu,\"unknown_reallocs\":%llu,"
+		   "\"live_bytes\":%llu,\"unknown_frees\":%llu,\"allocator_internal_frees\":%llu,"
+		   "\"unknown_reallocs\":%llu,"
 		   "\"lost_events\":%llu,\"failed_allocs\":%llu,\"temporaries\":%llu,"
 		   "\"cross_thread\":%llu,\"peak_live_bytes\":%llu,\"peak_live_allocs\":%llu,"
 		   "\"peak_ns\":%llu,\"outcomes\":{",
@@ -204,7 +205,7 @@ int report_json(FILE *f, const struct model *m, const struct report_opts *o)
 		(unsigned long long)t->reallocs, (unsigned long long)t->bytes_allocated,
 		(unsigned long long)t->bytes_freed, (unsigned long long)t->live_allocs,
 		(unsigned long long)t->live_bytes, (unsigned long long)t->unknown_frees,
-		(unsigned long long)t->unknown_reallocs, (unsigned long long)t->lost_events,
+		(unsigned long long)t->allocator_internal_frees, (unsigned long long)t->unknown_reallocs, (unsigned long long)t->lost_events,
 		(unsigned long long)t->failed_allocs, (unsigned long long)t->temporaries,
 		(unsigned long long)t->cross_thread, (unsigned long long)m->heap.max_bytes,
 		(unsigned long long)m->heap.max_blocks,

@@ -61,6 +61,9 @@ static void totals(FILE *f, const struct model *m)
 		fmt_bytes(b, sizeof(b), t->live_bytes));
 	fprintf(f, "  unknown frees %12llu  (born before tracking began)\n",
 		(unsigned long long)t->unknown_frees);
+	if (t->allocator_internal_frees)
+		fprintf(f, "  allocator's own frees %llu  (its caches flushed at thread exit; "
+			"not counted as frees)\n", (unsigned long long)t->allocator_internal_frees);
 	fprintf(f, "  lost events   %12llu\n", (unsigned long long)t->lost_events);
 }
 

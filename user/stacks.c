@@ -87,6 +87,31 @@ void stack__attribute(struct stack *s)
 		s->via = s->attr - 1;
 }
 
+/* glibc's own cleanup paths that free what the allocator holds (malloc/arena.c, malloc.c). */
+static const char *const allocator_cleanup[] = {
+	"tcache_thread_shutdown", "__libc_thread_freeres", "__libc_freeres",
+	"arena_thread_freeres", "__malloc_arena_thread_freeres",
+};
+
+bool stack__allocator_internal(const struct stack *s)
+{
+	bool all_libc = s->n > 0 && !s->truncated;
+	uint32_t i;
+	size_t k;
+
+	for (i = 0; i < s->n; i++) {
+		const struct frame_info *f = s->fr[i];
+
+		if (f->named)
+			for (k = 0; k < ARRAY_SIZE(allocator_cleanup); k++)
+				if (!strcmp(f->function, allocator_cleanup[k]))
+					return true;
+		if (!is_libc_module(f->module))
+			all_libc = false;
+	}
+	return all_libc;
+}
+
 const char *stack__function(const struct stack *s)
 {
 	return s->attr >= 0 ? s->fr[s->attr]->function : "[unknown]";

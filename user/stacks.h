@@ -35,6 +35,14 @@ uint32_t stack_table__count(const struct stack_table *t);
 /* Name of the attributed function / via, "[unknown]" / NULL when absent. */
 const char *stack__function(const struct stack *s);
 const char *stack__via(const struct stack *s);
+/*
+ * A free the C allocator makes of its own accord: glibc flushing an exiting
+ * thread's cache (tcache_thread_shutdown from __libc_thread_freeres, under
+ * start_thread), its arenas' freeres, and any free whose whole stack lies in
+ * libc and the loader, with no frame of the program between it and the
+ * thread's start. Works on a stripped libc: the file names suffice.
+ */
+bool stack__allocator_internal(const struct stack *s);
 /* Compute attr/via from frame classification (exported for tests). */
 void stack__attribute(struct stack *s);
 

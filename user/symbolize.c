@@ -61,6 +61,18 @@ static bool is_lib_module(const char *module)
 	       !strncmp(base, "libstd-", 7);
 }
 
+bool is_libc_module(const char *module)
+{
+	const char *base;
+
+	if (!module)
+		return false;
+	base = strrchr(module, '/');
+	base = base ? base + 1 : module;
+	return !strncmp(base, "libc.so", 7) || !strncmp(base, "libc-", 5) ||
+	       !strncmp(base, "ld-linux", 8) || !strncmp(base, "libpthread", 10);
+}
+
 bool is_library_frame(const char *fn, const char *module)
 {
 	size_t i, n;

@@ -46,5 +46,7 @@ size_t symbolizer__unsymbolized(const struct symbolizer *s);
 
 /* Classification by name and module, exported for tests. */
 bool is_library_frame(const char *function, const char *module);
+/* The C library or the dynamic loader (by file name). */
+bool is_libc_module(const char *module);
 
 #endif

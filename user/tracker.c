@@ -90,7 +90,11 @@ static void on_free(struct tracker *t, const struct rp_event *e)
 	bool temporary;
 
 	if (!u64map_del(&t->live, e->ptr, &idx)) {
-		model__on_free(t->model, NULL, drop, e->size, 0, false, false);
+		/* The allocator freeing its own cache is not memory of the program's. */
+		if (stack__allocator_internal(stack_table__get(t->model->stacks, drop)))
+			t->model->totals.allocator_internal_frees++;
+		else
+			model__on_free(t->model, NULL, drop, e->size, 0, false, false);
 		return;
 	}
 	a = &t->pool[idx];

@@ -170,6 +170,54 @@ static void test_attribution_all_library(void)
 	rm(s);
 }
 
+/* Frames of files, unnamed as in a stripped libc: only the module is known. */
+static struct stack *mk_mod(const char *const *mods, const char *const *names, int n)
+{
+	struct stack *s = calloc(1, sizeof(*s));
+	struct frame_info *fi = calloc(n, sizeof(*fi));
+	int i;
+
+	s->n = n;
+	s->fr = calloc(n, sizeof(*s->fr));
+	for (i = 0; i < n; i++) {
+		fi[i].module = mods[i];
+		fi[i].named = names && names[i];
+		fi[i].function = names && names[i] ? names[i] : "libc.so.6+0x1000";
+		s->fr[i] = &fi[i];
+	}
+	return s;
+}
+
+static void test_allocator_internal(void)
+{
+	static const char *const libc = "/usr/lib/x86_64-linux-gnu/libc.so.6";
+	static const char *const exe = "/usr/bin/app";
+	/* tcache_thread_shutdown <- __libc_thread_freeres <- start_thread <- clone3 */
+	const char *const exit_path[] = { libc, libc, libc, libc };
+	/* free called by the program */
+	const char *const user_path[] = { exe, exe, libc, libc };
+	/* a static program: glibc's cleanup inside the executable, named */
+	const char *const static_path[] = { exe, exe, exe };
+	const char *const static_names[] = { "tcache_thread_shutdown", "__libc_thread_freeres",
+					     "start_thread" };
+	struct stack *a = mk_mod(exit_path, NULL, 4), *b = mk_mod(user_path, NULL, 4),
+		     *c = mk_mod(static_path, static_names, 3), *d = mk_mod(exit_path, NULL, 4),
+		     *e = calloc(1, sizeof(*e));
+
+	CHECK(stack__allocator_internal(a));
+	CHECK(!stack__allocator_internal(b));
+	CHECK(stack__allocator_internal(c));
+	/* a cut stack may have lost the program's frames: not the allocator's own */
+	d->truncated = true;
+	CHECK(!stack__allocator_internal(d));
+	CHECK(!stack__allocator_internal(e));
+	rm(a);
+	rm(b);
+	rm(c);
+	rm(d);
+	free(e);
+}
+
 int main(void)
 {
 	RUN(test_same);
@@ -177,6 +225,7 @@ int main(void)
 	RUN(test_caller);
 	RUN(test_other_sibling);
 	RUN(test_other_thread_and_truncated);
+	RUN(test_allocator_internal);
 	RUN(test_attribution_all_library);
 	CHECK_DONE();
 }
