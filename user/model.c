@@ -406,6 +406,9 @@ static int cmp_site(const void *a, const void *b)
 	case ORDER_MAX_LIVE:
 		kx = x->heap.max_bytes, ky = y->heap.max_bytes;
 		break;
+	case ORDER_REALLOCS:
+		kx = x->reallocs, ky = y->reallocs;
+		break;
 	default:
 		kx = x->bytes, ky = y->bytes;
 	}

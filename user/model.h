@@ -191,7 +191,8 @@ void model__timeline_close(struct model *m, uint64_t end_ns);
 void model__site_timeline(const struct model *m, const struct site *s, uint64_t *out);
 
 /* Sites sorted by a key, for renderers (caller frees the array). */
-enum site_order { ORDER_BYTES, ORDER_ALLOCS, ORDER_LIVE_BYTES, ORDER_PEAK_BYTES, ORDER_MAX_LIVE };
+enum site_order { ORDER_BYTES, ORDER_ALLOCS, ORDER_LIVE_BYTES, ORDER_PEAK_BYTES, ORDER_MAX_LIVE,
+		  ORDER_REALLOCS };
 struct site **model__sorted_sites(const struct model *m, enum site_order order);
 struct function **model__sorted_functions(const struct model *m);
 /* Main drop site of a site (most frees), or NULL. */

@@ -2,6 +2,7 @@
 #ifndef RP_REPORT_H
 #define RP_REPORT_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "model.h"
@@ -42,6 +43,19 @@ int report_html(FILE *f, const struct model *m, const struct report_opts *o);
  * Inlined frames share their address with the frame that follows them.
  */
 const char *frame_where(char *buf, size_t len, const struct frame_info *fr);
+
+/* Allocations and bytes per heap type (String, Vec, ...), in order of first site. */
+struct heap_type_row {
+	const char *type;
+	uint64_t allocs, bytes;
+};
+int heap_type_rows(const struct model *m, struct heap_type_row *rows, int max);
+
+/*
+ * A site whose allocations realloc again and again: the advice for it in buf
+ * (with_capacity, or a larger capacity where it sets one); false for others.
+ */
+bool growth_hint(const struct model *m, const struct site *s, char *buf, size_t len);
 
 /* Warnings every output carries (lost events, unknown frees, ...). */
 int report_warnings(const struct model *m, char ***out);

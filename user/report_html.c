@@ -16,7 +16,7 @@
 #define CHART_W 560
 #define CHART_H 160
 #define SMALL_W 180
-#define SMALL_H 36
+#define SMALL_H 46
 #define SITE_CHARTS 6	/* sites with a histogram of their own */
 
 static const char css[] =
@@ -31,9 +31,13 @@ static const char css[] =
 	"12px; }\n"
 	".warn { background: #fff4d6; border: 1px solid #e5c36a; padding: 8px 14px;"
 	" border-radius: 6px; }\n"
-	"table { border-collapse: collapse; font-size: 13px; }\n"
-	"th, td { padding: 3px 8px; border-bottom: 1px solid #eee; text-align: right; }\n"
-	"th { background: #f3f3f3; } td.fn { text-align: left; font-family: monospace; }\n"
+	"table { border-collapse: collapse; font-size: 13px; max-width: 100%; }\n"
+	"table.wide { width: 100%; }\n"
+	"th, td { padding: 3px 8px; border-bottom: 1px solid #eee; text-align: right;"
+	" white-space: nowrap; vertical-align: top; }\n"
+	"th { background: #f3f3f3; } td.fn { text-align: left; font-family: monospace;"
+	" white-space: normal; overflow-wrap: anywhere; min-width: 10em; }\n"
+	"td.fn .via { color: #777; font-size: 12px; } th.fn { text-align: left; }\n"
 	".bar { fill: #e0782f; } .bar.lib { fill: #5aaaeb; } .axis { font-size: 10px; fill: "
 	"#555; }\n"
 	".flame { overflow-x: auto; }\n"
@@ -146,14 +150,19 @@ static struct axis axis_of(const struct hist *h)
 	return a;
 }
 
-static void axis_labels(FILE *f, struct axis a, double bw, int y, uint64_t most, int ht)
+static void axis_labels(FILE *f, struct axis a, double bw, int y, uint64_t most, int ht, int w)
 {
 	int k, every = (int)(48 / bw) + 1;
 	char lo[32];
 
-	for (k = a.first; k <= a.last; k += every)
-		fprintf(f, "<text class=\"axis\" x=\"%.1f\" y=\"%d\">%s</text>",
-			2 + (k - a.first) * bw, y, fmt_ns(lo, sizeof(lo), hist_log2_lower(k)));
+	/* Labels near the right edge end there rather than run past it. */
+	for (k = a.first; k <= a.last; k += every) {
+		double x = 2 + (k - a.first) * bw;
+
+		fprintf(f, "<text class=\"axis\" x=\"%.1f\" y=\"%d\"%s>%s</text>",
+			x > w - 48 ? w - 2 : x, y, x > w - 48 ? " text-anchor=\"end\"" : "",
+			fmt_ns(lo, sizeof(lo), hist_log2_lower(k)));
+	}
 	fprintf(f, "<text class=\"axis\" x=\"2\" y=\"10\">%llu frees in the tallest bar</text>"
 		   "<text class=\"axis\" x=\"2\" y=\"%d\">lifetime (log2 buckets, lower bound)"
 		   "</text>", (unsigned long long)most, ht - 2);
@@ -163,9 +172,9 @@ static void axis_labels(FILE *f, struct axis a, double bw, int y, uint64_t most,
 static void hist_chart(FILE *f, const struct hist *h, struct axis a, int w, int ht, bool small)
 {
 	uint64_t b[HIST_LOG2_BUCKETS], most = 0;
-	int k, base = small ? 2 : 26;
+	int k, base = small ? 12 : 26;
 	double bw = a.first < 0 ? 0 : (double)(w - 4) / (a.last - a.first + 1);
-	char lo[32];
+	char lo[32], hi[32];
 
 	hist_log2(h, b);
 	for (k = a.first; a.first >= 0 && k <= a.last; k++)
@@ -185,7 +194,16 @@ static void hist_chart(FILE *f, const struct hist *h, struct axis a, int w, int 
 			fmt_ns(lo, sizeof(lo), hist_log2_lower(k)), (unsigned long long)b[k]);
 	}
 	if (!small && most)
-		axis_labels(f, a, bw, ht - base + 12, most, ht);
+		axis_labels(f, a, bw, ht - base + 12, most, ht, w);
+	/* Sparklines: the axis's two ends and the tallest bar's count. */
+	if (small && a.first >= 0)
+		fprintf(f, "<text class=\"axis\" x=\"2\" y=\"%d\">%s</text>"
+			   "<text class=\"axis\" x=\"%d\" y=\"%d\" text-anchor=\"end\">%s</text>"
+			   "<text class=\"axis\" x=\"%d\" y=\"%d\" text-anchor=\"middle\">tallest %llu"
+			   "</text>",
+			ht - 1, fmt_ns(lo, sizeof(lo), hist_log2_lower(a.first)), w - 2, ht - 1,
+			fmt_ns(hi, sizeof(hi), hist_log2_lower(a.last + 1)), w / 2, ht - 1,
+			(unsigned long long)most);
 	fputs("</svg>", f);
 }
 
@@ -211,8 +229,11 @@ static void site_row(FILE *f, const struct model *m, const struct site *s, bool 
 		s->frees ? fmt_ns(p50, sizeof(p50), hist_quantile(&s->lifetime, 0.5)) : "-",
 		s->frees ? fmt_ns(p99, sizeof(p99), hist_quantile(&s->lifetime, 0.99)) : "-");
 	esc(f, stack__function(st));
-	fputs("</td><td class=\"fn\">", f);
-	esc(f, stack__via(st));
+	if (stack__via(st)) {
+		fputs("<div class=\"via\">via ", f);
+		esc(f, stack__via(st));
+		fputs("</div>", f);
+	}
 	fputs("</td><td class=\"fn\">", f);
 	if (d) {
 		esc(f, stack__function(stack_table__get(m->stacks, d->stack)));
@@ -250,7 +271,7 @@ static void stacks_row(FILE *f, const struct model *m, const struct site *s)
 {
 	const struct drop_site *d = site__main_drop(s);
 
-	fprintf(f, "<tr class=\"stacks\" data-stacks-of=\"%u\"><td colspan=\"11\"><details>"
+	fprintf(f, "<tr class=\"stacks\" data-stacks-of=\"%u\"><td colspan=\"10\"><details>"
 		   "<summary>stacks of site %u</summary><div class=\"stk\"><div>born at:",
 		s->id, s->id);
 	stack_list(f, stack_table__get(m->stacks, s->stack));
@@ -269,10 +290,11 @@ static void top_sites(FILE *f, const struct model *m, int top, int nstacks)
 	struct site **v = model__sorted_sites(m, ORDER_BYTES);
 	int i, n = (int)MIN((size_t)top, m->nsites);
 
-	fprintf(f, "<h2>Top sites by bytes allocated (%d of %zu)</h2>\n<table id=\"sites\">\n"
+	fprintf(f, "<h2>Top sites by bytes allocated (%d of %zu)</h2>\n<table id=\"sites\" class=\"wide\">\n"
 		   "<tr><th>site</th><th>allocs</th><th>bytes</th><th>live</th><th>live bytes</th>"
-		   "<th>p50</th><th>p99</th><th>function</th><th>via</th>"
-		   "<th>dropped by (outcome)</th><th>lifetimes</th></tr>\n", n, m->nsites);
+		   "<th>p50</th><th>p99</th><th class=\"fn\">function (via)</th>"
+		   "<th class=\"fn\">dropped by (outcome)</th><th>lifetimes</th></tr>\n",
+		n, m->nsites);
 	for (i = 0; i < n; i++) {
 		site_row(f, m, v[i], i < SITE_CHARTS);
 		if (i < nstacks)
@@ -302,6 +324,10 @@ static void ownership(FILE *f, const struct model *m)
 		uint64_t v = k < OUTCOME_MAX ? t->outcomes[k] :
 			     k == OUTCOME_MAX ? t->cross_thread : t->temporaries;
 		double pct = matched ? 100.0 * v / matched : 0;
+
+		if (k == OUTCOME_MAX)
+			fputs("<tr><td class=\"fn note\" colspan=\"5\">same, callee, caller and other "
+			      "divide the frees; the rows below overlap them</td></tr>\n", f);
 
 		fprintf(f, "<tr data-outcome=\"%s\" data-v=\"%llu\"><td class=\"fn\">%s</td>"
 			   "<td>%llu</td><td>%.1f%%</td><td><svg width=\"300\" height=\"12\">"
@@ -334,20 +360,27 @@ static void growth_and_leaks(FILE *f, const struct model *m, int top)
 	size_t i;
 	int shown = 0;
 
-	fputs("<h2>Growth hints</h2>\n<ul id=\"growth\">\n", f);
-	for (i = 0; i < m->nsites; i++) {
-		const struct site *s = m->sites[i];
+	struct site **g = model__sorted_sites(m, ORDER_REALLOCS);
+	char hint[160];
 
-		if (!s->grown || s->reallocs < 2 * s->grown || shown++ >= top)
+	fputs("<h2>Growth hints (most reallocs first)</h2>\n<ul id=\"growth\">\n", f);
+	for (i = 0; i < m->nsites && shown < top; i++) {
+		const struct site *s = g[i];
+
+		if (!growth_hint(m, s, hint, sizeof(hint)))
 			continue;
-		fprintf(f, "<li>site %u <code>", s->id);
+		shown++;
+		fprintf(f, "<li data-growth-site=\"%u\" data-reallocs=\"%llu\">site %u <code>", s->id,
+			(unsigned long long)s->reallocs, s->id);
 		esc(f, stack__function(stack_table__get(m->stacks, s->stack)));
-		fprintf(f, "</code>: %llu allocations grew with %llu reallocs; final size mean %s, "
-			   "max %s (reserve or with_capacity would avoid the copies)</li>\n",
-			(unsigned long long)s->grown, (unsigned long long)s->reallocs,
+		fprintf(f, "</code>: %llu allocation%s grew with %llu reallocs; final size mean %s, "
+			   "max %s (%s)</li>\n",
+			(unsigned long long)s->grown, s->grown == 1 ? "" : "s",
+			(unsigned long long)s->reallocs,
 			fmt_bytes(a, sizeof(a), s->grown_final_bytes / s->grown),
-			fmt_bytes(b, sizeof(b), s->grown_max_final));
+			fmt_bytes(b, sizeof(b), s->grown_max_final), hint);
 	}
+	free(g);
 	fputs("</ul>\n<h2>Live at end (leak candidates, oldest first)</h2>\n<ul id=\"live\">\n", f);
 	for (i = 0; i < m->nsites && (int)i < top && v[i]->live; i++) {
 		fprintf(f, "<li>site %u <code>", v[i]->id);
@@ -358,6 +391,43 @@ static void growth_and_leaks(FILE *f, const struct model *m, int top)
 	}
 	fputs("</ul>\n", f);
 	free(v);
+}
+
+static void functions(FILE *f, const struct model *m, int top)
+{
+	struct function **v = model__sorted_functions(m);
+	char a[32], b[32];
+	int i, n = (int)MIN((size_t)top, m->nfuncs);
+
+	fprintf(f, "<h2>Functions (allocations born there, frees done there; %d of %zu)</h2>\n"
+		   "<table id=\"functions\"><tr><th class=\"fn\">function</th><th>allocs</th>"
+		   "<th>bytes</th><th>frees</th><th>bytes freed</th></tr>\n", n, m->nfuncs);
+	for (i = 0; i < n; i++) {
+		fprintf(f, "<tr data-function-allocs=\"%llu\"><td class=\"fn\">",
+			(unsigned long long)v[i]->allocs);
+		esc(f, v[i]->name);
+		fprintf(f, "</td><td>%llu</td><td>%s</td><td>%llu</td><td>%s</td></tr>\n",
+			(unsigned long long)v[i]->allocs, fmt_bytes(a, sizeof(a), v[i]->bytes_allocated),
+			(unsigned long long)v[i]->frees, fmt_bytes(b, sizeof(b), v[i]->bytes_freed));
+	}
+	fputs("</table>\n", f);
+	free(v);
+}
+
+static void heap_types(FILE *f, const struct model *m)
+{
+	struct heap_type_row rows[24];
+	int n = heap_type_rows(m, rows, (int)ARRAY_SIZE(rows)), i;
+	char b[32];
+
+	fputs("<h2>Heap types (from the API that allocated)</h2>\n<table id=\"heap-types\">"
+	      "<tr><th class=\"fn\">type</th><th>allocs</th><th>bytes</th></tr>\n", f);
+	for (i = 0; i < n; i++)
+		fprintf(f, "<tr data-heap-type=\"%s\" data-allocs=\"%llu\"><td class=\"fn\">%s</td>"
+			   "<td>%llu</td><td>%s</td></tr>\n",
+			rows[i].type, (unsigned long long)rows[i].allocs, rows[i].type,
+			(unsigned long long)rows[i].allocs, fmt_bytes(b, sizeof(b), rows[i].bytes));
+	fputs("</table>\n", f);
 }
 
 /* The peak of the live heap: when, how big, and which sites held it. */
@@ -551,10 +621,12 @@ int report_html(FILE *f, const struct model *m, const struct report_opts *o)
 	warnings(f, m);
 	flame(f, m, o);
 	top_sites(f, m, o->top, o->stacks);
+	functions(f, m, o->top);
 	timeline(f, m);
 	peak(f, m, o->top);
 	ownership(f, m);
 	lifetimes(f, m);
+	heap_types(f, m);
 	growth_and_leaks(f, m, o->top);
 	fputs("</body>\n</html>\n", f);
 	return ferror(f) ? -EIO : 0;

@@ -226,13 +226,15 @@ static void ownership(FILE *f, const struct model *m)
 	fprintf(f, "\nOwnership (of %llu frees matched to their allocation)\n",
 		(unsigned long long)matched);
 	for (k = 0; k < OUTCOME_MAX; k++)
-		fprintf(f, "  %-7s %10llu %5.1f%%  %s\n", outcome_name(k),
+		fprintf(f, "  %-12s %10llu %5.1f%%  %s\n", outcome_name(k),
 			(unsigned long long)t->outcomes[k], pct(t->outcomes[k], matched),
 			outcome_desc[k]);
-	fprintf(f, "  %-7s %10llu %5.1f%%  freed on another thread than the one that allocated\n",
-		"thread", (unsigned long long)t->cross_thread, pct(t->cross_thread, matched));
-	fprintf(f, "  %-7s %10llu %5.1f%%  temporaries: freed before their thread allocated again\n",
-		"temp", (unsigned long long)t->temporaries, pct(t->temporaries, matched));
+	fprintf(f, "  (same, callee, caller and other divide the frees; the rows below overlap "
+		   "them)\n");
+	fprintf(f, "  %-12s %10llu %5.1f%%  freed on another thread than the one that allocated\n",
+		"cross_thread", (unsigned long long)t->cross_thread, pct(t->cross_thread, matched));
+	fprintf(f, "  %-12s %10llu %5.1f%%  freed before their thread allocated again\n",
+		"temporaries", (unsigned long long)t->temporaries, pct(t->temporaries, matched));
 }
 
 static void histogram(FILE *f, const char *title, const struct hist *h)
@@ -267,15 +269,10 @@ static void histogram(FILE *f, const char *title, const struct hist *h)
 	}
 }
 
-static void heap_types(FILE *f, const struct model *m)
+int heap_type_rows(const struct model *m, struct heap_type_row *rows, int max)
 {
-	struct {
-		const char *type;
-		uint64_t allocs, bytes;
-	} rows[24];
 	int nrows = 0, i;
 	size_t s;
-	char b[32];
 
 	for (s = 0; s < m->nsites; s++) {
 		const char *t = model__heap_type(m, m->sites[s]);
@@ -283,7 +280,7 @@ static void heap_types(FILE *f, const struct model *m)
 		for (i = 0; i < nrows && strcmp(rows[i].type, t); i++)
 			;
 		if (i == nrows) {
-			if (nrows == (int)ARRAY_SIZE(rows))
+			if (nrows == max)
 				continue;
 			rows[nrows].type = t;
 			rows[nrows].allocs = rows[nrows].bytes = 0;
@@ -292,6 +289,15 @@ static void heap_types(FILE *f, const struct model *m)
 		rows[i].allocs += m->sites[s]->allocs;
 		rows[i].bytes += m->sites[s]->bytes;
 	}
+	return nrows;
+}
+
+static void heap_types(FILE *f, const struct model *m)
+{
+	struct heap_type_row rows[24];
+	int nrows = heap_type_rows(m, rows, (int)ARRAY_SIZE(rows)), i;
+	char b[32];
+
 	if (!nrows)
 		return;
 	fprintf(f, "\nHeap types (from the API that allocated)\n");
@@ -302,26 +308,26 @@ static void heap_types(FILE *f, const struct model *m)
 
 static void growth(FILE *f, const struct model *m, int top)
 {
-	struct site **v = model__sorted_sites(m, ORDER_ALLOCS);
-	char a[32], b[32], fn[64];
+	struct site **v = model__sorted_sites(m, ORDER_REALLOCS);
+	char a[32], b[32], fn[64], hint[160];
 	size_t i;
 	int shown = 0;
 
 	for (i = 0; i < m->nsites && shown < top; i++) {
 		const struct site *s = v[i];
 
-		if (!s->grown || s->reallocs < 2 * s->grown)
+		if (!growth_hint(m, s, hint, sizeof(hint)))
 			continue;
 		if (!shown++)
-			fprintf(f, "\nGrowth hints (allocations that reallocate repeatedly: "
-				   "reserve or with_capacity would avoid the copies)\n");
-		fprintf(f, "  site %u %s: %llu allocations grew with %llu reallocs (up to %llu "
-			   "each), final size mean %s, max %s\n",
+			fprintf(f, "\nGrowth hints (allocations that reallocate repeatedly, most "
+				   "reallocs first)\n");
+		fprintf(f, "  site %u %s: %llu allocation%s grew with %llu reallocs (up to %llu "
+			   "each), final size mean %s, max %s: %s\n",
 			s->id, fit(fn, sizeof(fn), stack__function(stack_table__get(m->stacks, s->stack)), 60),
-			(unsigned long long)s->grown, (unsigned long long)s->reallocs,
-			(unsigned long long)s->grown_max_reallocs,
+			(unsigned long long)s->grown, s->grown == 1 ? "" : "s",
+			(unsigned long long)s->reallocs, (unsigned long long)s->grown_max_reallocs,
 			fmt_bytes(a, sizeof(a), s->grown_final_bytes / s->grown),
-			fmt_bytes(b, sizeof(b), s->grown_max_final));
+			fmt_bytes(b, sizeof(b), s->grown_max_final), hint);
 	}
 	free(v);
 }
@@ -341,6 +347,23 @@ static void live(FILE *f, const struct model *m, int top)
 			(unsigned long long)v[i]->live, fmt_bytes(a, sizeof(a), v[i]->live_bytes),
 			v[i]->noldest ? fmt_ns(b, sizeof(b), v[i]->oldest[0].age_ns) : "-");
 	free(v);
+}
+
+bool growth_hint(const struct model *m, const struct site *s, char *buf, size_t len)
+{
+	const struct stack *st = stack_table__get(m->stacks, s->stack);
+	const char *fn = stack__function(st), *via = stack__via(st);
+	bool sized;
+
+	if (!s->grown || s->reallocs < 2 * s->grown)
+		return false;
+	/* A site that already asks for a capacity: the size it asks for is too small. */
+	sized = strstr(fn, "with_capacity") || strstr(fn, "reserve") ||
+		(via && (strstr(via, "with_capacity") || strstr(via, "reserve")));
+	snprintf(buf, len, sized ? "it sets a capacity already, one closer to the final size "
+				   "would avoid the copies" :
+				   "reserve or with_capacity would avoid the copies");
+	return true;
 }
 
 /* The peak of the live heap: when, how big, and which sites held it. */
