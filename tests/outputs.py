@@ -687,6 +687,60 @@ def test_timeline_follows_the_fixture():
     check(all("#site-%d" % s["id"] in legend for s in tl["sites"]), "HTML: the legend's sites")
 
 
+# ---------------------------------------------------------------- tests: frame origins
+
+@needs_bpf
+def test_frame_origins_in_the_flame_graph():
+    root = ET.parse(path("svg")).getroot()
+    kinds = {}
+    for g in root.findall(SVG_NS + "g[@class='f']"):
+        kinds.setdefault(g.find(SVG_NS + "title").text.split("\n")[0], g.get("data-k"))
+    eq(kinds.get("ownership::move_case"), "user", "the fixture's code is the user's")
+    eq(kinds.get("std::rt::lang_start_internal"), "library", "std is Rust's library")
+    for fn in ("__libc_start_main", "_start", "main"):
+        eq(kinds.get(fn), "libc", "%s is libc and the C runtime" % fn)
+    legend = " ".join(t.text or "" for t in root.iter(SVG_NS + "text"))
+    for label in ("your Rust code", "Rust std", "other native code", "libc"):
+        check(label in legend, "the legend names %r" % label)
+    # A C program (CPython, through its malloc): nothing of it is "your code".
+    py = os.path.realpath("/usr/bin/python3")
+    if not os.path.exists(py):
+        raise Skip("no /usr/bin/python3")
+    svg, js = tmp("py.svg"), tmp("py.json")
+    r = run([RSPROBE, "-q", "--libc", "--library-frame", "^PyMem_(Raw)?Malloc$", "-o", svg,
+             "-o", js, "--", py, "-c", "x = [str(i) for i in range(2000)]"],
+            env={"PYTHONHASHSEED": "0"})
+    eq(r.returncode, 0, "rsprobe --libc -- python3 (stderr: %s)" % r.stderr)
+    ks = [g.get("data-k") for g in ET.parse(svg).getroot().findall(SVG_NS + "g[@class='f']")]
+    check("native" in ks and "libc" in ks, "CPython's frames are native code: %s" % set(ks))
+    check("user" not in ks, "no CPython frame is called the user's code")
+    # --library-frame: PyMem_Malloc is skipped; the sites are its callers', via it.
+    d = json.load(open(js))
+    check(all(s["function"] not in ("PyMem_Malloc", "PyMem_RawMalloc") for s in d["sites"]),
+          "no site attributed to PyMem_Malloc")
+    via = [s for s in d["sites"] if s["via"] in ("PyMem_Malloc", "PyMem_RawMalloc")]
+    check(via, "sites allocating through PyMem_Malloc name it as via")
+
+
+@needs_bpf
+def test_library_frame_moves_attribution():
+    js = tmp("libframe.json")
+    r = run([RSPROBE, "-q", "--library-frame", "^ownership::produce$", "-o", js, "--",
+             fixture("ownership-fp")])
+    eq(r.returncode, 0, "rsprobe --library-frame (stderr: %s)" % r.stderr)
+    d = json.load(open(js))
+    n = fixture_const("ownership.rs", "RETURN_N")
+    rc = [s for s in d["sites"] if s["function"] == "ownership::return_case"]
+    eq(sum(s["allocs"] for s in rc), n, "return_case owns produce's allocations")
+    check(all(s["via"] == "ownership::produce" for s in rc), "via produce")
+    eq(sum(s["outcomes"]["same"] for s in rc), n, "return_case allocates and drops: same")
+    check(not [s for s in d["sites"] if s["function"] == "ownership::produce"],
+          "no site attributed to produce")
+    r = run([RSPROBE, "--library-frame", "(", "-p", "1"])
+    eq(r.returncode, 2, "a bad pattern is a usage error")
+    check("--library-frame: not a valid regular expression" in r.stderr, r.stderr)
+
+
 # ---------------------------------------------------------------- tests: rsprobe diff
 
 def profile_peak(name, churn):
@@ -849,6 +903,8 @@ TESTS = [
     test_peak_against_the_fixture,
     test_stacks_in_text_and_html,
     test_timeline_follows_the_fixture,
+    test_frame_origins_in_the_flame_graph,
+    test_library_frame_moves_attribution,
     test_diff_finds_the_one_changed_site,
     test_diff_bad_input,
     test_live_view_appends_when_piped,

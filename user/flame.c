@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "flame.h"
+#include "symbolize.h"
 #include "util.h"
 
 const char *const weight_names[WEIGHT_MAX] = {
@@ -49,11 +50,55 @@ static uint32_t node_new(struct flame *f, const char *name, enum frame_kind kind
 	return (uint32_t)f->n++;
 }
 
-static enum frame_kind kind_of(const struct frame_info *fr)
+/* libc, the dynamic loader and the C runtime's entry points that frame every program. */
+static bool is_c_runtime(const struct frame_info *fr)
 {
+	static const char *const mods[] = { "libc.so", "libc-", "ld-linux", "libpthread", "libm.so",
+					    "libgcc_s", "libdl", "librt", "ld64.so" };
+	static const char *const fns[] = { "main", "_start", "__libc_start_main",
+					   "__libc_start_call_main", "start_thread", "clone",
+					   "clone3", "__clone", "__clone3" };
+	const char *base = fr->module ? strrchr(fr->module, '/') : NULL;
+	size_t i;
+
+	base = base ? base + 1 : fr->module;
+	for (i = 0; base && i < ARRAY_SIZE(mods); i++)
+		if (!strncmp(base, mods[i], strlen(mods[i])))
+			return true;
+	for (i = 0; fr->named && i < ARRAY_SIZE(fns); i++)
+		if (!strcmp(fr->function, fns[i]))
+			return true;
+	return false;
+}
+
+enum frame_kind frame_kind_of(struct symbolizer *sym, const struct frame_info *fr)
+{
+	if (is_c_runtime(fr))
+		return FRAME_LIBC;
 	if (!fr->named)
 		return FRAME_UNKNOWN;
+	/* Code of an object with no Rust in it: a C/C++ library or a C host. */
+	if (!symbolizer__object_is_rust(sym, fr->module))
+		return FRAME_NATIVE;
 	return fr->library ? FRAME_LIBRARY : FRAME_USER;
+}
+
+const char *frame_kind_name(enum frame_kind k)
+{
+	switch (k) {
+	case FRAME_USER:
+		return "user";
+	case FRAME_LIBRARY:
+		return "library";
+	case FRAME_NATIVE:
+		return "native";
+	case FRAME_LIBC:
+		return "libc";
+	case FRAME_UNKNOWN:
+		return "unknown";
+	default:
+		return "root";
+	}
 }
 
 static uint32_t child(struct flame *f, uint32_t parent, const char *name, enum frame_kind kind)
@@ -71,7 +116,8 @@ static uint32_t child(struct flame *f, uint32_t parent, const char *name, enum f
 	return id;
 }
 
-static void add_stack(struct flame *f, const struct stack *st, uint64_t v)
+static void add_stack(struct flame *f, struct symbolizer *sym, const struct stack *st,
+		      uint64_t v)
 {
 	uint32_t cur = 0;
 	int i;
@@ -82,7 +128,7 @@ static void add_stack(struct flame *f, const struct stack *st, uint64_t v)
 		f->nodes[cur].value += v;
 	}
 	for (i = (int)st->n - 1; i >= 0; i--) {
-		cur = child(f, cur, st->fr[i]->function, kind_of(st->fr[i]));
+		cur = child(f, cur, st->fr[i]->function, frame_kind_of(sym, st->fr[i]));
 		f->nodes[cur].value += v;
 	}
 	f->nodes[cur].self += v;
@@ -124,7 +170,7 @@ struct flame *flame__new(const struct model *m, enum weight w)
 		uint64_t v = site_weight(m->sites[i], w);
 
 		if (v)
-			add_stack(f, stack_table__get(m->stacks, m->sites[i]->stack), v);
+			add_stack(f, m->sym, stack_table__get(m->stacks, m->sites[i]->stack), v);
 	}
 	layout(f, 0);
 	return f;

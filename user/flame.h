@@ -13,7 +13,19 @@
  * merge by function name along a path, as flamegraph.pl merges folded lines.
  * Node 0 is the root ("all"); children are sorted by name.
  */
-enum frame_kind { FRAME_USER, FRAME_LIBRARY, FRAME_UNKNOWN, FRAME_ROOT };
+/*
+ * Where a frame's code comes from, for colours and legends: the target's own
+ * Rust code (USER), Rust's standard library and the allocator shims
+ * (LIBRARY), other native code (C/C++ libraries, the host of a Rust cdylib),
+ * libc and the C runtime, or no symbol at all.
+ */
+enum frame_kind { FRAME_USER, FRAME_LIBRARY, FRAME_UNKNOWN, FRAME_ROOT, FRAME_NATIVE, FRAME_LIBC };
+
+struct symbolizer;
+struct frame_info;
+enum frame_kind frame_kind_of(struct symbolizer *sym, const struct frame_info *fr);
+/* "user", "library", "native", "libc", "unknown", "root". */
+const char *frame_kind_name(enum frame_kind k);
 
 struct flame_node {
 	const char *name;	/* owned by the model's symbolizer */

@@ -16,6 +16,7 @@
 #include "live.h"
 #include "report.h"
 #include "session.h"
+#include "symbolize.h"
 #include "util.h"
 
 #define EXIT_USAGE 2
@@ -92,6 +93,10 @@ static const char usage_text[] =
 "                         the kernel can)\n"
 "      --ring-mb N        ring buffer size in MiB (default 32); raise it if\n"
 "                         events are reported lost\n"
+"      --library-frame REGEX  functions matching REGEX (POSIX extended) are\n"
+"                         library frames too, skipped when a site is\n"
+"                         attributed: allocator wrappers of C hosts\n"
+"                         (CRYPTO_zalloc, _PyObject_Malloc); repeatable\n"
 "      --probe-only       attach the same probes with programs that do\n"
 "                         nothing: the cost floor, for benchmarks (the\n"
 "                         report is empty)\n"
@@ -219,7 +224,7 @@ static void add_output(struct cli *c, const char *path)
 static void parse_args(int argc, char **argv, struct cli *c)
 {
 	enum { OPT_ALL = 256, OPT_TOP, OPT_RING, OPT_PROBE_ONLY, OPT_UNWIND, OPT_WEIGHT,
-	       OPT_SOURCE, OPT_LIBC, OPT_STACKS, OPT_DEBUG_DIR };
+	       OPT_SOURCE, OPT_LIBC, OPT_STACKS, OPT_DEBUG_DIR, OPT_LIBFRAME };
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "duration", required_argument, NULL, 'd' },
@@ -229,6 +234,7 @@ static void parse_args(int argc, char **argv, struct cli *c)
 		{ "all", no_argument, NULL, OPT_ALL },
 		{ "top", required_argument, NULL, OPT_TOP },
 		{ "stacks", required_argument, NULL, OPT_STACKS },
+		{ "library-frame", required_argument, NULL, OPT_LIBFRAME },
 		{ "ring-mb", required_argument, NULL, OPT_RING },
 		{ "probe-only", no_argument, NULL, OPT_PROBE_ONLY },
 		{ "unwind", required_argument, NULL, OPT_UNWIND },
@@ -272,6 +278,11 @@ static void parse_args(int argc, char **argv, struct cli *c)
 			break;
 		case OPT_TOP:
 			c->report.top = (int)parse_uint("--top", optarg, 100000);
+			break;
+		case OPT_LIBFRAME:
+			if (symbolizer__add_library_regex(optarg))
+				usage_error("--library-frame: not a valid regular expression: '%s'",
+					    optarg);
 			break;
 		case OPT_STACKS:
 			c->report.stacks = (int)parse_uint("--stacks", optarg, 100000);

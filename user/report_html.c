@@ -52,7 +52,10 @@ static const char css[] =
 	".stk > div { flex: 1 1 480px; min-width: 0; }\n"
 	"ol.stack { margin: 2px 0 6px; padding-left: 28px; font-family: monospace; }\n"
 	"ol.stack li { overflow-wrap: anywhere; } ol.stack li.attr .fnn { font-weight: bold; }\n"
-	"ol.stack .where { color: #777; } ol.stack li.lib .fnn { color: #2a6fb0; }\n";
+	"ol.stack .where { color: #777; } ol.stack li.user .fnn { color: #b4501a; }\n"
+	"ol.stack li.library .fnn { color: #2a6fb0; } ol.stack li.native .fnn { color: #7b4bb7; }\n"
+	"ol.stack li.libc .fnn { color: #2f8a4a; } ol.stack li.unknown .fnn { color: #666; }\n"
+	".stk .key span { margin-right: 12px; }\n";
 
 static void esc(FILE *f, const char *s)
 {
@@ -247,7 +250,7 @@ static void site_row(FILE *f, const struct model *m, const struct site *s, bool 
 	fputs("</td></tr>\n", f);
 }
 
-static void stack_list(FILE *f, const struct stack *st)
+static void stack_list(FILE *f, const struct model *m, const struct stack *st)
 {
 	char where[512];
 	uint32_t i;
@@ -256,8 +259,8 @@ static void stack_list(FILE *f, const struct stack *st)
 	for (i = 0; i < st->n; i++) {
 		const struct frame_info *fr = st->fr[i];
 
-		fprintf(f, "<li class=\"%s%s\"><span class=\"fnn\">", fr->library ? "lib" : "user",
-			(int)i == st->attr ? " attr" : "");
+		fprintf(f, "<li class=\"%s%s\"><span class=\"fnn\">",
+			frame_kind_name(frame_kind_of(m->sym, fr)), (int)i == st->attr ? " attr" : "");
 		esc(f, fr->function);
 		fputs("</span> <span class=\"where\">", f);
 		esc(f, frame_where(where, sizeof(where), fr));
@@ -272,14 +275,17 @@ static void stacks_row(FILE *f, const struct model *m, const struct site *s)
 	const struct drop_site *d = site__main_drop(s);
 
 	fprintf(f, "<tr class=\"stacks\" data-stacks-of=\"%u\"><td colspan=\"10\"><details>"
-		   "<summary>stacks of site %u</summary><div class=\"stk\"><div>born at:",
+		   "<summary>stacks of site %u</summary><div class=\"stk key\"><span class=\"user\">"
+		   "your Rust code</span><span class=\"library\">Rust std</span><span class=\"native\">"
+		   "other native</span><span class=\"libc\">libc</span></div>"
+		   "<div class=\"stk\"><div>born at:",
 		s->id, s->id);
-	stack_list(f, stack_table__get(m->stacks, s->stack));
+	stack_list(f, m, stack_table__get(m->stacks, s->stack));
 	fputs("</div>", f);
 	if (d) {
 		fprintf(f, "<div>dropped (%s), %llu of %llu frees, at:", outcome_name(d->outcome),
 			(unsigned long long)d->frees, (unsigned long long)s->frees);
-		stack_list(f, stack_table__get(m->stacks, d->stack));
+		stack_list(f, m, stack_table__get(m->stacks, d->stack));
 		fputs("</div>", f);
 	}
 	fputs("</div></details></td></tr>\n", f);

@@ -152,7 +152,7 @@ static const char flame_js[] =
 	"    svg.setAttribute(\"width\", W);\n"
 	"    svg.setAttribute(\"viewBox\", \"0 0 \" + W + \" \" + h);\n"
 	"    svg.querySelector(\".title\").setAttribute(\"x\", W / 2);\n"
-	"    reset.setAttribute(\"x\", W / 2 - 40);\n"
+	"    reset.setAttribute(\"x\", W - X0 - 70);\n"
 	"    search.setAttribute(\"x\", W - X0);\n"
 	"    matched.setAttribute(\"x\", W - X0);\n"
 	"    zoom(cur);\n"
@@ -217,6 +217,12 @@ static void frame_colour(const struct flame_node *n, char *buf, size_t len)
 	case FRAME_LIBRARY:	/* blue to aqua */
 		snprintf(buf, len, "rgb(%u,%u,%u)", 70 + a % 50, 140 + b % 70, 215 + a % 40);
 		break;
+	case FRAME_NATIVE:	/* violet */
+		snprintf(buf, len, "rgb(%u,%u,%u)", 150 + a % 40, 110 + b % 40, 205 + a % 40);
+		break;
+	case FRAME_LIBC:	/* green */
+		snprintf(buf, len, "rgb(%u,%u,%u)", 90 + a % 40, 180 + b % 40, 110 + a % 40);
+		break;
 	case FRAME_UNKNOWN:
 		snprintf(buf, len, "rgb(%u,%u,%u)", 170 + a % 20, 170 + a % 20, 170 + a % 20);
 		break;
@@ -261,16 +267,29 @@ static void svg_head(FILE *f, const struct model *m, const struct flame *fl, int
 
 static void svg_controls(FILE *f, int height)
 {
-	fprintf(f, "<g class=\"legend\">"
-		   "<rect x=\"%d\" y=\"34\" width=\"12\" height=\"12\" fill=\"rgb(230,120,50)\"/>"
-		   "<text x=\"%d\" y=\"44\">your code</text>"
-		   "<rect x=\"%d\" y=\"34\" width=\"12\" height=\"12\" fill=\"rgb(90,170,235)\"/>"
-		   "<text x=\"%d\" y=\"44\">library (std, core, alloc, libc)</text>"
-		   "<rect x=\"%d\" y=\"34\" width=\"12\" height=\"12\" fill=\"rgb(180,180,180)\"/>"
-		   "<text x=\"%d\" y=\"44\">unsymbolized</text></g>\n",
-		XPAD, XPAD + 16, XPAD + 100, XPAD + 116, XPAD + 340, XPAD + 356);
-	fprintf(f, "<text class=\"ctl reset\" x=\"%d\" y=\"44\" style=\"display:none\">"
-		   "Reset zoom</text>\n", WIDTH / 2 - 40);
+	static const struct {
+		const char *colour, *label;
+	} keys[] = {
+		{ "rgb(230,120,50)", "your Rust code" },
+		{ "rgb(90,170,235)", "Rust std, core, alloc" },
+		{ "rgb(170,125,225)", "other native code (C, C++)" },
+		{ "rgb(110,195,130)", "libc, C runtime" },
+		{ "rgb(180,180,180)", "no symbol" },
+	};
+	int x = XPAD;
+	size_t i;
+
+	fputs("<g class=\"legend\">", f);
+	for (i = 0; i < ARRAY_SIZE(keys); i++) {
+		fprintf(f, "<rect x=\"%d\" y=\"34\" width=\"12\" height=\"12\" fill=\"%s\"/>"
+			   "<text x=\"%d\" y=\"44\">%s</text>",
+			x, keys[i].colour, x + 16, keys[i].label);
+		x += 16 + (int)(strlen(keys[i].label) * CHAR_W) + 14;
+	}
+	fputs("</g>\n", f);
+	fprintf(f, "<text class=\"ctl reset\" x=\"%d\" y=\"44\" text-anchor=\"end\" "
+		   "style=\"display:none\">"
+		   "Reset zoom</text>\n", WIDTH - XPAD - 70);
 	fprintf(f, "<text class=\"ctl search\" x=\"%d\" y=\"44\" text-anchor=\"end\">"
 		   "Search</text>\n", WIDTH - XPAD);
 	fprintf(f, "<text class=\"ctl details\" x=\"%d\" y=\"%d\">"
@@ -316,8 +335,7 @@ static void svg_frame(FILE *f, const struct flame *fl, uint32_t id, int height)
 	fprintf(f, "<g class=\"f\" id=\"%s-f%u\" data-s=\"%llu\" data-v=\"%llu\" data-d=\"%u\" "
 		   "data-k=\"%s\" data-c=\"%s\"><title>",
 		SVG_ID, id, (unsigned long long)n->start, (unsigned long long)n->value, n->depth,
-		n->kind == FRAME_USER ? "user" : n->kind == FRAME_LIBRARY ? "library" :
-		n->kind == FRAME_UNKNOWN ? "unknown" : "root", colour);
+		frame_kind_name(n->kind), colour);
 	xml_escape(f, n->name);
 	fprintf(f, "\n%s, %.2f%%</title><rect x=\"%.2f\" y=\"%d\" width=\"%.2f\" height=\"%d\" "
 		   "rx=\"2\" fill=\"%s\"/><text x=\"%.2f\" y=\"%d\">",

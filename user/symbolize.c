@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* Addresses in the target -> function names, modules and build IDs. */
+#include <errno.h>
+#include <regex.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,6 +75,19 @@ bool is_libc_module(const char *module)
 	       !strncmp(base, "ld-linux", 8) || !strncmp(base, "libpthread", 10);
 }
 
+/* --library-frame patterns; few, compiled once, never freed (they live as long as the run). */
+static regex_t *user_lib_res;
+static size_t nuser_lib_res, user_lib_res_cap;
+
+int symbolizer__add_library_regex(const char *re)
+{
+	ARR_RESERVE(user_lib_res, user_lib_res_cap, nuser_lib_res + 1);
+	if (regcomp(&user_lib_res[nuser_lib_res], re, REG_EXTENDED | REG_NOSUB))
+		return -EINVAL;
+	nuser_lib_res++;
+	return 0;
+}
+
 bool is_library_frame(const char *fn, const char *module)
 {
 	size_t i, n;
@@ -81,6 +96,9 @@ bool is_library_frame(const char *fn, const char *module)
 		return true;
 	if (!fn)
 		return false;
+	for (i = 0; i < nuser_lib_res; i++)
+		if (!regexec(&user_lib_res[i], fn, 0, NULL, 0))
+			return true;
 	for (i = 0; i < ARRAY_SIZE(runtime_syms); i++)
 		if (!strcmp(fn, runtime_syms[i]))
 			return true;
@@ -393,4 +411,17 @@ int symbolizer__expand(struct symbolizer *s, uint64_t pc, const struct frame_inf
 size_t symbolizer__unsymbolized(const struct symbolizer *s)
 {
 	return s->unsymbolized;
+}
+
+bool symbolizer__object_is_rust(struct symbolizer *s, const char *path)
+{
+	size_t i;
+
+	if (!path)
+		return false;
+	for (i = 0; i < s->nobjs; i++)
+		if (s->objs[i].o && (!strcmp(s->objs[i].path, path) ||
+				     !strcmp(s->objs[i].o->path, path)))
+			return s->objs[i].o->rust;
+	return false;
 }

@@ -46,6 +46,14 @@ size_t symbolizer__unsymbolized(const struct symbolizer *s);
 
 /* Classification by name and module, exported for tests. */
 bool is_library_frame(const char *function, const char *module);
+/*
+ * --library-frame: functions matching the POSIX extended regular expression
+ * re count as library frames too (allocator wrappers of C hosts). Returns 0
+ * or -EINVAL for a pattern that does not compile. Set before symbolizing.
+ */
+int symbolizer__add_library_regex(const char *re);
+/* Whether the object at path (a frame's module) holds Rust code. */
+bool symbolizer__object_is_rust(struct symbolizer *s, const char *path);
 /* The C library or the dynamic loader (by file name). */
 bool is_libc_module(const char *module);
 
