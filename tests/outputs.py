@@ -829,6 +829,84 @@ def test_diff_bad_input():
     eq(r.returncode, 0, "diff of two empty reports")
 
 
+# ---------------------------------------------------------------- tests: the page's layout
+
+LAYOUT_HEAD = ('<script>window.__errors = []; window.addEventListener("error", function (e) {'
+               ' window.__errors.push(String(e.message)); });</script>')
+# Runs last, when every other script has: measures what a reader would see.
+LAYOUT_PROBE = '''<script>(function () {
+  var de = document.documentElement, r = {vw: de.clientWidth, sw: de.scrollWidth, tables: {},
+    errors: window.__errors, sections: [], resources: []};
+  document.querySelectorAll("h2").forEach(function (h) { r.sections.push(h.textContent); });
+  document.querySelectorAll("table[id]").forEach(function (t) {
+    var b = t.getBoundingClientRect();
+    r.tables[t.id] = {right: b.right, width: b.width, scroll: t.scrollWidth, client: t.clientWidth};
+  });
+  var fl = document.getElementById("rsprobe-flame"), tl = document.querySelector("svg.tl");
+  r.flame = fl ? fl.getBoundingClientRect().width : 0;
+  r.flame_box = fl ? fl.parentNode.clientWidth : 0;
+  r.timeline = tl ? tl.getBoundingClientRect().width : 0;
+  performance.getEntriesByType("resource").forEach(function (e) { r.resources.push(e.name); });
+  document.body.setAttribute("data-layout", JSON.stringify(r));
+})();</script>'''
+
+
+def layout_of(page, width):
+    """Load page in Chromium at width px, offline, and measure it."""
+    text = open(page).read()
+    probe = tmp("layout-%d-%s" % (width, os.path.basename(page)))
+    with open(probe, "w") as f:
+        f.write(text.replace("<head>", "<head>" + LAYOUT_HEAD, 1)
+                .replace("</body>", LAYOUT_PROBE + "</body>", 1))
+    r = chromium(["--window-size=%d,1000" % width, "--enable-logging=stderr", "--v=0",
+                  "--host-resolver-rules=MAP * ~NOTFOUND", "--dump-dom", "file://" + probe])
+    m = re.search(r'data-layout="([^"]*)"', r.stdout)
+    check(m, "the layout probe ran")
+    check("Uncaught" not in r.stderr, "no uncaught script error: %s" % r.stderr[-400:])
+    return json.loads(html.unescape(m.group(1)))
+
+
+def check_layout(page, width, sections, tables):
+    lay = layout_of(page, width)
+    eq(lay["errors"], [], "script errors at %d px" % width)
+    eq(lay["resources"], [], "nothing fetched at %d px" % width)
+    check(lay["sw"] <= lay["vw"], "no horizontal scroll at %d px: page %d wide in a %d px view"
+          % (width, lay["sw"], lay["vw"]))
+    for t in tables:
+        b = lay["tables"].get(t)
+        check(b, "table #%s at %d px" % (t, width))
+        check(b["right"] <= lay["vw"] + 0.5 and b["scroll"] <= b["client"] + 1,
+              "table #%s fits at %d px: %s (view %d)" % (t, width, b, lay["vw"]))
+    for sec in sections:
+        check(any(h.startswith(sec) for h in lay["sections"]),
+              "section %r at %d px: %s" % (sec, width, lay["sections"]))
+    return lay
+
+
+@needs_bpf
+def test_html_layout_at_1280_and_1920():
+    sections = ["Summary", "Flame graph", "Top sites", "Functions", "Heap over time",
+                "Peak of the live heap", "Ownership moves", "Lifetimes", "Heap types",
+                "Growth hints", "Live at end"]
+    tables = ["sites", "functions", "peak-sites", "ownership", "heap-types"]
+    for page in (path("html"), peak_capture()["base"] + ".html"):
+        for width in (1280, 1920):
+            lay = check_layout(page, width, sections, tables)
+            # The flame graph and the timeline take the page's width, not a fixed one.
+            check(abs(lay["flame"] - lay["flame_box"]) <= 2 and lay["flame"] > 0.8 * lay["vw"],
+                  "the flame graph spans the page at %d px: %s" % (width, lay))
+            check(lay["timeline"] > 0.7 * min(lay["vw"], 1400), "the timeline is wide: %s" % lay)
+    # The diff page too.
+    diff = tmp("diff-layout.html")
+    if not os.path.exists(tmp("diff-old.json")):
+        test_diff_finds_the_one_changed_site()
+    r = run([RSPROBE, "diff", "-o", diff, tmp("diff-old.json"), tmp("diff-new.json")])
+    eq(r.returncode, 0, "rsprobe diff -o html")
+    for width in (1280, 1920):
+        check_layout(diff, width, ["Totals", "Differential flame graph", "Functions that changed",
+                                   "Sites that changed"], ["totals", "functions", "sites"])
+
+
 # ---------------------------------------------------------------- tests: live view
 
 def snapshots(text):
@@ -907,6 +985,7 @@ TESTS = [
     test_library_frame_moves_attribution,
     test_diff_finds_the_one_changed_site,
     test_diff_bad_input,
+    test_html_layout_at_1280_and_1920,
     test_live_view_appends_when_piped,
     test_live_view_redraws_on_a_terminal,
 ]
