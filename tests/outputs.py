@@ -587,8 +587,10 @@ def stack_blocks(text):
         sid = int(block.split(":")[0])
         lines = block.splitlines()[1:]
         i = next((k for k, l in enumerate(lines) if l.startswith("    dropped")), len(lines))
-        out[sid] = ([l for l in lines[1:i] if l.startswith("      ")],
-                    [l for l in lines[i + 1:] if l.startswith("      ")])
+        frame = re.compile(r"^    (#\d+ *|   ) [> ] ")
+        b = next(k for k, l in enumerate(lines) if l.startswith("    born at:"))
+        out[sid] = ([l for l in lines[b + 1:i] if frame.match(l)],
+                    [l for l in lines[i + 1:] if frame.match(l)])
     return out
 
 
@@ -605,7 +607,10 @@ def test_stacks_in_text_and_html():
         # Every physical frame is printed with its object and offset, in order.
         offs = [int(m.group(1), 16) for m in (re.search(r"\+0x([0-9a-f]+)", l) for l in birth) if m]
         eq(offs, [f["offset"] for f in phys], "text: site %d's birth frames" % s["id"])
-        att = [l for l in birth if l.startswith("      >")]
+        att = [l for l in birth if re.match(r"^    (#\d+ *|   ) > ", l)]
+        # Physical frames are numbered from #0, in order.
+        eq([int(m.group(1)) for m in (re.match(r"^    #(\d+)", l) for l in birth) if m],
+           list(range(len(phys))), "text: site %d's frames numbered" % s["id"])
         check(len(att) == 1 and s["function"] in att[0], "text: the attributed frame marked")
         if s["drop_sites"]:
             main = max(s["drop_sites"], key=lambda x: x["frees"])
@@ -619,6 +624,18 @@ def test_stacks_in_text_and_html():
     eq(sorted(blocks), sorted(s["id"] for s in c["json"]["sites"]), "--stacks 1000: every site")
     held = [s["id"] for s in c["json"]["sites"] if s["function"] == "peak::hold"]
     check(len(held) >= 2, "several sites in peak::hold: %s" % held)
+    # Sites of one function say where their stacks part: the first differing frame.
+    text = open(c["base"] + ".txt").read()
+    sites = {s["id"]: s for s in c["json"]["sites"]}
+    parts = re.findall(r"^  site (\d+):.*\n    \(site (\d+) is in this function too; "
+                       r"their stacks part at #(\d+)\)", text, re.M)
+    check(parts, "hold()'s sites say where their stacks part")
+    for a, b, k in parts:
+        pa = [f["offset"] for f in sites[int(a)]["stack"] if not f["inlined"]]
+        pb = [f["offset"] for f in sites[int(b)]["stack"] if not f["inlined"]]
+        k = int(k)
+        check(pa[:k] == pb[:k] and pa[k:k + 1] != pb[k:k + 1],
+              "sites %s and %s part at #%d: %s / %s" % (a, b, k, pa, pb))
     seen = {}
     for sid, (birth, _) in blocks.items():
         key = "\n".join(birth)

@@ -141,8 +141,8 @@ const char *frame_where(char *buf, size_t len, const struct frame_info *fr)
  */
 static void print_stack(FILE *f, const struct stack *st)
 {
-	char where[512], fn[80], more[48];
-	uint32_t i, folded = 0;
+	char where[512], fn[80], more[48], num[16];
+	uint32_t i, folded = 0, phys = 0;
 
 	for (i = 0; i < st->n; i++) {
 		const struct frame_info *fr = st->fr[i];
@@ -156,7 +156,12 @@ static void print_stack(FILE *f, const struct stack *st)
 			snprintf(more, sizeof(more), "  (+%u inlined library frame%s)", folded,
 				 folded == 1 ? "" : "s");
 		folded = 0;
-		fprintf(f, "      %c %-64s %s%s\n", (int)i == st->attr ? '>' : ' ',
+		/* Physical frames are numbered; an inlined call shares the number after it. */
+		if (fr->inlined)
+			snprintf(num, sizeof(num), "   ");
+		else
+			snprintf(num, sizeof(num), "#%-2u", phys++);
+		fprintf(f, "    %s %c %-64s %s%s\n", num, (int)i == st->attr ? '>' : ' ',
 			fit(fn, sizeof(fn), fr->function, 64),
 			frame_where(where, sizeof(where), fr), more);
 	}
@@ -181,10 +186,26 @@ static void site_stacks(FILE *f, const struct model *m, int nstacks)
 		const struct site *s = v[i];
 		const struct drop_site *d = site__main_drop(s);
 
-		fprintf(f, "  site %u: %llu allocations, %s, %s\n    born at:\n", s->id,
-			(unsigned long long)s->allocs, fmt_bytes(b, sizeof(b), s->bytes),
-			stack__function(stack_table__get(m->stacks, s->stack)));
-		print_stack(f, stack_table__get(m->stacks, s->stack));
+		const struct stack *st = stack_table__get(m->stacks, s->stack);
+		int j;
+
+		fprintf(f, "  site %u: %llu allocation%s, %s, %s\n", s->id,
+			(unsigned long long)s->allocs, s->allocs == 1 ? "" : "s",
+			fmt_bytes(b, sizeof(b), s->bytes), stack__function(st));
+		/* Sites of one function: say where their stacks part. */
+		for (j = 0; j < n; j++) {
+			const struct stack *o = stack_table__get(m->stacks, v[j]->stack);
+			uint32_t k;
+
+			if (j == i || strcmp(stack__function(o), stack__function(st)))
+				continue;
+			for (k = 0; k < st->npcs && k < o->npcs && st->pcs[k] == o->pcs[k]; k++)
+				;
+			fprintf(f, "    (site %u is in this function too; their stacks part at #%u)\n",
+				v[j]->id, k);
+		}
+		fprintf(f, "    born at:\n");
+		print_stack(f, st);
 		if (!d) {
 			fprintf(f, "    never freed\n");
 			continue;
