@@ -641,6 +641,10 @@ def test_stacks_in_text_and_html():
         key = "\n".join(birth)
         check(key not in seen, "sites %s and %d read the same" % (seen.get(key), sid))
         seen[key] = sid
+    page = open(c["base"] + ".html").read()
+    for a, b, k in parts:
+        check(re.search(r"stacks of site %s [^<]*\(site %s is in this function too; their stacks "
+                        r"part at #%s\)" % (a, b, k), page), "HTML: sites %s and %s part" % (a, b))
     r = run([RSPROBE, "-q", "--stacks", "0", "--", fixture("peak")])
     eq(r.returncode, 0, "--stacks 0")
     check("Stacks of the top" not in r.stdout and "Top sites" in r.stdout, "--stacks 0: none")
@@ -852,6 +856,8 @@ LAYOUT_HEAD = ('<script>window.__errors = []; window.addEventListener("error", f
                ' window.__errors.push(String(e.message)); });</script>')
 # Runs last, when every other script has: measures what a reader would see.
 LAYOUT_PROBE = '''<script>(function () {
+  /* As a reader who opened every site's stacks sees it. */
+  document.querySelectorAll("details").forEach(function (d) { d.open = true; });
   var de = document.documentElement, r = {vw: de.clientWidth, sw: de.scrollWidth, tables: {},
     errors: window.__errors, sections: [], resources: []};
   document.querySelectorAll("h2").forEach(function (h) { r.sections.push(h.textContent); });

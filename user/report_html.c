@@ -46,11 +46,14 @@ static const char css[] =
 	".legend { font-size: 12px; max-width: 1400px; } .legend span { margin-right: 12px;"
 	" white-space: nowrap; }\n"
 	".legend i { display: inline-block; width: 10px; height: 10px; margin-right: 4px; }\n"
-	"tr.stacks td { text-align: left; border-bottom: 1px solid #ddd; padding: 0 8px 2px; }\n"
+	"tr.stacks td { text-align: left; border-bottom: 1px solid #ddd; padding: 0 8px 2px;"
+	" white-space: normal; }\n"
 	"tr.stacks summary { cursor: pointer; color: #555; font-size: 12px; }\n"
 	".stk { display: flex; flex-wrap: wrap; gap: 4px 24px; font-size: 12px; }\n"
 	".stk > div { flex: 1 1 480px; min-width: 0; }\n"
-	"ol.stack { margin: 2px 0 6px; padding-left: 28px; font-family: monospace; }\n"
+	"ol.stack { margin: 2px 0 6px; padding-left: 4px; font-family: monospace;"
+	" list-style: none; }\n"
+	"ol.stack .no { display: inline-block; width: 3em; color: #999; }\n"
 	"ol.stack li { overflow-wrap: anywhere; } ol.stack li.attr .fnn { font-weight: bold; }\n"
 	"ol.stack .where { color: #777; } ol.stack li.user .fnn { color: #b4501a; }\n"
 	"ol.stack li.library .fnn { color: #2a6fb0; } ol.stack li.native .fnn { color: #7b4bb7; }\n"
@@ -245,7 +248,7 @@ static void site_row(FILE *f, const struct model *m, const struct site *s, bool 
 		fputs("-", f);
 	}
 	fputs("</td><td>", f);
-	if (chart)
+	if (chart && s->frees)
 		hist_chart(f, &s->lifetime, axis_of(&m->lifetime), SMALL_W, SMALL_H, true);
 	fputs("</td></tr>\n", f);
 }
@@ -253,14 +256,20 @@ static void site_row(FILE *f, const struct model *m, const struct site *s, bool 
 static void stack_list(FILE *f, const struct model *m, const struct stack *st)
 {
 	char where[512];
-	uint32_t i;
+	uint32_t i, phys = 0;
 
 	fputs("<ol class=\"stack\">", f);
 	for (i = 0; i < st->n; i++) {
 		const struct frame_info *fr = st->fr[i];
 
-		fprintf(f, "<li class=\"%s%s\"><span class=\"fnn\">",
-			frame_kind_name(frame_kind_of(m->sym, fr)), (int)i == st->attr ? " attr" : "");
+		fprintf(f, "<li class=\"%s%s\">", frame_kind_name(frame_kind_of(m->sym, fr)),
+			(int)i == st->attr ? " attr" : "");
+		/* Physical frames numbered as in the text report; inlined calls share the next. */
+		if (fr->inlined)
+			fputs("<span class=\"no\"></span>", f);
+		else
+			fprintf(f, "<span class=\"no\">#%u</span>", phys++);
+		fputs("<span class=\"fnn\">", f);
 		esc(f, fr->function);
 		fputs("</span> <span class=\"where\">", f);
 		esc(f, frame_where(where, sizeof(where), fr));
@@ -270,16 +279,30 @@ static void stack_list(FILE *f, const struct model *m, const struct stack *st)
 }
 
 /* A row under a site's row that opens on its birth and main drop stacks. */
-static void stacks_row(FILE *f, const struct model *m, const struct site *s)
+static void stacks_row(FILE *f, const struct model *m, struct site **v, int n, int at)
 {
+	const struct site *s = v[at];
 	const struct drop_site *d = site__main_drop(s);
+	const struct stack *st = stack_table__get(m->stacks, s->stack);
+	int j;
 
 	fprintf(f, "<tr class=\"stacks\" data-stacks-of=\"%u\"><td colspan=\"10\"><details>"
-		   "<summary>stacks of site %u</summary><div class=\"stk key\"><span class=\"user\">"
+		   "<summary>stacks of site %u", s->id, s->id);
+	/* Sites of one function: where their stacks part. */
+	for (j = 0; j < n; j++) {
+		const struct stack *o = stack_table__get(m->stacks, v[j]->stack);
+		uint32_t k;
+
+		if (j == at || strcmp(stack__function(o), stack__function(st)))
+			continue;
+		for (k = 0; k < st->npcs && k < o->npcs && st->pcs[k] == o->pcs[k]; k++)
+			;
+		fprintf(f, " (site %u is in this function too; their stacks part at #%u)", v[j]->id, k);
+	}
+	fprintf(f, "</summary><div class=\"stk key\"><span class=\"user\">"
 		   "your Rust code</span><span class=\"library\">Rust std</span><span class=\"native\">"
 		   "other native</span><span class=\"libc\">libc</span></div>"
-		   "<div class=\"stk\"><div>born at:",
-		s->id, s->id);
+		   "<div class=\"stk\"><div>born at:");
 	stack_list(f, m, stack_table__get(m->stacks, s->stack));
 	fputs("</div>", f);
 	if (d) {
@@ -304,7 +327,7 @@ static void top_sites(FILE *f, const struct model *m, int top, int nstacks)
 	for (i = 0; i < n; i++) {
 		site_row(f, m, v[i], i < SITE_CHARTS);
 		if (i < nstacks)
-			stacks_row(f, m, v[i]);
+			stacks_row(f, m, v, MIN(n, nstacks), i);
 	}
 	fputs("</table>\n", f);
 	free(v);
@@ -446,7 +469,7 @@ static void peak(FILE *f, const struct model *m, int top)
 	fprintf(f, "<h2>Peak of the live heap</h2>\n<p id=\"peak\" data-bytes=\"%llu\" "
 		   "data-allocs=\"%llu\" data-ns=\"%llu\">%s in %llu allocations, at %s "
 		   "(of %s)</p>\n<table id=\"peak-sites\">\n<tr><th>site</th><th>bytes at peak</th>"
-		   "<th>allocs at peak</th><th>share</th><th>function</th></tr>\n",
+		   "<th>allocs at peak</th><th>share</th><th class=\"fn\">function</th></tr>\n",
 		(unsigned long long)m->heap.max_bytes, (unsigned long long)m->heap.max_blocks,
 		(unsigned long long)model__peak_offset_ns(m),
 		fmt_bytes(a, sizeof(a), m->heap.max_bytes), (unsigned long long)m->heap.max_blocks,
@@ -546,8 +569,13 @@ static void timeline(FILE *f, const struct model *m)
 	/* The top sites by their own highest live bytes, stacked from the bottom. */
 	for (k = 0; k < TL_SITES && (size_t)k < m->nsites && v[k]->heap.max_bytes; k++, nsites++) {
 		model__site_timeline(m, v[k], series);
+		/*
+		 * Sites reach their highs at different moments of a bucket: the
+		 * bands never rise above the whole heap's high in it.
+		 */
 		for (i = 0; i < n; i++)
-			hi[i] = MAX(lo[i] - (double)series[i] * yspan / top, ybase - yspan);
+			hi[i] = MAX(lo[i] - (double)series[i] * yspan / top,
+				    ybase - (double)t->b[i].max_live_bytes * yspan / top);
 		snprintf(title, sizeof(title), "site %u %s: up to %s", v[k]->id,
 			 stack__function(stack_table__get(m->stacks, v[k]->stack)),
 			 fmt_bytes(a, sizeof(a), v[k]->heap.max_bytes));
