@@ -24,6 +24,13 @@ const volatile __u64 wakeup_bytes = 256 * 1024;
 const volatile bool capture_stacks = true;
 /* DWARF unwinding is available (bpf_loop exists on this kernel). */
 const volatile bool use_dwarf = false;
+/*
+ * Frames walked per stack, 1..RP_MAX_FRAMES (--max-frames), and the room
+ * kept for them: frames_mask + 1, a power of two, is what a free event
+ * reserves in the ring and what bounds every write into frames[].
+ */
+const volatile __u32 max_frames = RP_DEFAULT_FRAMES;
+const volatile __u32 frames_mask = RP_DEFAULT_FRAMES - 1;
 /* Diagnostic: do nothing at all in the programs (the uprobe floor). */
 const volatile bool empty_programs = false;
 /* Set by the first event: wake the consumer at once so it reads the layout early. */
@@ -167,7 +174,6 @@ struct unwind_ctx {
 	const struct rp_maps *mt;
 	struct rp_event *e;
 	__u64 ip, sp, bp;
-	__u32 n;
 };
 
 /* One frame: find the object, the row, the CFA; read the return address. */
@@ -176,6 +182,7 @@ static int unwind_step(__u32 i, void *arg)
 	struct unwind_ctx *u = arg;
 	/* After the first frame, ip is a return address: look up the call. */
 	__u64 at = i ? u->ip - 1 : u->ip, cfa, ra = 0, bp = u->bp;
+	__u32 idx;
 	const struct rp_map_entry *m = find_map(u->mt, at);
 	const struct rp_cfi_row *r;
 
@@ -211,12 +218,22 @@ static int unwind_step(__u32 i, void *arg)
 		u->e->flags |= RP_F_COMPLETE;
 		return 1;
 	}
-	u->e->frames[u->n & (RP_MAX_FRAMES - 1)] = ra;
-	u->n++;
+	/*
+	 * The index is read back from the event, not kept in u: the verifier
+	 * then knows it only by the mask, and does not walk every value of a
+	 * precise counter (which it gives up on for long limits).
+	 */
+	idx = u->e->nframes;
+	if (idx >= max_frames) {
+		u->e->flags |= RP_F_TRUNCATED;
+		return 1;
+	}
+	u->e->frames[idx & frames_mask & (RP_MAX_FRAMES - 1)] = ra;
+	u->e->nframes = idx + 1;
 	u->sp = cfa;
 	u->ip = ra;
 	u->bp = bp;
-	return u->n >= RP_MAX_FRAMES;
+	return 0;
 }
 
 /*
@@ -239,10 +256,9 @@ static __always_inline bool unwind_dwarf(struct pt_regs *ctx, struct rp_event *e
 	u.sp = PT_REGS_SP(ctx);
 	u.bp = PT_REGS_FP(ctx);
 	e->flags |= RP_F_DWARF;
-	bpf_loop(RP_MAX_FRAMES, unwind_step, &u, 0);
-	if (u.n >= RP_MAX_FRAMES)
-		e->flags |= RP_F_TRUNCATED;
-	e->nframes = u.n;
+	/* One step more than frames kept: the last one tells a full stack from a cut one. */
+	e->nframes = 0;
+	bpf_loop(max_frames + 1, unwind_step, &u, 0);
 	return true;
 }
 
@@ -257,7 +273,8 @@ static __always_inline void unwind_fp(struct pt_regs *ctx, struct rp_event *e)
 	long n;
 	__u64 ra = 0;
 
-	n = bpf_get_stack(ctx, e->frames, sizeof(e->frames), BPF_F_USER_STACK);
+	n = bpf_get_stack(ctx, e->frames, ((frames_mask & (RP_MAX_FRAMES - 1)) + 1) * 8,
+			  BPF_F_USER_STACK);
 	if (n < 0) {
 		count(RP_CNT_STACK_ERR);
 		n = 8;
@@ -268,8 +285,10 @@ static __always_inline void unwind_fp(struct pt_regs *ctx, struct rp_event *e)
 		ra = 0;
 	e->frames[0] = ra;
 	e->nframes = n / 8;
-	if (e->nframes >= RP_MAX_FRAMES)
+	if (e->nframes >= max_frames) {
+		e->nframes = max_frames;
 		e->flags |= RP_F_TRUNCATED;
+	}
 }
 
 static __always_inline void take_stack(struct pt_regs *ctx, struct rp_event *e)
@@ -476,8 +495,9 @@ static __always_inline int free_enter(struct pt_regs *ctx, __u64 ptr, __u64 size
 	/* A free inside a probed call (glibc's realloc(p, 0)): the call reports. */
 	if (inside_call(ctx, (__u32)pid_tgid))
 		return 0;
-	/* Reserved at full size: the ring is the only memory this program owns. */
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	/* Room for the frame limit: the ring is the only memory this program owns. */
+	e = bpf_ringbuf_reserve(&events,
+				RP_EVENT_HDR_SIZE + ((frames_mask & (RP_MAX_FRAMES - 1)) + 1) * 8, 0);
 	if (!e) {
 		count(RP_CNT_LOST);
 		return 0;

@@ -12,8 +12,12 @@
 #include <linux/types.h>
 #endif
 
-/* Frames kept per stack, including the caller read from [rsp]. */
-#define RP_MAX_FRAMES 64
+/*
+ * Frames kept per stack, including the caller read from [rsp]: room for
+ * RP_MAX_FRAMES (a power of two), RP_DEFAULT_FRAMES walked unless told.
+ */
+#define RP_MAX_FRAMES 256
+#define RP_DEFAULT_FRAMES 64
 /* Threads that may be inside an allocator call at once. */
 #define RP_MAX_PENDING 16384
 
@@ -26,7 +30,7 @@ enum rp_event_type {
 
 enum rp_event_flags {
 	RP_F_ZEROED = 1 << 0,	/* __rust_alloc_zeroed / calloc */
-	RP_F_TRUNCATED = 1 << 1,/* the stack had more than RP_MAX_FRAMES frames */
+	RP_F_TRUNCATED = 1 << 1,/* the stack had more frames than the limit (max_frames) */
 	RP_F_DWARF = 1 << 2,	/* unwound with CFI tables (else frame pointers) */
 	RP_F_COMPLETE = 1 << 3,	/* the walk reached the outermost frame */
 	RP_F_UNMAPPED = 1 << 4,	/* the walk met code outside the known objects */

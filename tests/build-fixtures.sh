@@ -32,6 +32,7 @@ build "$out/ownership" "$here/fixtures/ownership.rs" -O "${ext[@]}"
 build "$out/ownership-dbg" "$here/fixtures/ownership.rs" -O -C debuginfo=2 "${ext[@]}"
 build "$out/workers" "$here/fixtures/workers.rs" -O
 build "$out/threads" "$here/fixtures/threads.rs" -O "${ext[@]}"
+build "$out/deepalloc" "$here/fixtures/deepalloc.rs" -O "${ext[@]}"
 # The live heap's peak, the timeline, and two runs to compare (rsprobe diff).
 build "$out/peak" "$here/fixtures/peak.rs" -O "${ext[@]}"
 # dlopen: a Rust host that loads a Rust cdylib once told to.

@@ -534,6 +534,44 @@ def test_thread_exits_are_not_unknown_frees():
 
 
 @needs_bpf
+def test_max_frames_and_truncated_root():
+    import gzip
+    depth = fixture_const("deepalloc.rs", "DEPTH_N")
+    n_deep = fixture_const("deepalloc.rs", "DEEP_ALLOCS_N")
+    outs = [tmp("deep.folded"), tmp("deep.svg"), tmp("deep.pb.gz")]
+    # Default limit (64): the deep allocations' stacks are cut, and every output says so.
+    _, d, t = profile_launch("deepalloc", extra=sum((["-o", o] for o in outs), []))
+    st = d["stacks"]
+    check(st["truncated"] >= 2 * n_deep, "birth and drop stacks of the %d deep allocations "
+          "are cut: %r" % (n_deep, st))
+    check(any("frame limit of 64" in w and "--max-frames" in w for w in d["warnings"]),
+          "a warning names the frame limit: %r" % d["warnings"])
+    deep = sites_of(d, "deepalloc::leaf_alloc")
+    eq(sum(s["allocs"] for s in deep), n_deep, "deep allocations")
+    folded = open(outs[0]).read().splitlines()
+    cut = [l for l in folded if "deepalloc::leaf_alloc" in l]
+    check(cut and all(l.startswith("[truncated];deepalloc::descend;") for l in cut),
+          "cut stacks hang under [truncated]: %r" % [l[:80] for l in cut])
+    check(all(l.startswith("_start;") for l in folded if "deepalloc::shallow" in l),
+          "complete stacks start at _start")
+    check("[truncated]" in open(outs[1]).read(), "the SVG has the [truncated] root")
+    check(b"[truncated]" in gzip.open(outs[2]).read(), "the pprof profile has [truncated]")
+    # --max-frames 256: the same stacks are whole, down to main and _start.
+    _, d, t = profile_launch("deepalloc", extra=["--max-frames", "256"])
+    st = d["stacks"]
+    eq(st["truncated"], 0, "no stack cut with --max-frames 256")
+    check(st["complete"] >= 0.99 * st["taken"], "complete stacks: %r" % st)
+    check(not any("frame limit" in w for w in d["warnings"]), "no frame-limit warning")
+    for s in sites_of(d, "deepalloc::leaf_alloc"):
+        names = chain_of(s["stack"])
+        eq(names.count("deepalloc::descend"), depth, "descend frames in the stack")
+        eq(names[-1], "_start", "the stack ends at _start")
+        eq(s["outcomes"]["same"], s["frees"], "dropped where allocated, now that the stack is whole")
+    for bad in ("0", "257", "x"):
+        one_line_error(run([RSPROBE, "--max-frames", bad, "--", "true"]), 2, "--max-frames")
+
+
+@needs_bpf
 def test_exit_status_passthrough():
     eq(run([RSPROBE, "-q", "--", fixture("exitcode-fp"), "3"]).returncode, 3, "exit 3")
     eq(run([RSPROBE, "-q", "--", fixture("exitcode-fp"), "abort"]).returncode,
@@ -741,6 +779,7 @@ TESTS = [
     test_stripped_with_build_id_debug_file,
     test_stripped_functions_by_start,
     test_thread_exits_are_not_unknown_frees,
+    test_max_frames_and_truncated_root,
     test_dlopen_cdylib_launch,
     test_dlopen_cdylib_attached,
     test_exit_status_passthrough,

@@ -127,6 +127,11 @@ static void add_stack(struct flame *f, struct symbolizer *sym, const struct stac
 		cur = child(f, 0, "[unknown]", FRAME_UNKNOWN);
 		f->nodes[cur].value += v;
 	}
+	/* Cut at the frame limit: the root is lost, so do not pose the outermost frame kept as one. */
+	if (st->truncated) {
+		cur = child(f, 0, "[truncated]", FRAME_UNKNOWN);
+		f->nodes[cur].value += v;
+	}
 	for (i = (int)st->n - 1; i >= 0; i--) {
 		cur = child(f, cur, st->fr[i]->function, frame_kind_of(sym, st->fr[i]));
 		f->nodes[cur].value += v;

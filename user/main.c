@@ -15,6 +15,7 @@
 #include "diff.h"
 #include "live.h"
 #include "report.h"
+#include "rsprobe.h"
 #include "session.h"
 #include "symbolize.h"
 #include "util.h"
@@ -121,6 +122,8 @@ static const char usage_text[] =
 "      --stacks N         print the birth stack and main drop stack of the\n"
 "                         top N sites in the text report and the HTML page\n"
 "                         (default 5; 0: none)\n"
+"      --max-frames N     frames walked per stack (default 64, at most 256);\n"
+"                         deeper stacks are cut and hang under [truncated]\n"
 "      --debug-dir DIR    look for separate debug files (symbols of stripped\n"
 "                         programs) under DIR/.build-id/ and DIR/ before\n"
 "                         /usr/lib/debug; repeatable\n"
@@ -224,7 +227,8 @@ static void add_output(struct cli *c, const char *path)
 static void parse_args(int argc, char **argv, struct cli *c)
 {
 	enum { OPT_ALL = 256, OPT_TOP, OPT_RING, OPT_PROBE_ONLY, OPT_UNWIND, OPT_WEIGHT,
-	       OPT_SOURCE, OPT_LIBC, OPT_STACKS, OPT_DEBUG_DIR, OPT_LIBFRAME };
+	       OPT_SOURCE, OPT_LIBC, OPT_STACKS, OPT_DEBUG_DIR, OPT_LIBFRAME,
+	       OPT_MAX_FRAMES };
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "duration", required_argument, NULL, 'd' },
@@ -241,6 +245,7 @@ static void parse_args(int argc, char **argv, struct cli *c)
 		{ "source", required_argument, NULL, OPT_SOURCE },
 		{ "libc", no_argument, NULL, OPT_LIBC },
 		{ "debug-dir", required_argument, NULL, OPT_DEBUG_DIR },
+		{ "max-frames", required_argument, NULL, OPT_MAX_FRAMES },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "version", no_argument, NULL, 'V' },
@@ -309,6 +314,13 @@ static void parse_args(int argc, char **argv, struct cli *c)
 			break;
 		case OPT_LIBC:
 			c->sess.source = SOURCE_LIBC;
+			break;
+		case OPT_MAX_FRAMES:
+			c->sess.max_frames = (unsigned int)parse_uint("--max-frames", optarg,
+								      RP_MAX_FRAMES);
+			if (!c->sess.max_frames)
+				usage_error("--max-frames: expected 1 to %d, got '%s'", RP_MAX_FRAMES,
+					    optarg);
 			break;
 		case OPT_DEBUG_DIR:
 			if (c->ndebug == MAX_DEBUG_DIRS)

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "model.h"
+#include "rsprobe.h"
 #include "util.h"
 
 struct model *model__new(struct symbolizer *sym)
@@ -12,6 +13,7 @@ struct model *model__new(struct symbolizer *sym)
 
 	m->sym = sym;
 	m->stacks = stack_table__new(sym);
+	m->max_frames = RP_DEFAULT_FRAMES;
 	u64map_init(&m->site_of_stack);
 	u64map_init(&m->func_idx);
 	return m;
@@ -41,6 +43,7 @@ void model__free(struct model *m)
 	u64map_free(&m->func_idx);
 	stack_table__free(m->stacks);
 	free(m->target.exe);
+	free(m->tables_full);
 	free(m->mode.source_reason);
 	free(m);
 }

@@ -137,6 +137,8 @@ struct model {
 	uint64_t start_ns, end_ns;	/* session, CLOCK_MONOTONIC */
 	uint64_t unsymbolized_frames;
 	uint64_t truncated_stacks;
+	unsigned int max_frames;	/* the frame limit stacks were walked with */
+	char *tables_full;		/* first object left out of full unwind tables, or NULL */
 	struct {
 		const char *method;	/* "dwarf" or "frame pointers" */
 		uint64_t taken;		/* events that carried a stack */

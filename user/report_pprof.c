@@ -167,18 +167,31 @@ static uint64_t location_id(struct pp *p, const struct frame_info *const *fr, ui
 	return id;
 }
 
+/* The root that stacks cut at the frame limit hang under: no address, one name. */
+static uint64_t truncated_location(struct pp *p)
+{
+	static const struct frame_info trunc = { .pc = UINT64_MAX, .function = "[truncated]" };
+	const struct frame_info *fr = &trunc;
+	uint64_t id = location_id(p, &fr, 1);
+
+	p->locs[id - 1]->address = 0;
+	return id;
+}
+
 static Pprof__Sample *sample_new(struct pp *p, const struct stack *st, int nlabels)
 {
 	Pprof__Sample *s = pp_alloc(p, sizeof(*s));
 	uint32_t i, j;
 
 	pprof__sample__init(s);
-	s->location_id = pp_alloc(p, st->n * sizeof(*s->location_id));
+	s->location_id = pp_alloc(p, (st->n + 1) * sizeof(*s->location_id));
 	for (i = 0; i < st->n; i = j) {
 		for (j = i + 1; j < st->n && st->fr[j]->pc == st->fr[i]->pc; j++)
 			;
 		s->location_id[s->n_location_id++] = location_id(p, &st->fr[i], j - i);
 	}
+	if (st->truncated)
+		s->location_id[s->n_location_id++] = truncated_location(p);
 	s->n_value = NV;
 	s->value = pp_alloc(p, NV * sizeof(*s->value));
 	s->label = pp_alloc(p, nlabels * sizeof(*s->label));

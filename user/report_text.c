@@ -139,7 +139,7 @@ const char *frame_where(char *buf, size_t len, const struct frame_info *fr)
  * were inlined into (they share its address, so no two stacks that differ
  * read the same); long names keep their end.
  */
-static void print_stack(FILE *f, const struct stack *st)
+static void print_stack(FILE *f, const struct stack *st, unsigned int max_frames)
 {
 	char where[512], fn[80], more[48], num[16];
 	uint32_t i, folded = 0, phys = 0;
@@ -166,7 +166,7 @@ static void print_stack(FILE *f, const struct stack *st)
 			frame_where(where, sizeof(where), fr), more);
 	}
 	if (st->truncated)
-		fprintf(f, "        ... (deeper than %d frames: cut short)\n", RP_MAX_FRAMES);
+		fprintf(f, "        ... (deeper than %u frames: cut short)\n", max_frames);
 }
 
 /* The birth stack and main drop stack of the top sites (--stacks N). */
@@ -205,7 +205,7 @@ static void site_stacks(FILE *f, const struct model *m, int nstacks)
 				v[j]->id, k);
 		}
 		fprintf(f, "    born at:\n");
-		print_stack(f, st);
+		print_stack(f, st, m->max_frames);
 		if (!d) {
 			fprintf(f, "    never freed\n");
 			continue;
@@ -213,7 +213,7 @@ static void site_stacks(FILE *f, const struct model *m, int nstacks)
 		fprintf(f, "    dropped (%s) %llu of %llu frees, %zu drop site%s, main one at:\n",
 			outcome_name(d->outcome), (unsigned long long)d->frees,
 			(unsigned long long)s->frees, s->ndrops, s->ndrops == 1 ? "" : "s");
-		print_stack(f, stack_table__get(m->stacks, d->stack));
+		print_stack(f, stack_table__get(m->stacks, d->stack), m->max_frames);
 	}
 	free(v);
 }
@@ -417,6 +417,38 @@ static void peak(FILE *f, const struct model *m, int top)
 	free(v);
 }
 
+/* Stacks that did not reach the outermost frame, by why (stored in w, returns how many). */
+static int stack_warnings(const struct model *m, char **w)
+{
+	uint64_t taken = m->stacks_info.taken, cut = m->stacks_info.truncated,
+		 unmapped = m->stacks_info.unmapped, complete = m->stacks_info.complete, other;
+	int n = 0;
+
+	if (!taken)
+		return 0;
+	if (cut)
+		w[n++] = xasprintf("%llu of %llu stacks (%.1f%%) were cut at the frame limit of %u: "
+				   "raise it with --max-frames (up to %d)",
+				   (unsigned long long)cut, (unsigned long long)taken,
+				   100.0 * cut / taken, m->max_frames, RP_MAX_FRAMES);
+	if (unmapped)
+		w[n++] = xasprintf("%llu of %llu stacks (%.1f%%) stopped in code without an unwind "
+				   "table (outside the objects mapped when the tables were loaded, or "
+				   "JIT code)%s%s",
+				   (unsigned long long)unmapped, (unsigned long long)taken,
+				   100.0 * unmapped / taken, m->tables_full ? "; tables full at " : "",
+				   m->tables_full ? m->tables_full : "");
+	other = taken > complete + cut + unmapped ? taken - complete - cut - unmapped : 0;
+	if (other && !strcmp(m->stacks_info.method ? m->stacks_info.method : "", "dwarf"))
+		w[n++] = xasprintf("%llu of %llu stacks (%.1f%%) stopped early where the unwind "
+				   "tables have no usable row (code without CFI, or a rule rsprobe "
+				   "cannot evaluate%s%s)",
+				   (unsigned long long)other, (unsigned long long)taken,
+				   100.0 * other / taken, m->tables_full ? ", or the tables were full at " : "",
+				   m->tables_full ? m->tables_full : "");
+	return n;
+}
+
 /* Allocations whose attributed frame has no name (a stripped object without debug file). */
 static uint64_t unnamed_attributed(const struct model *m)
 {
@@ -463,8 +495,9 @@ int report_warnings(const struct model *m, char ***out)
 				   "approximate",
 				   (unsigned long long)unnamed);
 	if (m->truncated_stacks)
-		w[n++] = xasprintf("%llu sites have stacks deeper than %d frames (truncated)",
-				   (unsigned long long)m->truncated_stacks, RP_MAX_FRAMES);
+		w[n++] = xasprintf("%llu sites have stacks deeper than %u frames (truncated)",
+				   (unsigned long long)m->truncated_stacks, m->max_frames);
+	n += stack_warnings(m, w + n);
 	*out = w;
 	return n;
 }

@@ -911,6 +911,15 @@ static int load_bpf(struct session *s)
 	s->skel->rodata->targ_tgid = (uint32_t)s->pid;
 	s->skel->rodata->empty_programs = s->opts.empty_programs;
 	s->skel->rodata->use_dwarf = s->dwarf;
+	if (s->opts.max_frames) {
+		uint32_t room = 1;
+
+		while (room < s->opts.max_frames)
+			room <<= 1;
+		s->skel->rodata->max_frames = s->opts.max_frames;
+		s->skel->rodata->frames_mask = room - 1;
+	}
+	s->model->max_frames = s->skel->rodata->max_frames;
 	s->skel->rodata->wakeup_bytes = ring_size(s->opts.ring_bytes) / 8;
 	bpf_map__set_max_entries(s->skel->maps.events, (uint32_t)ring_size(s->opts.ring_bytes));
 	bpf_map__set_max_entries(s->skel->maps.cfi_rows, (uint32_t)rows);
@@ -1112,6 +1121,8 @@ int session__run(struct session *s)
 		warn("%d malformed events ignored", s->bad_events);
 	tracker__finish(&s->tracker, m->end_ns);
 	m->unsymbolized_frames = symbolizer__unsymbolized(s->sym);
+	if (s->unwinder && unwinder__full_at(s->unwinder) && !m->tables_full)
+		m->tables_full = xstrdup(unwinder__full_at(s->unwinder));
 	return 0;
 }
 

@@ -24,6 +24,7 @@ struct session_opts {
 	} source;
 	/* Roots searched for separate debug files, NULL-terminated; NULL: default. */
 	const char *const *debug_roots;
+	unsigned int max_frames;	/* frames walked per stack, 0: RP_DEFAULT_FRAMES */
 	/* Called every tick_ns while collecting (live views); may be NULL. */
 	void (*on_tick)(struct session *s, void *ctx);
 	void *tick_ctx;

@@ -4,11 +4,12 @@
 #include <string.h>
 
 #include "hashmap.h"
+#include "rsprobe.h"
 #include "stacks.h"
 #include "util.h"
 
 /* Frames kept per stack once inlined calls are expanded. */
-#define STACK_MAX_EXPANDED 512
+#define STACK_MAX_EXPANDED (4 * RP_MAX_FRAMES)
 
 struct raw_stack {
 	uint32_t n;

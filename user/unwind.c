@@ -43,6 +43,7 @@ struct unwinder {
 	volatile uint32_t *slot;
 	uint64_t last_sync_ns;
 	bool warned_full;
+	const char *full_at;		/* the first object whose rows did not fit */
 };
 
 struct unwinder *unwinder__new(pid_t pid)
@@ -170,6 +171,8 @@ static bool upload(struct unwinder *u, struct uw_obj *o)
 		if (!u->warned_full)
 			warn("unwind tables full: %s unwinds with frame pointers only", o->path);
 		u->warned_full = true;
+		if (!u->full_at)
+			u->full_at = o->path;
 		return false;
 	}
 	memcpy(u->rows + u->used, o->table.rows, o->table.n * sizeof(*u->rows));
@@ -253,6 +256,11 @@ void unwinder__maybe_sync(struct unwinder *u, uint64_t min_interval_ns)
 {
 	if (u->maps_fd >= 0 && mono_ns() - u->last_sync_ns >= min_interval_ns)
 		unwinder__sync(u);
+}
+
+const char *unwinder__full_at(const struct unwinder *u)
+{
+	return u->full_at;
 }
 
 size_t unwinder__rows_used(const struct unwinder *u)

@@ -34,5 +34,7 @@ int unwinder__sync(struct unwinder *u);
 /* The same, at most once per interval: for events that met unknown code. */
 void unwinder__maybe_sync(struct unwinder *u, uint64_t min_interval_ns);
 size_t unwinder__rows_used(const struct unwinder *u);
+/* The first object whose rows did not fit in the table, or NULL. */
+const char *unwinder__full_at(const struct unwinder *u);
 
 #endif

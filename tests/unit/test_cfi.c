@@ -1091,11 +1091,11 @@ static void test_unwind_chain_fp(void)
 	stopped_in(deep_fp, "chain", NULL, &sc);
 }
 
-/* RP_MAX_FRAMES is the BPF limit: the walk stops there, not complete. */
+/* The frame limit (RP_DEFAULT_FRAMES unless --max-frames): the walk stops there, not complete. */
 static void test_unwind_recurse_max(void)
 {
 	static const char *const want[] = { "deep::park", "deep::recurse", NULL };
-	const struct scenario sc = { "deep recurse 100, max", want, RP_MAX_FRAMES, 0 };
+	const struct scenario sc = { "deep recurse 100, max", want, RP_DEFAULT_FRAMES, 0 };
 
 	stopped_in(deep, "recurse", "100", &sc);
 }

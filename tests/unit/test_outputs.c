@@ -6,6 +6,7 @@
  * frames are addresses of this program's functions, symbolized for real.
  */
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <zlib.h>
@@ -240,10 +241,45 @@ out:
 	teardown();
 }
 
+/* Stacks cut short reach the warnings of every output, each with its reason. */
+static void test_stack_warnings(void)
+{
+	char **w;
+	int n, i;
+	bool limit = false, unmapped = false, early = false;
+
+	setup();
+	m->stacks_info.method = "dwarf";
+	m->stacks_info.taken = 100;
+	m->stacks_info.complete = 80;
+	m->stacks_info.truncated = 5;
+	m->stacks_info.unmapped = 10;
+	m->max_frames = 64;
+	n = report_warnings(m, &w);
+	for (i = 0; i < n; i++) {
+		limit |= strstr(w[i], "5 of 100 stacks") && strstr(w[i], "frame limit of 64") &&
+			 strstr(w[i], "--max-frames");
+		unmapped |= strstr(w[i], "10 of 100 stacks") && strstr(w[i], "without an unwind table");
+		early |= strstr(w[i], "5 of 100 stacks") && strstr(w[i], "no usable row");
+	}
+	CHECK(limit);
+	CHECK(unmapped);
+	CHECK(early);
+	report_warnings_free(w, n);
+	m->stacks_info.complete = 100;
+	m->stacks_info.truncated = m->stacks_info.unmapped = 0;
+	n = report_warnings(m, &w);
+	for (i = 0; i < n; i++)
+		CHECK(!strstr(w[i], "stacks ("));
+	report_warnings_free(w, n);
+	teardown();
+}
+
 int main(void)
 {
 	RUN(test_global_peak);
 	RUN(test_folded);
 	RUN(test_pprof);
+	RUN(test_stack_warnings);
 	CHECK_DONE();
 }
