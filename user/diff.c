@@ -620,8 +620,9 @@ static const char html_css[] =
 	" border-bottom: 1px solid #ddd; }\n"
 	"table { border-collapse: collapse; font-size: 13px; max-width: 100%; }\n"
 	"th, td { padding: 3px 8px; border-bottom: 1px solid #eee; text-align: right; }\n"
-	"th { background: #f3f3f3; } td.fn { text-align: left; font-family: monospace;"
-	" overflow-wrap: anywhere; }\n"
+	"th { background: #f3f3f3; white-space: nowrap; } th.fn { text-align: left; }\n"
+	"td { white-space: nowrap; } td.fn { text-align: left; font-family: monospace;"
+	" overflow-wrap: anywhere; white-space: normal; min-width: 12em; }\n"
 	".up { color: #b3261e; } .down { color: #1d5fb0; } .meta { color: #555; }\n"
 	"#diff-flame text { pointer-events: none; }\n";
 
@@ -644,9 +645,9 @@ static void html_entries(FILE *f, const struct diff *d, const struct table *t, b
 
 	v = changed(d, t, sites, &n);
 	fprintf(f, "<table id=\"%s\"><tr><th>allocs old</th><th>new</th><th>change</th>"
-		   "<th>bytes old</th><th>new</th><th>change</th>%s<th>%s</th></tr>\n",
-		id, sites ? "<th>outcomes</th>" : "", sites ? "site (function &lt; callers)" :
-		"function");
+		   "<th>bytes old</th><th>new</th><th>change</th>%s<th class=\"fn\">%s</th></tr>\n",
+		id, sites ? "<th>p50 lifetime old</th><th>new</th><th>outcomes</th>" : "",
+		sites ? "site (function &lt; callers)" : "function");
 	for (i = 0; i < n && (int)i < d->top; i++) {
 		const struct entry *e = v[i];
 
@@ -663,8 +664,12 @@ static void html_entries(FILE *f, const struct diff *d, const struct table *t, b
 			dir_class(e->s[0].bytes, e->s[1].bytes),
 			signed_bytes(b, sizeof(b), e->s[0].bytes, e->s[1].bytes));
 		if (sites) {
+			char l0[32], l1[32];
+
 			outcome_changes(oc, sizeof(oc), d, e);
-			fprintf(f, "<td>%s</td>", oc);
+			fprintf(f, "<td>%s</td><td>%s</td><td>%s</td>",
+				e->s[0].frees ? fmt_ns(l0, sizeof(l0), p50_of(&e->s[0])) : "-",
+				e->s[1].frees ? fmt_ns(l1, sizeof(l1), p50_of(&e->s[1])) : "-", oc);
 			short_path(path, sizeof(path), e);
 		}
 		fputs("<td class=\"fn\">", f);
