@@ -4,9 +4,9 @@
 set -euo pipefail
 
 pkgs=(make gcc clang llvm libbpf-dev bpftool libelf-dev libdw-dev libunwind-dev
-      libiberty-dev libcapstone-dev zlib1g-dev libprotobuf-c-dev protobuf-c-compiler libjson-c-dev
+      libiberty-dev libcapstone-dev libdebuginfod-dev debuginfod zlib1g-dev libprotobuf-c-dev protobuf-c-compiler libjson-c-dev
       pkg-config python3
-      binutils util-linux libjemalloc-dev libmimalloc-dev ripgrep)
+      binutils util-linux iproute2 libjemalloc-dev libmimalloc-dev ripgrep)
 # Tests also use chromium, golang-go and valgrind (dh_view.js): heavy, so
 # tests/outputs.py installs them itself in CI, and skips without them elsewhere.
 

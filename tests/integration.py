@@ -571,6 +571,69 @@ def test_max_frames_and_truncated_root():
         one_line_error(run([RSPROBE, "--max-frames", bad, "--", "true"]), 2, "--max-frames")
 
 
+def start_debuginfod(srv_dir, db, build_id):
+    """A debuginfod server in a network namespace of its own: it listens on every
+    address of that namespace, and the only one there is loopback. Returns once
+    it serves build_id (a miss would be cached by the client)."""
+    port = 18000 + os.getpid() % 1000
+    p = subprocess.Popen(["unshare", "--net", "sh", "-c",
+                          "ip link set lo up && exec debuginfod -F -p %d -d %s %s"
+                          % (port, db, srv_dir)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    netns = "/proc/%d/ns/net" % p.pid
+    probe = ("import urllib.request; urllib.request.urlopen('http://127.0.0.1:%d/buildid/%s/"
+             "debuginfo')" % (port, build_id))
+    for _ in range(100):
+        if p.poll() is not None:
+            raise AssertionError("debuginfod exited with %d" % p.returncode)
+        if run(["nsenter", "--net=" + netns, "python3", "-c", probe]).returncode == 0:
+            return p, netns, port
+        time.sleep(0.2)
+    p.kill()
+    raise AssertionError("debuginfod did not answer on loopback")
+
+
+@needs_bpf
+def test_symbols_from_debuginfod():
+    # A stripped program whose debug file only a debuginfod server has: with
+    # DEBUGINFOD_URLS, rsprobe fetches it once (before events flow), caches
+    # it, and the outcomes are those of the unstripped build.
+    for tool in ("debuginfod", "unshare", "nsenter", "ip"):
+        if not any(os.access(os.path.join(d, tool), os.X_OK)
+                   for d in os.environ.get("PATH", "").split(":") + ["/usr/sbin", "/sbin"]):
+            raise Skip("%s not installed (scripts/setup.sh installs it)" % tool)
+    root = tmp("dfd")
+    os.makedirs(os.path.join(root, "srv"), exist_ok=True)
+    app = os.path.join(root, "ownership-dbg-stripped")
+    eq(run(["strip", "-o", app, fixture("ownership-dbg")]).returncode, 0, "strip")
+    eq(run(["objcopy", "--only-keep-debug", fixture("ownership-dbg"),
+            os.path.join(root, "srv", "ownership.debug")]).returncode, 0, "objcopy")
+    m = re.search(r"Build ID: ([0-9a-f]+)", run(["readelf", "-n", app]).stdout)
+    check(m, "the fixture has a build ID")
+    server, netns, port = start_debuginfod(os.path.join(root, "srv"),
+                                           os.path.join(root, "index.sqlite"), m.group(1))
+    env = {"DEBUGINFOD_URLS": "http://127.0.0.1:%d" % port,
+           "DEBUGINFOD_CACHE_PATH": os.path.join(root, "cache")}
+    try:
+        out = tmp("dfd.json")
+        r = run(["nsenter", "--net=" + netns, RSPROBE, "--all", "--libc", "-o", out, "--", app],
+                env=env)
+        eq(r.returncode, 0, "rsprobe exit status (stderr: %s)" % r.stderr)
+        check("from debuginfod" in r.stderr, "says where the symbols came from: %s" % r.stderr)
+        check_outcomes("stripped, symbols from debuginfod", json.load(open(out)))
+        check(os.path.exists(os.path.join(root, "cache", m.group(1), "debuginfo")),
+              "the debug file is in the client's cache")
+    finally:
+        server.kill()
+        server.wait()
+    # The server is gone: the cached copy still names everything.
+    r = run(["nsenter", "--net=" + netns, RSPROBE, "--all", "--libc", "-o", out, "--", app],
+            env=env) if os.path.exists(netns) else run(
+            [RSPROBE, "--all", "--libc", "-o", out, "--", app], env=env)
+    eq(r.returncode, 0, "rsprobe exit status (stderr: %s)" % r.stderr)
+    check_outcomes("stripped, symbols from the debuginfod cache", json.load(open(out)))
+
+
 @needs_bpf
 def test_exit_status_passthrough():
     eq(run([RSPROBE, "-q", "--", fixture("exitcode-fp"), "3"]).returncode, 3, "exit 3")
@@ -780,6 +843,7 @@ TESTS = [
     test_stripped_functions_by_start,
     test_thread_exits_are_not_unknown_frees,
     test_max_frames_and_truncated_root,
+    test_symbols_from_debuginfod,
     test_dlopen_cdylib_launch,
     test_dlopen_cdylib_attached,
     test_exit_status_passthrough,

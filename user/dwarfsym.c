@@ -9,6 +9,7 @@
  * script that sets it), a network round trip per object without local debug
  * info in the middle of a report. Objects without DWARF are the common case
  * (libc, stripped binaries) and must stay cheap: a few failed open()s.
+ * debuginfod is asked only by symbolizer__prefetch(), before events flow.
  *
  * Lookup: a table of compile-unit address ranges is built at the first
  * lookup (CU DIEs only); a CU's table of function ranges at the first lookup

@@ -64,6 +64,9 @@ struct session {
 	int bad_events;
 };
 
+/* Time allowed for fetching debug files from debuginfod servers, per session. */
+#define DEBUGINFOD_BUDGET_NS (30 * 1000000000ULL)
+
 static const char *exe_path_of(pid_t pid, char *buf, size_t len)
 {
 	char fn[64];
@@ -746,6 +749,9 @@ static void handle_stop(struct session *s, int st)
 		return;
 	s->stops_handled++;
 	rescan_objects(s, true);
+	/* At the entry stop the program waits: the time to fetch symbols. */
+	if (s->entry_link)
+		symbolizer__prefetch(s->sym, DEBUGINFOD_BUDGET_NS);
 	kill(s->pid, SIGCONT);
 	if (s->entry_link) {
 		bpf_link__destroy(s->entry_link);
@@ -1067,6 +1073,9 @@ int session__run(struct session *s)
 	}
 	symbolizer__set_pid(s->sym, s->pid);
 	unwinder__set_pid(s->unwinder, s->pid);
+	/* Attached: before any probe, so nothing waits in the ring meanwhile. */
+	if (!s->launched)
+		symbolizer__prefetch(s->sym, DEBUGINFOD_BUDGET_NS);
 
 	t0 = mono_ns();
 	err = load_bpf(s);

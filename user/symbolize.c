@@ -2,8 +2,10 @@
 /* Addresses in the target -> function names, modules and build IDs. */
 #include <errno.h>
 #include <regex.h>
+#include <elfutils/debuginfod.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cfi.h"
 #include "dwarfsym.h"
@@ -22,6 +24,7 @@ struct sym_obj {
 	struct cfi_func *fdes;		/* function ranges from .eh_frame, read lazily */
 	size_t nfdes;
 	bool fdes_read;
+	bool asked;			/* debuginfod was asked for its debug file */
 };
 
 struct symbolizer {
@@ -32,6 +35,9 @@ struct symbolizer {
 	struct sym_obj *objs;		/* by path */
 	size_t nobjs, objs_cap;
 	const char *const *debug_roots;	/* NULL: the default */
+	debuginfod_client *dfc;		/* only while prefetching */
+	uint64_t dfc_deadline_ns;
+	size_t fetched;
 	struct u64map cache;		/* pc -> struct frame_info * */
 	size_t unsymbolized;
 };
@@ -236,8 +242,37 @@ static struct sym_obj *object_for(struct symbolizer *s, const char *path)
 			free(dbg);
 		}
 	}
+
 	free(open_path);
 	return so;
+}
+
+/*
+ * A debuginfod server's copy of the debug file (DEBUGINFOD_URLS): symbols
+ * and DWARF. libdebuginfod caches what it fetched, so this costs a request
+ * once per build ID and machine; it runs only from symbolizer__prefetch().
+ */
+static void from_debuginfod(struct symbolizer *s, struct sym_obj *so)
+{
+	struct dwarf_sym_opts dopts = { .debug_roots = s->debug_roots };
+	char *path = NULL;
+	int fd;
+
+	if (!s->dfc || !so->o->build_id[0] || mono_ns() > s->dfc_deadline_ns)
+		return;
+	fd = debuginfod_find_debuginfo(s->dfc, (const unsigned char *)so->o->build_id, 0, &path);
+	if (fd < 0) {
+		debug("debuginfod: no debug file for %s (%s): %s", so->path, so->o->build_id,
+		      strerror(-fd));
+		return;
+	}
+	close(fd);
+	so->dbg = elf_object__open(path, path);
+	if (!so->dw)
+		so->dw = dwarf_sym__open(path, path, so->o->build_id, &dopts);
+	info("debug file of %s from debuginfod: %s", so->path, path);
+	s->fetched++;
+	free(path);
 }
 
 /*
@@ -378,6 +413,47 @@ static void resolve(struct symbolizer *s, struct frame_info *f)
 		f->function = xasprintf("%s+0x%llx", base ? base + 1 : m->path,
 					(unsigned long long)start);
 	}
+}
+
+/* Stop a transfer past the session's budget for debuginfod. */
+static int dfc_progress(debuginfod_client *c, long a, long b)
+{
+	struct symbolizer *s = debuginfod_get_user_data(c);
+
+	(void)a;
+	(void)b;
+	return mono_ns() > s->dfc_deadline_ns;
+}
+
+size_t symbolizer__prefetch(struct symbolizer *s, uint64_t budget_ns)
+{
+	const char *urls = getenv("DEBUGINFOD_URLS");
+	size_t i;
+
+	if (!urls || !*urls)
+		return 0;
+	symbolizer__refresh_maps(s);
+	s->dfc = debuginfod_begin();
+	if (!s->dfc)
+		return 0;
+	debuginfod_set_user_data(s->dfc, s);
+	debuginfod_set_progressfn(s->dfc, dfc_progress);
+	s->dfc_deadline_ns = mono_ns() + budget_ns;
+	s->fetched = 0;
+	for (i = 0; i < s->maps.n; i++) {
+		const struct mapping *m = &s->maps.maps[i];
+		struct sym_obj *so;
+
+		if (!m->path || !m->exec || m->path[0] != '/')
+			continue;
+		so = object_for(s, m->path);
+		if (so->o && !so->o->has_symtab && !so->dbg && !so->asked)
+			from_debuginfod(s, so);
+		so->asked = true;
+	}
+	debuginfod_end(s->dfc);
+	s->dfc = NULL;
+	return s->fetched;
 }
 
 const struct frame_info *symbolizer__frame(struct symbolizer *s, uint64_t pc)

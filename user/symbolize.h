@@ -40,6 +40,13 @@ const struct frame_info *symbolizer__frame(struct symbolizer *s, uint64_t pc);
  * stored (at most max, at least 1).
  */
 int symbolizer__expand(struct symbolizer *s, uint64_t pc, const struct frame_info **out, int max);
+/*
+ * With DEBUGINFOD_URLS set: open every object mapped now, and fetch from the
+ * debuginfod servers the debug files of those that have no symbol table and
+ * none on this machine, within budget_ns. Call before events flow: frames
+ * symbolized later never wait for the network. Returns how many were fetched.
+ */
+size_t symbolizer__prefetch(struct symbolizer *s, uint64_t budget_ns);
 /* Forget the address layout (the target mapped something new). */
 void symbolizer__refresh_maps(struct symbolizer *s);
 size_t symbolizer__unsymbolized(const struct symbolizer *s);
