@@ -577,6 +577,23 @@ def test_peak_against_the_fixture():
     eq(rows.get(top["id"]), top["at_peak"]["bytes"], "HTML: the site that held the peak")
 
 
+@needs_bpf
+def test_peak_against_valgrind_dhat():
+    # A second, independent measure: Valgrind's DHAT on the same deterministic
+    # program (its malloc sizes are the Rust layouts' sizes: System allocator).
+    need("valgrind", "valgrind")
+    d = peak_capture()["json"]
+    out = tmp("peak.vg.dhat.json")
+    r = run(["valgrind", "--tool=dhat", "--dhat-out-file=" + out, fixture("peak")], timeout=300)
+    eq(r.returncode, 0, "valgrind --tool=dhat (stderr: %s)" % r.stderr[-300:])
+    m = re.search(r"At t-gmax:\s+([\d,]+) bytes in ([\d,]+) blocks", r.stderr)
+    check(m, "DHAT's t-gmax line: %s" % r.stderr[-600:])
+    eq(int(m.group(1).replace(",", "")), d["totals"]["peak_live_bytes"],
+       "peak live bytes = DHAT's t-gmax")
+    eq(int(m.group(2).replace(",", "")), d["totals"]["peak_live_allocs"],
+       "allocations live at the peak = DHAT's t-gmax blocks")
+
+
 def stack_blocks(text):
     """The text report's stacks section: {site id: (birth lines, drop lines)}."""
     if "\nStacks of the top " not in text:
@@ -1002,6 +1019,7 @@ TESTS = [
     test_html_self_contained_and_agrees,
     test_html_in_chromium,
     test_peak_against_the_fixture,
+    test_peak_against_valgrind_dhat,
     test_stacks_in_text_and_html,
     test_timeline_follows_the_fixture,
     test_frame_origins_in_the_flame_graph,
