@@ -594,6 +594,32 @@ def test_peak_against_valgrind_dhat():
        "allocations live at the peak = DHAT's t-gmax blocks")
 
 
+@needs_bpf
+def test_growth_hints():
+    # Tree::with_capacity asks for 4 and grows to 256: 6 reallocs each (4 -> 8 -> ... -> 256).
+    c = peak_capture()
+    text = open(c["base"] + ".txt").read()
+    sec = text[text.index("\nGrowth hints"):].split("\n\n")[0].splitlines()[2:]
+    tree = [l for l in sec if "peak::Tree::with_capacity" in l]
+    eq(len(tree), fixture_const("peak.rs", "TREE_N"), "text: a hint per Tree site: %s" % sec)
+    for l in tree:
+        check(": 1 allocation grew with 6 reallocs" in l, "text: one allocation, six reallocs: " + l)
+        check("sets a capacity already" in l and "with_capacity would" not in l,
+              "text: no with_capacity advice to with_capacity: " + l)
+    reallocs = [int(re.search(r"grew with (\d+) reallocs", l).group(1)) for l in sec]
+    eq(reallocs, sorted(reallocs, reverse=True), "text: most reallocs first")
+    own = open(path("txt")).read()
+    grow = [l for l in own.splitlines() if "ownership::grow_case" in l and "grew with" in l]
+    check(grow and all("reserve or with_capacity would avoid the copies" in l for l in grow),
+          "text: grow_case (Vec::new, then push) gets the with_capacity advice")
+    p = Page()
+    p.feed(open(c["base"] + ".html").read())
+    rows = [int(a["data-reallocs"]) for _, a in p.tags if "data-growth-site" in a]
+    check(rows and rows == sorted(rows, reverse=True), "HTML: most reallocs first: %s" % rows)
+    page = open(c["base"] + ".html").read()
+    check("1 allocation grew" in page and "1 allocations" not in page, "HTML: singular")
+
+
 def stack_blocks(text):
     """The text report's stacks section: {site id: (birth lines, drop lines)}."""
     if "\nStacks of the top " not in text:
@@ -1020,6 +1046,7 @@ TESTS = [
     test_html_in_chromium,
     test_peak_against_the_fixture,
     test_peak_against_valgrind_dhat,
+    test_growth_hints,
     test_stacks_in_text_and_html,
     test_timeline_follows_the_fixture,
     test_frame_origins_in_the_flame_graph,
