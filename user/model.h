@@ -51,7 +51,7 @@ struct heap_curve {
  * them. Each bucket holds the allocations, bytes and frees made in it and
  * the live heap at its end and at its highest.
  */
-#define TIMELINE_BUCKETS 256
+#define TIMELINE_BUCKETS 1024
 #define TIMELINE_FIRST_NS 1000000ULL	/* first bucket width: 1 ms */
 
 struct tl_bucket {

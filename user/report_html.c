@@ -505,16 +505,19 @@ static const char *const tl_colours[TL_SITES + 1] = {
 	"#c8c8c8",	/* the rest of the heap */
 };
 
-static void tl_axis_time(FILE *f, const struct model *m, double x0, double w, int y)
+/* Time labels, since the capture began, for buckets first to last (excluded). */
+static void tl_axis_time(FILE *f, const struct model *m, uint32_t first, uint32_t last,
+			 double x0, double w, int y)
 {
-	uint64_t span = (uint64_t)m->timeline.n * m->timeline.width_ns;
+	uint64_t from = (uint64_t)first * m->timeline.width_ns;
+	uint64_t span = (uint64_t)last * m->timeline.width_ns - from;
 	char t[32];
 	int k;
 
 	for (k = 0; k <= 4; k++)
 		fprintf(f, "<text class=\"axis\" x=\"%.1f\" y=\"%d\" text-anchor=\"%s\">%s</text>",
 			x0 + w * k / 4, y, k == 0 ? "start" : k == 4 ? "end" : "middle",
-			fmt_ns(t, sizeof(t), span * k / 4));
+			fmt_ns(t, sizeof(t), from + span * k / 4));
 }
 
 /* A stepped band from lo[] up to hi[] (scaled values), one step per bucket. */
@@ -540,8 +543,9 @@ static void timeline(FILE *f, const struct model *m)
 {
 	const struct timeline *t = &m->timeline;
 	struct site **v = model__sorted_sites(m, ORDER_MAX_LIVE);
-	uint32_t n = t->n, i;
-	uint64_t *series, top = 0, rate_max = 0;
+	const struct tl_bucket *bk;
+	uint32_t n = t->n, i, first = 0, last;
+	uint64_t *all, *series, top = 0, rate_max = 0;
 	double *lo, *hi, bw, plot_w = TL_W - TL_LEFT - 4, ybase = TL_H - 20, yspan = TL_H - 40;
 	char a[32], b[32], title[300];
 	int k, nsites = 0;
@@ -552,30 +556,43 @@ static void timeline(FILE *f, const struct model *m)
 		free(v);
 		return;
 	}
-	series = xcalloc(n, sizeof(*series));
+	/* From the first event: a launched program starts a little after the capture. */
+	while (first + 1 < t->n && !t->b[first].allocs && !t->b[first].frees)
+		first++;
+	if (first)
+		first--;
+	/* ... and to the last: what is live after it stays so until the end. */
+	while (n > first + 1 && !t->b[n - 1].allocs && !t->b[n - 1].frees)
+		n--;
+	n = MIN(n + 1, t->n);
+	bk = t->b + first;
+	last = n;
+	n -= first;
+	all = xcalloc(t->n, sizeof(*all));
+	series = all + first;
 	lo = xcalloc(n, sizeof(*lo));
 	hi = xcalloc(n, sizeof(*hi));
 	bw = plot_w / n;
 	for (i = 0; i < n; i++) {
-		top = MAX(top, t->b[i].max_live_bytes);
-		rate_max = MAX(rate_max, t->b[i].allocs);
+		top = MAX(top, bk[i].max_live_bytes);
+		rate_max = MAX(rate_max, bk[i].allocs);
 	}
 	fprintf(f, "<svg class=\"tl\" viewBox=\"0 0 %d %d\" width=\"100%%\" "
-		   "preserveAspectRatio=\"xMinYMin meet\" data-buckets=\"%u\" data-bucket-ns=\"%llu\" "
+		   "preserveAspectRatio=\"xMinYMin meet\" data-buckets=\"%u\" data-first=\"%u\" data-bucket-ns=\"%llu\" "
 		   "xmlns=\"http://www.w3.org/2000/svg\">\n",
-		TL_W, TL_H, n, (unsigned long long)t->width_ns);
+		TL_W, TL_H, n, first, (unsigned long long)t->width_ns);
 	for (i = 0; i < n; i++)
 		lo[i] = ybase;
 	/* The top sites by their own highest live bytes, stacked from the bottom. */
 	for (k = 0; k < TL_SITES && (size_t)k < m->nsites && v[k]->heap.max_bytes; k++, nsites++) {
-		model__site_timeline(m, v[k], series);
+		model__site_timeline(m, v[k], all);
 		/*
 		 * Sites reach their highs at different moments of a bucket: the
 		 * bands never rise above the whole heap's high in it.
 		 */
 		for (i = 0; i < n; i++)
 			hi[i] = MAX(lo[i] - (double)series[i] * yspan / top,
-				    ybase - (double)t->b[i].max_live_bytes * yspan / top);
+				    ybase - (double)bk[i].max_live_bytes * yspan / top);
 		snprintf(title, sizeof(title), "site %u %s: up to %s", v[k]->id,
 			 stack__function(stack_table__get(m->stacks, v[k]->stack)),
 			 fmt_bytes(a, sizeof(a), v[k]->heap.max_bytes));
@@ -584,14 +601,14 @@ static void timeline(FILE *f, const struct model *m)
 	}
 	/* The rest of the heap up to the whole: the whole's highest in each bucket. */
 	for (i = 0; i < n; i++)
-		hi[i] = MIN(lo[i], ybase - (double)t->b[i].max_live_bytes * yspan / top);
+		hi[i] = MIN(lo[i], ybase - (double)bk[i].max_live_bytes * yspan / top);
 	tl_band(f, lo, hi, n, bw, tl_colours[TL_SITES], "other sites");
 	fprintf(f, "<path fill=\"none\" stroke=\"#222\" stroke-width=\"1\" d=\"M%d %.1f", TL_LEFT,
 		ybase);
 	for (i = 0; i < n; i++)
 		fprintf(f, "L%.1f %.1fL%.1f %.1f", TL_LEFT + i * bw,
-			ybase - (double)t->b[i].max_live_bytes * yspan / top, TL_LEFT + (i + 1) * bw,
-			ybase - (double)t->b[i].max_live_bytes * yspan / top);
+			ybase - (double)bk[i].max_live_bytes * yspan / top, TL_LEFT + (i + 1) * bw,
+			ybase - (double)bk[i].max_live_bytes * yspan / top);
 	fputs("\"/>\n", f);
 	/* Scale, and the peak. */
 	fprintf(f, "<line class=\"grid\" x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\"/>"
@@ -602,7 +619,7 @@ static void timeline(FILE *f, const struct model *m)
 		fmt_bytes(a, sizeof(a), top), TL_LEFT - 4, ybase - yspan / 2 + 4,
 		fmt_bytes(b, sizeof(b), top / 2), TL_LEFT - 4, ybase);
 	{
-		double px = TL_LEFT + (double)model__peak_offset_ns(m) / t->width_ns * bw;
+		double px = TL_LEFT + ((double)model__peak_offset_ns(m) / t->width_ns - first) * bw;
 
 		fprintf(f, "<line class=\"peak\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>"
 			   "<text class=\"axis\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\">peak %s at "
@@ -612,25 +629,25 @@ static void timeline(FILE *f, const struct model *m)
 			fmt_bytes(a, sizeof(a), m->heap.max_bytes),
 			fmt_ns(b, sizeof(b), model__peak_offset_ns(m)));
 	}
-	tl_axis_time(f, m, TL_LEFT, plot_w, TL_H - 4);
+	tl_axis_time(f, m, first, last, TL_LEFT, plot_w, TL_H - 4);
 	fputs("</svg>\n", f);
 	/* Allocation rate per bucket. */
 	fprintf(f, "<svg class=\"tl rate\" viewBox=\"0 0 %d %d\" width=\"100%%\" "
 		   "preserveAspectRatio=\"xMinYMin meet\" xmlns=\"http://www.w3.org/2000/svg\">\n",
 		TL_W, TL_RATE_H);
 	for (i = 0; i < n && rate_max; i++) {
-		double h = (double)t->b[i].allocs * (TL_RATE_H - 30) / rate_max;
+		double h = (double)bk[i].allocs * (TL_RATE_H - 30) / rate_max;
 
-		if (t->b[i].allocs)
+		if (bk[i].allocs)
 			fprintf(f, "<rect class=\"bar\" x=\"%.1f\" y=\"%.1f\" width=\"%.2f\" "
 				   "height=\"%.1f\" data-allocs=\"%llu\"/>",
 				TL_LEFT + i * bw, TL_RATE_H - 20 - h, MAX(bw - 0.3, 0.3), MAX(h, 0.5),
-				(unsigned long long)t->b[i].allocs);
+				(unsigned long long)bk[i].allocs);
 	}
 	fprintf(f, "\n<text class=\"axis\" x=\"%d\" y=\"12\" text-anchor=\"end\">%.0f/s</text>"
 		   "<text class=\"axis\" x=\"%d\" y=\"%d\" text-anchor=\"end\">0</text>",
 		TL_LEFT - 4, rate_max * 1e9 / t->width_ns, TL_LEFT - 4, TL_RATE_H - 20);
-	tl_axis_time(f, m, TL_LEFT, plot_w, TL_RATE_H - 4);
+	tl_axis_time(f, m, first, last, TL_LEFT, plot_w, TL_RATE_H - 4);
 	fputs("</svg>\n<div class=\"legend\">", f);
 	for (k = 0; k < nsites; k++) {
 		fprintf(f, "<span><i style=\"background:%s\"></i><a href=\"#site-%u\">site %u</a> <code>",
@@ -642,7 +659,7 @@ static void timeline(FILE *f, const struct model *m)
 		   "bytes (each site at its highest within a %s bucket; the line is the whole heap), "
 		   "bottom: allocations per second</span></div></div>\n",
 		tl_colours[TL_SITES], fmt_ns(a, sizeof(a), t->width_ns));
-	free(series);
+	free(all);
 	free(lo);
 	free(hi);
 	free(v);

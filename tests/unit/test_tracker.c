@@ -231,25 +231,26 @@ static void test_timeline(void)
 	model__site_timeline(m, s, series);
 	CHECK_U64(series[0], 400);
 	CHECK_U64(series[1], 400);
-	/* 600.5 ms: past 256 buckets of 1 ms, so they merge twice (4 ms each). */
-	ev(RP_EV_ALLOC, 1, t0 + 600 * ms + ms / 2, 0x3000, 0, 50, RA(user_other_site));
+	/* 2400.5 ms: past 1024 buckets of 1 ms, so they merge twice (4 ms each). */
+	CHECK_U64(TIMELINE_BUCKETS, 1024);
+	ev(RP_EV_ALLOC, 1, t0 + 2400 * ms + ms / 2, 0x3000, 0, 50, RA(user_other_site));
 	CHECK_U64(m->timeline.width_ns, 4 * ms);
-	CHECK_U64(m->timeline.n, 151);
+	CHECK_U64(m->timeline.n, 601);
 	CHECK_U64(m->timeline.b[0].allocs, 2);
 	CHECK_U64(m->timeline.b[0].frees, 1);
 	CHECK_U64(m->timeline.b[0].max_live_bytes, 400);
 	CHECK_U64(m->timeline.b[0].live_bytes, 100);
 	/* Buckets without events carry the heap over. */
 	CHECK_U64(m->timeline.b[100].live_bytes, 100);
-	CHECK_U64(m->timeline.b[150].live_bytes, 150);
-	CHECK_U64(m->timeline.b[150].bytes, 50);
+	CHECK_U64(m->timeline.b[600].live_bytes, 150);
+	CHECK_U64(m->timeline.b[600].bytes, 50);
 	model__site_timeline(m, s, series);
 	CHECK_U64(series[0], 400);
 	CHECK_U64(series[1], 100);
-	CHECK_U64(series[150], 100);
-	model__timeline_close(m, t0 + 700 * ms);
-	CHECK_U64(m->timeline.n, 175);
-	CHECK_U64(m->timeline.b[174].live_bytes, 150);
+	CHECK_U64(series[600], 100);
+	model__timeline_close(m, t0 + 2800 * ms);
+	CHECK_U64(m->timeline.n, 700);
+	CHECK_U64(m->timeline.b[699].live_bytes, 150);
 	for (i = 0; i < m->timeline.n; i++) {
 		allocs += m->timeline.b[i].allocs;
 		bytes += m->timeline.b[i].bytes;
