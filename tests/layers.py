@@ -724,6 +724,50 @@ def test_lock_prefixed_shims():
         check_counts(b, d, truth, "rust")
 
 
+def find_rustc():
+    """The rustc the fixtures are built with (a rustup proxy, or Debian's)."""
+    for c in (os.environ.get("RUSTC"), shutil.which("rustc"),
+              os.path.expanduser("~/.cargo/bin/rustc")):
+        if c and os.access(c, os.X_OK):
+            return c
+    raise Skip("no rustc (scripts/setup.sh installs one)")
+
+
+@it.needs_bpf
+def test_rustc_big_libraries():
+    """Launch mode on rustc: its code is in big shared libraries (librustc_driver,
+    libLLVM: over 300 MB), which the unwind tables are sized for before the
+    program runs, so stacks through them are complete. Behind a rustup proxy,
+    the toolchain's rustc is the program diagnosed and named."""
+    rustc = find_rustc()
+    src, obj, out = it.tmp("biglib.rs"), it.tmp("biglib.o"), it.tmp("rustc.json")
+    with open(src, "w") as f:
+        f.write("pub fn names(n: usize) -> Vec<String> {\n"
+                "    (0..n).map(|i| format!(\"n{}\", i)).collect()\n}\n")
+    r = it.run([it.RSPROBE, "-q", "-o", out, "--", rustc, "-O", "--crate-type=lib",
+                "--emit=obj", "-o", obj, src])
+    eq(r.returncode, 0, "rustc's exit status (stderr: %s)" % r.stderr)
+    check(os.path.exists(obj), "rustc compiled")
+    d = json.load(open(out))
+    it.check_contract(d)
+    exe = d["target"]["exe"]
+    libs = out_of(["ldd", exe])
+    check("librustc_driver" in libs, "%s links librustc_driver: %s" % (exe, libs))
+    check(os.path.basename(exe) == "rustc", "the program is rustc, not a proxy: %s" % exe)
+    reason = d["mode"]["source_reason"]
+    check("librustc_driver" in reason and "LTO) in " + exe not in reason,
+          "the diagnosis names librustc_driver, which holds the shims: %s" % reason)
+    check(not any("tables full" in w or "tables were full" in w for w in d["warnings"]),
+          "no table ran out: %s" % d["warnings"])
+    # Stacks deeper than the frame limit are cut short for another reason
+    # (counted as truncated): the bound is on every other stack.
+    st = d["stacks"]
+    whole = st["taken"] - st["truncated"]
+    check(st["taken"] > 10000 and st["complete"] >= 0.99 * whole,
+          "%d of %d stacks complete (%d truncated at the frame limit)"
+          % (st["complete"], st["taken"], st["truncated"]))
+
+
 TESTS = [
     test_fixtures_as_built,
     test_source_usage_error,
@@ -736,6 +780,7 @@ TESTS = [
     test_source_without_that_allocator,
     test_ripgrep,
     test_lock_prefixed_shims,
+    test_rustc_big_libraries,
 ]
 
 

@@ -396,8 +396,10 @@ static void scan_branches(struct elf_object *o, Elf_Scn *scn, const GElf_Shdr *s
 			continue;
 		}
 		for (k = 0; k < SHIM_MAX; k++)
-			if (rs->backend[k] == t && !allocator_code(o, at))
+			if (rs->backend[k] == t && !allocator_code(o, at)) {
 				o->backend_refs++;
+				o->backend_vaddr = t;
+			}
 	}
 }
 

@@ -85,6 +85,7 @@ struct elf_object {
 	unsigned int shim_refs[SHIM_MAX];
 	/* Calls that reach the shims' backend (__rdl_alloc, the GlobalAlloc) directly. */
 	unsigned int backend_refs;
+	uint64_t backend_vaddr;	/* one such backend, for diagnosis */
 	char **needed;		/* DT_NEEDED names */
 	size_t nneeded;
 	char *runpath;		/* DT_RUNPATH, else DT_RPATH, or NULL */

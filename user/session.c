@@ -40,6 +40,7 @@ struct session {
 	struct session_opts opts;
 	pid_t pid;
 	bool launched;
+	bool proxied;		/* launch: argv[0] is a proxy that execs the program */
 	int child_status;	/* raw waitpid status, -1 while running */
 	int go_fd, err_fd;	/* launch: release the child / learn exec failure */
 	int pidfd;
@@ -56,6 +57,7 @@ struct session {
 	struct unwinder *unwinder;
 	bool dwarf;		/* BPF unwinds with CFI tables */
 	struct bpf_link *entry_link;	/* launch: stop at the entry point */
+	struct bpf_link *exec_link;	/* behind a proxy: stop where an exec begins */
 	uint64_t rescan_until;	/* the loader is changing the maps: look until then */
 	uint32_t stops_handled;	/* launch: SIGSTOPs from the probes handled */
 	uint64_t last_scan_ns;
@@ -157,16 +159,21 @@ static int find_candidates_pid(struct session *s)
 	return 0;
 }
 
-/* Before the program runs: the executable and the libraries it needs (two levels). */
+/*
+ * Before the program runs: the executable, the dynamic loader and every
+ * library the loader will map (the whole DT_NEEDED closure), so that the
+ * unwind tables are sized for all of them.
+ */
 static void find_candidates_exe(struct session *s, const char *exe)
 {
-	size_t i, j, first_lib;
+	size_t i, j;
 
 	add_candidate(s, exe, exe);
 	/* The dynamic loader: its _dl_debug_state() announces every dlopen. */
 	if (s->ncands && s->cands[0].obj->interp)
 		add_candidate(s, s->cands[0].obj->interp, s->cands[0].obj->interp);
-	for (i = 0, first_lib = s->ncands; i < first_lib; i++) {
+	/* Breadth first: s->cands grows while it is walked. */
+	for (i = 0; i < s->ncands; i++) {
 		for (j = 0; j < s->cands[i].obj->nneeded; j++) {
 			char *lib = elf_object__resolve_needed(s->cands[i].obj,
 							       s->cands[i].obj->needed[j]);
@@ -175,8 +182,6 @@ static void find_candidates_exe(struct session *s, const char *exe)
 				add_candidate(s, lib, lib);
 			free(lib);
 		}
-		if (i + 1 == first_lib && first_lib == 1)
-			first_lib = s->ncands;	/* one more level: libs of the libs */
 	}
 }
 
@@ -204,6 +209,68 @@ static char *resolve_command(const char *cmd)
 	}
 	free(dirs);
 	return NULL;
+}
+
+static const char *base_name(const char *p)
+{
+	const char *b = strrchr(p, '/');
+
+	return b ? b + 1 : p;
+}
+
+/*
+ * rustup's proxies (~/.cargo/bin/rustc, cargo, ...) are links to rustup,
+ * which picks a toolchain and execs its program: that program is what runs,
+ * what gets diagnosed and what the header names. rustup says which one it
+ * would run (`rustup which`, with the proxy's +toolchain argument). NULL when
+ * exe is no such proxy.
+ */
+static char *resolve_proxy(const char *exe, char *const argv[])
+{
+	const char *name = base_name(argv[0]);
+	char *av[6], out[PATH_MAX + 1], *nl, *real = NULL;
+	int p[2], ac = 0, st, devnull;
+	ssize_t n, got = 0;
+	pid_t pid;
+
+	if (strcmp(base_name(exe), "rustup") || !strcmp(name, "rustup"))
+		return NULL;
+	av[ac++] = "rustup";
+	av[ac++] = "which";
+	if (argv[1] && argv[1][0] == '+' && argv[1][1]) {
+		av[ac++] = "--toolchain";
+		av[ac++] = argv[1] + 1;
+	}
+	av[ac++] = (char *)name;
+	av[ac] = NULL;
+	if (pipe2(p, O_CLOEXEC))
+		return NULL;
+	pid = fork();
+	if (pid == 0) {
+		devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (dup2(p[1], 1) < 0 || devnull < 0 || dup2(devnull, 0) < 0 || dup2(devnull, 2) < 0)
+			_exit(127);
+		setenv("RUSTUP_AUTO_INSTALL", "0", 1);	/* a question, not an install */
+		execv(exe, av);
+		_exit(127);
+	}
+	close(p[1]);
+	while (pid > 0 && got < (ssize_t)sizeof(out) - 1 &&
+	       ((n = read(p[0], out + got, sizeof(out) - 1 - got)) > 0 || (n < 0 && errno == EINTR)))
+		got += n > 0 ? n : 0;
+	close(p[0]);
+	if (pid < 0)
+		return NULL;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	out[got] = 0;
+	nl = strchr(out, '\n');
+	if (nl)
+		*nl = 0;
+	if (WIFEXITED(st) && !WEXITSTATUS(st) && out[0] == '/' && access(out, X_OK) == 0)
+		real = realpath(out, NULL);
+	debug("%s is a rustup proxy for %s", exe, real ? real : "(rustup which failed)");
+	return real;
 }
 
 static const char *describe_shims(const struct elf_object *o)
@@ -380,6 +447,44 @@ static enum layer backend_layer(const struct session *s)
 	return LAYER_LIBC;
 }
 
+/* Why the shims do not carry the allocations: what the objects show. */
+static char *bypass_reason(struct session *s)
+{
+	const char *exe = s->model->target.exe;
+	size_t i;
+
+	for (i = 0; i < s->ncands; i++) {
+		struct elf_object *o = s->cands[i].obj;
+		struct elf_sym *b;
+
+		if (!elf_object__nshims(o))
+			continue;
+		if (!o->shim_off[SHIM_DEALLOC] || !o->shim_off[SHIM_ALLOC])
+			return xasprintf("the Rust allocator shims of %s are partly gone (%s removed "
+					 "by LTO)", o->path, o->shim_off[SHIM_ALLOC] ?
+					 shim_name(SHIM_DEALLOC) : shim_name(SHIM_ALLOC));
+		if (o->backend_refs) {
+			const char *n;
+
+			b = elf_object__lookup(o, o->backend_vaddr);
+			n = b ? elf_sym__name(b) : "their backend";
+			return xasprintf("the code of %s calls the allocator behind the Rust "
+					 "allocator shims (%s) directly, %u times: %s", o->path, n,
+					 o->backend_refs,
+					 strstr(n, " as core::alloc::global::GlobalAlloc>::") ?
+					 "LTO inlined the shims into their callers, or the "
+					 "#[global_allocator] is defined in the program's own crate" :
+					 "LTO inlined the shims into their callers");
+		}
+		return xasprintf("nothing in %s calls %s: the allocator is inlined into its "
+				 "callers (LTO)", o->path, o->shim_refs[SHIM_DEALLOC] ?
+				 shim_name(SHIM_ALLOC) : shim_name(SHIM_DEALLOC));
+	}
+	return xasprintf("%s %s", any_cand(s, is_rust) ?
+			 "the Rust allocator shims are inlined away (LTO) in" :
+			 "no Rust allocator shims (stripped, or not Rust) in", exe);
+}
+
 static int choose_layer(struct session *s)
 {
 	const char *exe = s->model->target.exe;
@@ -395,8 +500,11 @@ static int choose_layer(struct session *s)
 			return -ENOENT;
 		}
 		if (!any_cand(s, elf_object__shims_in_use)) {
-			warn("the Rust allocator shims in %s are never called (inlined by LTO): "
-			     "try --source auto", exe);
+			why = bypass_reason(s);
+			warn("the Rust allocator shims are bypassed (never called by part of the "
+			     "code): %s; "
+			     "try --source auto", why);
+			free(why);
 			return -ENOENT;
 		}
 		return choose_rust(s);
@@ -417,11 +525,11 @@ static int choose_layer(struct session *s)
 			info("%s", unprobeable);
 			free(unprobeable);
 		} else {
-			why = xasprintf("%s %s: every allocation reaches the %s directly",
-					any_cand(s, is_rust) ?
-					"the Rust allocator shims are inlined away (LTO) in" :
-					"no Rust allocator shims (stripped, or not Rust) in", exe,
+			char *bypass = bypass_reason(s);
+
+			why = xasprintf("%s: every allocation reaches the %s directly", bypass,
 					lower_layers[below].what);
+			free(bypass);
 		}
 		err = choose_lower(s, below, why);
 		free(why);
@@ -435,12 +543,19 @@ static int prepare_target(struct session *s)
 	char buf[PATH_MAX];
 
 	if (s->launched) {
-		char *exe = resolve_command(s->opts.argv[0]);
+		char *exe = resolve_command(s->opts.argv[0]), *real;
 		struct elf_object *o;
 
 		if (!exe) {
 			warn("%s: command not found or not executable", s->opts.argv[0]);
 			return -ENOENT;
+		}
+		real = resolve_proxy(exe, s->opts.argv);
+		if (real) {
+			info("%s is a rustup proxy: profiling %s, which it runs", exe, real);
+			free(exe);
+			exe = real;
+			s->proxied = true;
 		}
 		m->target.exe = exe;
 		o = elf_object__open(exe, exe);
@@ -719,6 +834,7 @@ static int attach_entry_stop(struct session *s)
 	uint64_t off;
 	size_t i;
 	struct elf_object *o;
+	char *interp;
 
 	for (i = 0; i < s->ncands; i++)
 		if (!strcmp(s->cands[i].obj->path, s->model->target.exe))
@@ -730,10 +846,30 @@ static int attach_entry_stop(struct session *s)
 		elf_object__free(o);
 		return -ENOEXEC;
 	}
+	interp = s->proxied && exe->interp ? realpath(exe->interp, NULL) : NULL;
 	elf_object__free(o);
 	s->skel->bss->stop_at_entry = true;
 	s->entry_link = bpf_program__attach_uprobe_opts(s->skel->progs.entry_stop, s->pid,
 							s->model->target.exe, off, &uo);
+	/*
+	 * Behind a proxy, also stop where each exec begins (the loader's
+	 * entry), to start recording when the program itself starts: its
+	 * libraries' constructors run before its entry point.
+	 */
+	for (i = 0; interp && s->entry_link && i < s->ncands; i++) {
+		const struct elf_object *ld = s->cands[i].obj;
+
+		if (strcmp(ld->path, interp) || !ld->entry ||
+		    !elf_object__vaddr_to_off(ld, ld->entry, &off))
+			continue;
+		s->exec_link = bpf_program__attach_uprobe_opts(s->skel->progs.entry_stop, s->pid,
+							       s->cands[i].path, off, &uo);
+		break;
+	}
+	free(interp);
+	if (s->proxied && !s->exec_link)
+		debug("no stop at the loader's entry: recording starts at %s's entry point",
+		      s->model->target.exe);
 	return s->entry_link ? 0 : -errno;
 }
 
@@ -745,33 +881,56 @@ static int attach_entry_stop(struct session *s)
  */
 static void handle_stop(struct session *s, int st)
 {
+	bool at_entry;
+
 	if (WSTOPSIG(st) != SIGSTOP || s->stops_handled >= s->skel->bss->stops_sent)
 		return;
 	s->stops_handled++;
 	rescan_objects(s, true);
+	at_entry = s->entry_link && !s->skel->bss->stop_at_entry;
+	/*
+	 * Behind a proxy: the first entry stop in the program itself (the
+	 * loader's, or its own) starts recording; until its own entry point
+	 * the stops stay armed.
+	 */
+	if (at_entry && !s->skel->bss->recording) {
+		char exe[PATH_MAX];
+
+		if (exe_path_of(s->pid, exe, sizeof(exe)) && !strcmp(exe, s->model->target.exe))
+			s->skel->bss->recording = true;
+		s->skel->bss->stop_at_entry = true;
+		at_entry = false;
+	}
 	/* At the entry stop the program waits: the time to fetch symbols. */
-	if (s->entry_link)
+	if (at_entry)
 		symbolizer__prefetch(s->sym, DEBUGINFOD_BUDGET_NS);
 	kill(s->pid, SIGCONT);
-	if (s->entry_link) {
+	if (at_entry) {
 		bpf_link__destroy(s->entry_link);
-		s->entry_link = NULL;
+		bpf_link__destroy(s->exec_link);
+		s->entry_link = s->exec_link = NULL;
 	}
 }
 
 /* Launch mode: wait for the first stop (or the end) before collecting. */
 static void sync_at_entry(struct session *s)
 {
+	uint32_t before;
 	int st;
 
-	if (!s->entry_link)
-		return;
-	while (waitpid(s->pid, &st, WUNTRACED) < 0 && errno == EINTR)
-		;
-	if (WIFSTOPPED(st))
+	/* Behind a proxy, the proxy's own dlopen stops may come first. */
+	while (s->entry_link) {
+		while (waitpid(s->pid, &st, WUNTRACED) < 0 && errno == EINTR)
+			;
+		if (!WIFSTOPPED(st)) {
+			s->child_status = st;	/* exited before reaching its entry point */
+			return;
+		}
+		before = s->stops_handled;
 		handle_stop(s, st);
-	else
-		s->child_status = st;	/* exited before reaching its entry point */
+		if (s->stops_handled == before)
+			return;	/* not ours: the collect loop sees the rest */
+	}
 }
 
 static void detach_all(struct session *s)
@@ -832,7 +991,7 @@ static uint64_t ring_size(uint64_t want)
 	return sz;
 }
 
-/* Spare rows for objects mapped after start (libraries, dlopen): 12 MiB. */
+/* Spare rows for objects mapped after the start (dlopen), at least: 16 MiB. */
 #define UNWIND_SPARE_ROWS (1u << 20)
 
 /*
@@ -852,7 +1011,9 @@ static size_t plan_unwinding(struct session *s)
 	if (!s->dwarf)
 		return 1;
 	if (s->launched) {
-		paths[n++] = s->model->target.exe;
+		/* Everything the loader will map, known before exec. */
+		for (i = 0; i < s->ncands && n < ARRAY_SIZE(paths); i++)
+			paths[n++] = s->cands[i].obj->path;
 	} else if (!procmaps__read(s->pid, &pm)) {
 		for (i = 0; i < pm.n && n < ARRAY_SIZE(paths); i++)
 			if (pm.maps[i].exec && pm.maps[i].path)
@@ -863,7 +1024,8 @@ static size_t plan_unwinding(struct session *s)
 		for (i = 0; i < n; i++)
 			free((char *)paths[i]);
 	procmaps__free(&pm);
-	return rows + UNWIND_SPARE_ROWS;
+	/* Room for what dlopen brings: a fixed floor, or a quarter more. */
+	return rows + (rows / 4 > UNWIND_SPARE_ROWS ? rows / 4 : UNWIND_SPARE_ROWS);
 }
 
 /*
@@ -1099,7 +1261,8 @@ int session__run(struct session *s)
 		}
 		return err;
 	}
-	s->skel->bss->recording = true;
+	/* A proxy's own allocations are not the program's: from its entry on. */
+	s->skel->bss->recording = !(s->proxied && s->entry_link);
 	m->start_ns = mono_ns();
 	if (s->launched) {
 		err = release_child(s);
@@ -1169,6 +1332,7 @@ void session__free(struct session *s)
 		return;
 	detach_all(s);
 	bpf_link__destroy(s->entry_link);
+	bpf_link__destroy(s->exec_link);
 	free(s->links);
 	ring_buffer__free(s->rb);
 	rsprobe_bpf__destroy(s->skel);
