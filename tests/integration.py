@@ -222,16 +222,40 @@ def test_not_rust():
 
 
 @needs_bpf
-def test_auto_falls_back_to_libc():
+def test_auto_refuses_non_rust():
+    """auto refuses a program with no Rust code in any object, in one line that
+    names it and suggests --libc, before anything runs or is attached."""
+    marker = tmp("not-rust-ran")
+    if os.path.exists(marker):
+        os.unlink(marker)
+    r = run([RSPROBE, "--", "/bin/sh", "-c", "touch " + marker])
+    one_line_error(r, 1, "not a Rust program")
+    check("--libc" in r.stderr and "/sh" in r.stderr, "names it, suggests --libc: %r" % r.stderr)
+    check(not os.path.exists(marker), "the command never ran")
+    # Attached: a C program (sleep) is refused and left alone.
+    p = subprocess.Popen(["sleep", "30"])
+    try:
+        time.sleep(0.2)
+        r = run([RSPROBE, "-p", str(p.pid)])
+        one_line_error(r, 1, "not a Rust program")
+        check(("process %d (sleep" % p.pid) in r.stderr and "--libc" in r.stderr,
+              "names the process, suggests --libc: %r" % r.stderr)
+        check(p.poll() is None, "sleep keeps running")
+    finally:
+        p.kill()
+        p.wait()
+
+
+@needs_bpf
+def test_libc_on_non_rust():
     out = tmp("true.json")
-    r = run([RSPROBE, "-q", "-o", out, "--", "/bin/true"])
+    r = run([RSPROBE, "-q", "--libc", "-o", out, "--", "/bin/true"])
     eq(r.returncode, 0, "exit status (stderr: %s)" % r.stderr)
     d = json.load(open(out))
     check_contract(d)
     eq(d["mode"]["source"], "libc", "mode.source")
-    check("no Rust allocator shims" in d["mode"]["source_reason"] and
-          "/true" in d["mode"]["source_reason"] and
-          "libc.so" in d["mode"]["source_reason"], "the reason names the binary and the libc: %s"
+    check("--source libc" in d["mode"]["source_reason"] and
+          "libc.so" in d["mode"]["source_reason"], "the reason names the libc: %s"
           % d["mode"]["source_reason"])
 
 
@@ -830,7 +854,8 @@ TESTS = [
     test_no_btf,
     test_no_such_pid,
     test_not_rust,
-    test_auto_falls_back_to_libc,
+    test_auto_refuses_non_rust,
+    test_libc_on_non_rust,
     test_command_not_found,
     test_unwritable_output_checked_first,
     test_failed_session_keeps_existing_output,

@@ -672,6 +672,8 @@ def test_ripgrep():
     eq(d["mode"]["source"], layer, "mode.source (reason: %s)" % d["mode"]["source_reason"])
     check(rg in d["mode"]["source_reason"] or "/rg" in d["mode"]["source_reason"],
           "the reason names rg: %s" % d["mode"]["source_reason"])
+    check("stripped Rust program" in d["mode"]["source_reason"],
+          "rg is recognised as Rust though stripped: %s" % d["mode"]["source_reason"])
     eq(d["totals"]["lost_events"], 0, "lost events")
     check(d["totals"]["allocs"] > 100, "rg allocates: %d" % d["totals"]["allocs"])
     bid = build_id(rg)

@@ -47,7 +47,8 @@ for t in "$@"; do
 	name=$(basename "$t")
 	args=()
 	[ "$name" = test_elf ] &&
-		args=("$fix/ownership-fp" "$out/legacy.so" "$out/legacy-stripped.so" "$out/lock.so" /bin/true)
+		args=("$fix/ownership-fp" "$out/legacy.so" "$out/legacy-stripped.so" "$out/lock.so" /bin/true
+			"$fix/ownership-stripped")
 	[ "$name" = test_dwarfsym ] && args=("$fix/inline" "$here/fixtures/inline.rs" /bin/true)
 	[ "$name" = test_cfi ] && args=("$fix/deep" "$fix/deep-fp" "$out/cfi-debugframe")
 	echo "== $name"

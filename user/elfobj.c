@@ -431,6 +431,37 @@ static void count_shim_refs(struct elf_object *o, Elf *elf)
 	free(rs.slots);
 }
 
+/*
+ * What rustc leaves in every object that links std or core, stripped or
+ * not: the source paths of its panic locations (/rustc/<hash>/library/core/src/...,
+ * or a distribution's /usr/src/rustc-<version>/library/...) and std's
+ * RUST_BACKTRACE, in read-only data.
+ */
+static bool has_rust_marks(Elf *elf)
+{
+	static const char *const marks[] = {
+		"/library/core/src/", "/library/std/src/", "/library/alloc/src/", "RUST_BACKTRACE",
+	};
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+	size_t k;
+
+	while ((scn = elf_nextscn(elf, scn))) {
+		Elf_Data *d;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_PROGBITS ||
+		    !(sh.sh_flags & SHF_ALLOC) || (sh.sh_flags & (SHF_EXECINSTR | SHF_WRITE)))
+			continue;
+		d = elf_rawdata(scn, NULL);
+		if (!d || !d->d_buf)
+			continue;
+		for (k = 0; k < ARRAY_SIZE(marks); k++)
+			if (memmem(d->d_buf, d->d_size, marks[k], strlen(marks[k])))
+				return true;
+	}
+	return false;
+}
+
 static void read_interp(Elf *elf, const GElf_Phdr *ph, struct elf_object *o)
 {
 	size_t size;
@@ -584,6 +615,8 @@ struct elf_object *elf_object__open(const char *path, const char *open_path)
 		qsort(o->syms, o->nsyms, sizeof(*o->syms), cmp_sym);
 	if (elf_object__nshims(o))
 		count_shim_refs(o, elf);
+	if (!o->rust && !elf_object__nshims(o) && has_rust_marks(elf))
+		o->rust = o->rust_stripped = true;
 	elf_end(elf);
 	close(fd);
 	return o;

@@ -74,7 +74,8 @@ struct elf_object {
 	bool shim_unprobeable[SHIM_MAX];
 	char *shim_why[SHIM_MAX];
 	bool shim_v0;		/* shims are v0-mangled */
-	bool rust;		/* Rust code with a symbol table (shims or not) */
+	bool rust;		/* Rust code (shims or not) */
+	bool rust_stripped;	/* known as Rust by its data only (no Rust symbols) */
 	uint64_t entry;		/* e_entry (ELF vaddr), 0 for none */
 	/* File offsets of the allocator functions it defines, 0 when absent. */
 	uint64_t libc_off[LIBC_MAX];

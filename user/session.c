@@ -480,9 +480,28 @@ static char *bypass_reason(struct session *s)
 				 "callers (LTO)", o->path, o->shim_refs[SHIM_DEALLOC] ?
 				 shim_name(SHIM_ALLOC) : shim_name(SHIM_DEALLOC));
 	}
+	for (i = 0; i < s->ncands; i++)
+		if (s->cands[i].obj->rust_stripped)
+			return xasprintf("no Rust allocator shims in %s: a stripped Rust program "
+					 "(no symbols; known as Rust by the std paths in its data)",
+					 s->cands[i].obj->path);
 	return xasprintf("%s %s", any_cand(s, is_rust) ?
 			 "the Rust allocator shims are inlined away (LTO) in" :
 			 "no Rust allocator shims (stripped, or not Rust) in", exe);
+}
+
+/* auto: a process with no Rust code anywhere is not ours to guess about. */
+static int refuse_not_rust(struct session *s)
+{
+	const struct target_info *t = &s->model->target;
+
+	if (s->launched)
+		warn("%s is not a Rust program: no Rust code in it or in any library it loads; "
+		     "profile its C allocator with --libc", t->exe);
+	else
+		warn("process %d (%s, %s) is not a Rust program: no Rust code in any object it "
+		     "maps; profile its C allocator with --libc", s->pid, t->comm, t->exe);
+	return -ENOENT;
 }
 
 static int choose_layer(struct session *s)
@@ -515,6 +534,8 @@ static int choose_layer(struct session *s)
 	case SOURCE_MIMALLOC:
 		return choose_lower(s, LAYER_MIMALLOC, "requested with --source mimalloc");
 	default:
+		if (!any_cand(s, is_rust))
+			return refuse_not_rust(s);
 		unprobeable = any_cand(s, elf_object__shims_in_use) ? unprobeable_reason(s) : NULL;
 		if (any_cand(s, elf_object__shims_in_use) && !unprobeable)
 			return choose_rust(s);

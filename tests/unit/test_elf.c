@@ -4,8 +4,9 @@
  *   argv[1]  a Rust program (v0-mangled shims)
  *   argv[2]  a shared object with legacy-named shims (__rust_alloc, ...)
  *   argv[3]  the same, stripped (.dynsym only)
- *   argv[4]  a shared object whose __rust_dealloc starts with a lock prefix
+ *   argv[4]  a shared object whose shims start with a lock prefix
  *   argv[5]  an ELF without shims (/bin/true)
+ *   argv[6]  a Rust program stripped of every symbol (strip --strip-all)
  */
 #include <stdlib.h>
 
@@ -94,10 +95,34 @@ static void test_no_shims(void)
 	CHECK(elf_object__open("/etc/passwd", "/etc/passwd") == NULL);
 }
 
+/* Rust without symbols is still Rust; C is not (its object has no Rust marks). */
+static void test_rust_marks(void)
+{
+	struct elf_object *o = elf_object__open(args[6], args[6]);
+
+	CHECK(o != NULL);
+	if (o) {
+		CHECK(!o->has_symtab && elf_object__nshims(o) == 0);
+		CHECK(o->rust && o->rust_stripped);
+	}
+	elf_object__free(o);
+	o = elf_object__open(args[5], args[5]);
+	CHECK(o != NULL);
+	if (o)
+		CHECK(!o->rust && !o->rust_stripped);
+	elf_object__free(o);
+	o = elf_object__open(args[1], args[1]);
+	CHECK(o != NULL);
+	if (o)
+		CHECK(o->rust && !o->rust_stripped);
+	elf_object__free(o);
+}
+
 int main(int argc, char **argv)
 {
-	if (argc < 6) {
-		fprintf(stderr, "usage: test_elf RUST LEGACY.so STRIPPED.so LOCK.so OTHER\n");
+	if (argc < 7) {
+		fprintf(stderr, "usage: test_elf RUST LEGACY.so STRIPPED.so LOCK.so OTHER "
+			"RUST-STRIPPED\n");
 		return 2;
 	}
 	args = argv;
@@ -106,5 +131,6 @@ int main(int argc, char **argv)
 	RUN(test_legacy_stripped);
 	RUN(test_unprobeable);
 	RUN(test_no_shims);
+	RUN(test_rust_marks);
 	CHECK_DONE();
 }
