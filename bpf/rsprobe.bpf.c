@@ -518,6 +518,45 @@ int BPF_KPROBE(rust_dealloc, __u64 ptr, __u64 size, __u64 align)
 }
 
 /*
+ * The methods of a #[global_allocator] (<A as GlobalAlloc>::alloc, ...),
+ * probed where the program calls them directly. The Rust ABI passes the
+ * shims' arguments in another order: the attach cookie says, per shim
+ * argument (4 bits each), which register holds it (0..5: rdi..r9).
+ */
+static __always_inline __u64 shim_arg(struct pt_regs *ctx, int i)
+{
+	/* Loads at constant offsets: the verifier refuses a computed ctx offset. */
+	__u64 r[8] = { PT_REGS_PARM1(ctx), PT_REGS_PARM2(ctx), PT_REGS_PARM3(ctx),
+		       PT_REGS_PARM4(ctx), PT_REGS_PARM5(ctx), ctx->r9, 0, 0 };
+
+	return r[(bpf_get_attach_cookie(ctx) >> (4 * i)) & 0x7];
+}
+
+SEC("uprobe")
+int BPF_KPROBE(rust_ga_alloc)
+{
+	return alloc_enter(ctx, shim_arg(ctx, 0), shim_arg(ctx, 1), 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(rust_ga_alloc_zeroed)
+{
+	return alloc_enter(ctx, shim_arg(ctx, 0), shim_arg(ctx, 1), RP_F_ZEROED);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(rust_ga_realloc)
+{
+	return realloc_enter(ctx, shim_arg(ctx, 0), shim_arg(ctx, 3));
+}
+
+SEC("uprobe")
+int BPF_KPROBE(rust_ga_dealloc)
+{
+	return free_enter(ctx, shim_arg(ctx, 0), shim_arg(ctx, 1), shim_arg(ctx, 2));
+}
+
+/*
  * Launch mode: at the program's entry point every shared library is mapped
  * and no Rust code has run yet. Stopping here once lets rsprobe read the
  * layout and load unwind tables before the first allocation; it continues

@@ -75,6 +75,11 @@ build_layers "$out/layers-sys-cgu1" "$cnt_sys" -O -C codegen-units=1
 build_layers "$out/layers-sys-lto-thin" "$cnt_sys" -O -C lto=thin
 build_layers "$out/layers-sys-lto-fat" "$cnt_sys" -O -C lto=fat
 strip_copy "$out/layers-sys" "$out/layers-sys-stripped"
+# The counting allocator in the program's own crate (layers_samecrate.rs).
+if [ -e "$out/layers-samecrate" ] && [ "$here/fixtures/layers.rs" -nt "$out/layers-samecrate" ]; then
+	rm -f "$out/layers-samecrate"
+fi
+build "$out/layers-samecrate" "$here/fixtures/layers_samecrate.rs" -O --crate-name layers
 # A counting allocator inlined into the shims, which then start with `lock`
 # (counting_lock.rs); non-PIE, so the counters are addressed rip-relative.
 cnt_lock=$out/librsprobe_counting_lock.rlib

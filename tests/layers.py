@@ -14,6 +14,8 @@ counting_backends.rs over jemalloc or mimalloc), and with and without LTO:
   layers-sys-lto-thin       System, -C lto=thin              libc (shims exist, bypassed)
   layers-sys-lto-fat        System, -C lto=fat               libc (shims gone)
   layers-sys-stripped       layers-sys, strip --strip-all    libc
+  layers-samecrate          System, the counting allocator   rust (its methods: the
+                            in the program's own crate       code calls them directly)
   layers-lock               counting allocator inlined into  rust (probed past the
                             the shims, non-PIE: they start   lock prefix)
                             with `lock incq`
@@ -81,7 +83,8 @@ eq = it.eq
 # ---------------------------------------------------------------- builds
 
 class Build:
-    def __init__(self, name, layer, backend, lto=False, twin=None, counts=True, pkg=None):
+    def __init__(self, name, layer, backend, lto=False, twin=None, counts=True, pkg=None,
+                 samecrate=False):
         self.name = name
         self.layer = layer          # what --source auto must pick
         self.backend = backend      # system | jemalloc | rjem | mimalloc | default
@@ -89,6 +92,7 @@ class Build:
         self.twin = twin            # the unstripped build this is a stripped copy of
         self.counts = counts        # has a counting allocator (ground truth)
         self.pkg = pkg              # Debian package the build needs
+        self.samecrate = samecrate  # the counting allocator in the program's crate
 
     @property
     def path(self):
@@ -102,6 +106,7 @@ BUILDS = [
     Build("layers-sys-lto-fat", "libc", "system", lto=True),
     Build("layers-sys-stripped", "libc", "system", twin="layers-sys"),
     Build("layers-lock", "rust", "system"),
+    Build("layers-samecrate", "rust", "system", samecrate=True),
     Build("layers-default-lto", "libc", "default", lto=True, counts=False),
     Build("layers-jemalloc", "rust", "jemalloc", pkg="libjemalloc-dev"),
     Build("layers-jemalloc-lto", "jemalloc", "jemalloc", lto=True, pkg="libjemalloc-dev"),
@@ -280,6 +285,13 @@ def test_fixtures_as_built():
         mine = user_calls(calls)
         if b.twin:
             pass
+        elif b.samecrate:
+            eq(sorted(shims), sorted(["__rust_alloc", "__rust_alloc_zeroed", "__rust_realloc",
+                                      "__rust_dealloc"]), what("the four shims"))
+            check(any(COUNTING_RE.search(c) for c in mine) and
+                  not any(c.startswith("__rust_") or c_entry(c) for c in mine),
+                  what("layers::* call the counting allocator's methods, nothing else: %s"
+                       % sorted(mine)))
         elif b.layer == "rust":
             eq(sorted(shims), sorted(["__rust_alloc", "__rust_alloc_zeroed", "__rust_realloc",
                                       "__rust_dealloc"]), what("the four shims"))
@@ -726,6 +738,21 @@ def test_lock_prefixed_shims():
         check_counts(b, d, truth, "rust")
 
 
+@it.needs_bpf
+def test_global_allocator_methods():
+    """A #[global_allocator] in the program's own crate, #[inline(never)]: its methods
+    are the rust layer, exactly, with or without --source rust."""
+    b = BY_NAME["layers-samecrate"]
+    for extra in ((), ("--source", "rust")):
+        d, truth = profile(b, extra)
+        reason = d["mode"]["source_reason"]
+        eq(d["mode"]["source"], "rust", "%s: mode.source (reason: %s)" % (extra, reason))
+        check("#[global_allocator]'s methods" in reason and "GlobalAlloc>::alloc" in reason,
+              "the reason names the allocator's methods: %s" % reason)
+        check_counts(b, d, truth, "rust")
+        check_functions(b, d)
+
+
 def find_rustc():
     """The rustc the fixtures are built with (a rustup proxy, or Debian's)."""
     for c in (os.environ.get("RUSTC"), shutil.which("rustc"),
@@ -782,6 +809,7 @@ TESTS = [
     test_source_without_that_allocator,
     test_ripgrep,
     test_lock_prefixed_shims,
+    test_global_allocator_methods,
     test_rustc_big_libraries,
 ]
 

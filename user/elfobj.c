@@ -462,6 +462,107 @@ static bool has_rust_marks(Elf *elf)
 	return false;
 }
 
+/* The bytes of executable code at vaddr, to the end of its section. */
+static const uint8_t *code_at(Elf *elf, uint64_t vaddr, size_t *len)
+{
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+
+	while ((scn = elf_nextscn(elf, scn))) {
+		Elf_Data *d;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_PROGBITS ||
+		    !(sh.sh_flags & SHF_EXECINSTR) || vaddr < sh.sh_addr ||
+		    vaddr >= sh.sh_addr + sh.sh_size)
+			continue;
+		d = elf_getdata(scn, NULL);
+		if (!d || !d->d_buf || vaddr - sh.sh_addr >= d->d_size)
+			return NULL;
+		*len = d->d_size - (vaddr - sh.sh_addr);
+		return (const uint8_t *)d->d_buf + (vaddr - sh.sh_addr);
+	}
+	return NULL;
+}
+
+/* The shim arguments each BPF program reads: size, align; ptr, _, _, new_size; ptr, size, align. */
+static const uint8_t shim_args_used[SHIM_MAX] = {
+	[SHIM_ALLOC] = 0x3, [SHIM_ALLOC_ZEROED] = 0x3, [SHIM_REALLOC] = 0x9, [SHIM_DEALLOC] = 0x7,
+};
+
+/*
+ * A shim that only moves registers and jumps to a GlobalAlloc method: the
+ * method, where it can be probed, and where the shim's arguments land.
+ */
+static void find_ga_method(struct elf_object *o, Elf *elf, int k)
+{
+	const uint8_t *code;
+	struct elf_sym *m;
+	uint64_t target, cookie = 0, off;
+	size_t len, skip;
+	int8_t from[6];
+	char why[200];
+	int arg, r;
+
+	code = code_at(elf, o->shim_vaddr[k], &len);
+	if (!code || insn__thunk(code, len < 64 ? len : 64, o->shim_vaddr[k], &target, from))
+		return;
+	m = elf_object__lookup(o, target);
+	if (!m || m->addr != target || !m->size ||
+	    !strstr(elf_sym__name(m), " as core::alloc::global::GlobalAlloc>::"))
+		return;
+	for (arg = 0; arg < 4; arg++) {
+		int at = 0xf;
+
+		for (r = 0; r < 6; r++)
+			if (from[r] == arg)
+				at = r;
+		if ((shim_args_used[k] & (1u << arg)) && at == 0xf)
+			return;	/* an argument the probe reads is lost */
+		cookie |= (uint64_t)at << (4 * arg);
+	}
+	code = code_at(elf, target, &len);
+	if (!code || len < m->size)
+		return;
+	if (insn__probe_point(code, m->size, target, &skip, why, sizeof(why)) ||
+	    !elf_object__vaddr_to_off(o, target + skip, &off))
+		return;
+	o->ga_ok[k] = true;
+	o->ga_vaddr[k] = target;
+	o->ga_probe_off[k] = off;
+	o->ga_cookie[k] = cookie;
+}
+
+/* No method calls another (GlobalAlloc's provided realloc calls alloc and dealloc). */
+static void check_ga_nesting(struct elf_object *o, Elf *elf)
+{
+	int k;
+
+	for (k = 0; k < SHIM_MAX; k++) {
+		struct elf_sym *m;
+		const uint8_t *code;
+		size_t len;
+
+		if (!o->ga_ok[k] || !(m = elf_object__lookup(o, o->ga_vaddr[k])))
+			continue;
+		code = code_at(elf, o->ga_vaddr[k], &len);
+		if (!code || insn__branches_to(code, m->size < len ? m->size : len, o->ga_vaddr[k],
+					       o->ga_vaddr, SHIM_MAX))
+			memset(o->ga_ok, 0, sizeof(o->ga_ok));
+	}
+}
+
+bool elf_object__ga_usable(const struct elf_object *o)
+{
+	int k;
+
+	if (!o->shim_off[SHIM_ALLOC] || !o->shim_off[SHIM_DEALLOC])
+		return false;
+	for (k = 0; k < SHIM_MAX; k++)
+		if (o->shim_off[k] && !o->ga_ok[k])
+			return false;
+	return true;
+}
+
 static void read_interp(Elf *elf, const GElf_Phdr *ph, struct elf_object *o)
 {
 	size_t size;
@@ -613,8 +714,15 @@ struct elf_object *elf_object__open(const char *path, const char *open_path)
 		o->syms[i].name = strs + (uintptr_t)o->syms[i].name;
 	if (o->nsyms)
 		qsort(o->syms, o->nsyms, sizeof(*o->syms), cmp_sym);
-	if (elf_object__nshims(o))
+	if (elf_object__nshims(o)) {
+		int k;
+
 		count_shim_refs(o, elf);
+		for (k = 0; k < SHIM_MAX; k++)
+			if (o->shim_vaddr[k])
+				find_ga_method(o, elf, k);
+		check_ga_nesting(o, elf);
+	}
 	if (!o->rust && !elf_object__nshims(o) && has_rust_marks(elf))
 		o->rust = o->rust_stripped = true;
 	elf_end(elf);

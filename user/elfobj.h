@@ -87,6 +87,16 @@ struct elf_object {
 	/* Calls that reach the shims' backend (__rdl_alloc, the GlobalAlloc) directly. */
 	unsigned int backend_refs;
 	uint64_t backend_vaddr;	/* one such backend, for diagnosis */
+	/*
+	 * Where each shim is a thunk to a #[global_allocator]'s method
+	 * (<A as GlobalAlloc>::alloc, ...): the method's probe offset, and
+	 * in which of its registers each argument of the shim arrives (4 bits
+	 * per argument, register 0..5 = rdi..r9, 0xf for none).
+	 */
+	bool ga_ok[SHIM_MAX];
+	uint64_t ga_probe_off[SHIM_MAX];
+	uint64_t ga_cookie[SHIM_MAX];
+	uint64_t ga_vaddr[SHIM_MAX];
 	char **needed;		/* DT_NEEDED names */
 	size_t nneeded;
 	char *runpath;		/* DT_RUNPATH, else DT_RPATH, or NULL */
@@ -112,6 +122,12 @@ const char *elf_sym__name(struct elf_sym *sym);
  * __rust_dealloc is gone, frees go to the backend directly.
  */
 bool elf_object__shims_in_use(const struct elf_object *o);
+/*
+ * Every shim is a thunk to a #[global_allocator] method that can be probed
+ * instead: that layer sees every allocation where the program's code calls
+ * the methods directly (LTO, or the allocator in the program's own crate).
+ */
+bool elf_object__ga_usable(const struct elf_object *o);
 /* Number of shims found (0..SHIM_MAX). */
 int elf_object__nshims(const struct elf_object *o);
 const char *shim_name(enum shim_kind k);

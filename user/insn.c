@@ -157,3 +157,91 @@ int insn__probe_point(const uint8_t *code, size_t len, uint64_t addr, size_t *sk
 	cs_close(&h);
 	return err;
 }
+
+/* The 64-bit general registers, numbered 0..15; -1 for any other. */
+static int gpr64(unsigned int r)
+{
+	static const unsigned int regs[16] = {
+		X86_REG_RDI, X86_REG_RSI, X86_REG_RDX, X86_REG_RCX, X86_REG_R8, X86_REG_R9,
+		X86_REG_RAX, X86_REG_RBX, X86_REG_RBP, X86_REG_RSP, X86_REG_R10, X86_REG_R11,
+		X86_REG_R12, X86_REG_R13, X86_REG_R14, X86_REG_R15,
+	};
+	int i;
+
+	for (i = 0; i < 16; i++)
+		if (regs[i] == r)
+			return i;
+	return -1;
+}
+
+int insn__thunk(const uint8_t *code, size_t len, uint64_t addr, uint64_t *target,
+		int8_t from[6])
+{
+	const uint8_t *p = code;
+	uint64_t a = addr;
+	size_t left = len;
+	int8_t holds[16];
+	cs_insn *in;
+	csh h;
+	int n, i, err = -ENOTSUP;
+
+	/* The first six registers hold the thunk's arguments 0..5 (gpr64 order). */
+	for (i = 0; i < 16; i++)
+		holds[i] = i < 6 ? (int8_t)i : -1;
+	if (cs_open(CS_ARCH_X86, CS_MODE_64, &h) != CS_ERR_OK)
+		return -ENOTSUP;
+	cs_option(h, CS_OPT_DETAIL, CS_OPT_ON);
+	in = cs_malloc(h);
+	for (n = 0; n < 8 && cs_disasm_iter(h, &p, &left, &a, in); n++) {
+		const cs_x86 *x = &in->detail->x86;
+		int d, s;
+
+		if (in->id == X86_INS_JMP && x->op_count == 1 && x->operands[0].type == X86_OP_IMM) {
+			*target = (uint64_t)x->operands[0].imm;
+			for (i = 0; i < 6; i++)
+				from[i] = holds[i];
+			err = 0;
+			break;
+		}
+		if (in->id != X86_INS_MOV || x->op_count != 2 || x->operands[0].type != X86_OP_REG ||
+		    x->operands[1].type != X86_OP_REG)
+			break;
+		d = gpr64(x->operands[0].reg);
+		s = gpr64(x->operands[1].reg);
+		if (d < 0 || s < 0)
+			break;	/* not a 64-bit move */
+		holds[d] = holds[s];
+	}
+	cs_free(in, 1);
+	cs_close(&h);
+	return err;
+}
+
+bool insn__branches_to(const uint8_t *code, size_t len, uint64_t addr, const uint64_t *to,
+		       size_t n)
+{
+	const uint8_t *p = code;
+	uint64_t a = addr;
+	size_t left = len, k;
+	bool found = false;
+	cs_insn *in;
+	csh h;
+
+	if (cs_open(CS_ARCH_X86, CS_MODE_64, &h) != CS_ERR_OK)
+		return true;	/* cannot tell: assume the worst */
+	cs_option(h, CS_OPT_DETAIL, CS_OPT_ON);
+	in = cs_malloc(h);
+	while (!found && cs_disasm_iter(h, &p, &left, &a, in)) {
+		const cs_x86 *x = &in->detail->x86;
+
+		if (!cs_insn_group(h, in, CS_GRP_JUMP) && !cs_insn_group(h, in, CS_GRP_CALL))
+			continue;
+		if (x->op_count != 1 || x->operands[0].type != X86_OP_IMM)
+			continue;
+		for (k = 0; k < n; k++)
+			found |= (uint64_t)x->operands[0].imm == to[k];
+	}
+	cs_free(in, 1);
+	cs_close(&h);
+	return found;
+}

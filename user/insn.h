@@ -2,6 +2,7 @@
 #ifndef RP_INSN_H
 #define RP_INSN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,5 +20,17 @@
  */
 int insn__probe_point(const uint8_t *code, size_t len, uint64_t addr, size_t *skip,
 		      char *why, size_t why_len);
+
+/*
+ * A thunk: 64-bit register moves, then a direct jmp. Returns 0 with *target,
+ * and for each argument register of the target (rdi, rsi, rdx, rcx, r8, r9:
+ * 0..5), which of the thunk's own argument registers it holds (from[i], -1
+ * for none); -ENOTSUP for anything else.
+ */
+int insn__thunk(const uint8_t *code, size_t len, uint64_t addr, uint64_t *target,
+		int8_t from[6]);
+/* Whether the code calls or jumps to one of the n addresses. */
+bool insn__branches_to(const uint8_t *code, size_t len, uint64_t addr, const uint64_t *to,
+		       size_t n);
 
 #endif

@@ -41,6 +41,7 @@ struct session {
 	pid_t pid;
 	bool launched;
 	bool proxied;		/* launch: argv[0] is a proxy that execs the program */
+	bool use_ga;		/* rust layer: the #[global_allocator]'s methods */
 	int child_status;	/* raw waitpid status, -1 while running */
 	int go_fd, err_fd;	/* launch: release the child / learn exec failure */
 	int pidfd;
@@ -490,6 +491,52 @@ static char *bypass_reason(struct session *s)
 			 "no Rust allocator shims (stripped, or not Rust) in", exe);
 }
 
+static bool ga_carries(const struct elf_object *o)
+{
+	return o->backend_refs && elf_object__ga_usable(o);
+}
+
+/*
+ * The program's code calls its #[global_allocator]'s methods directly and
+ * the shims only jump to them: every Rust allocation passes the methods.
+ */
+static int choose_ga(struct session *s)
+{
+	size_t i;
+	int k;
+
+	for (i = 0; i < s->ncands; i++) {
+		struct elf_object *o = s->cands[i].obj;
+		struct elf_sym *m;
+
+		if (!ga_carries(o))
+			continue;
+		add_target(s, &s->cands[i]);
+		m = elf_object__lookup(o, o->ga_vaddr[SHIM_ALLOC]);
+		add_reason(s->model, "the #[global_allocator]'s methods in %s (%s and %d more): "
+			   "the program's code calls them directly, %u times (LTO, or the "
+			   "allocator is defined in the program's own crate), and the Rust "
+			   "allocator shims only jump to them, so every Rust allocation passes "
+			   "them", o->path, m ? elf_sym__name(m) : "alloc",
+			   elf_object__nshims(o) - 1, o->backend_refs);
+		for (k = 0; k < SHIM_MAX; k++) {
+			uint64_t start = 0;
+
+			m = o->ga_ok[k] ? elf_object__lookup(o, o->ga_vaddr[k]) : NULL;
+			if (m && elf_object__vaddr_to_off(o, m->addr, &start) &&
+			    start != o->ga_probe_off[k])
+				add_reason(s->model, "%s probed %llu bytes in, past a LOCK-prefixed "
+					   "preamble that leaves its arguments alone",
+					   elf_sym__name(m),
+					   (unsigned long long)(o->ga_probe_off[k] - start));
+		}
+	}
+	s->use_ga = true;
+	s->layer = LAYER_RUST;
+	s->model->mode.source = "rust";
+	return 0;
+}
+
 /* auto: a process with no Rust code anywhere is not ours to guess about. */
 static int refuse_not_rust(struct session *s)
 {
@@ -518,6 +565,8 @@ static int choose_layer(struct session *s)
 			     "stripped, or not a Rust program; try --libc", exe);
 			return -ENOENT;
 		}
+		if (!any_cand(s, elf_object__shims_in_use) && any_cand(s, ga_carries))
+			return choose_ga(s);
 		if (!any_cand(s, elf_object__shims_in_use)) {
 			why = bypass_reason(s);
 			warn("the Rust allocator shims are bypassed (never called by part of the "
@@ -539,6 +588,8 @@ static int choose_layer(struct session *s)
 		unprobeable = any_cand(s, elf_object__shims_in_use) ? unprobeable_reason(s) : NULL;
 		if (any_cand(s, elf_object__shims_in_use) && !unprobeable)
 			return choose_rust(s);
+		if (!any_cand(s, elf_object__shims_in_use) && any_cand(s, ga_carries))
+			return choose_ga(s);
 		below = backend_layer(s);
 		if (unprobeable) {
 			why = xasprintf("%s: every allocation reaches the %s through it", unprobeable,
@@ -691,10 +742,10 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	return vfprintf(stderr, fmt, ap);
 }
 
-static int attach_one(struct session *s, struct bpf_program *prog, const char *path,
-		      uint64_t off, bool ret)
+static int attach_cookie(struct session *s, struct bpf_program *prog, const char *path,
+			 uint64_t off, bool ret, uint64_t cookie)
 {
-	LIBBPF_OPTS(bpf_uprobe_opts, uo, .retprobe = ret);
+	LIBBPF_OPTS(bpf_uprobe_opts, uo, .retprobe = ret, .bpf_cookie = cookie);
 	struct bpf_link *l;
 
 	l = bpf_program__attach_uprobe_opts(prog, s->pid, path, off, &uo);
@@ -703,6 +754,39 @@ static int attach_one(struct session *s, struct bpf_program *prog, const char *p
 	ARR_RESERVE(s->links, s->links_cap, s->nlinks + 1);
 	s->links[s->nlinks++] = l;
 	return 0;
+}
+
+static int attach_one(struct session *s, struct bpf_program *prog, const char *path,
+		      uint64_t off, bool ret)
+{
+	return attach_cookie(s, prog, path, off, ret, 0);
+}
+
+/* The #[global_allocator]'s methods, each told where its arguments are. */
+static int attach_ga(struct session *s, const char *p, const struct elf_object *o)
+{
+	struct rsprobe_bpf *k = s->skel;
+	struct bpf_program *entry[SHIM_MAX] = {
+		[SHIM_ALLOC] = k->progs.rust_ga_alloc,
+		[SHIM_ALLOC_ZEROED] = k->progs.rust_ga_alloc_zeroed,
+		[SHIM_REALLOC] = k->progs.rust_ga_realloc,
+		[SHIM_DEALLOC] = k->progs.rust_ga_dealloc,
+	};
+	struct bpf_program *ret[SHIM_MAX] = {
+		[SHIM_ALLOC] = k->progs.rust_alloc_ret,
+		[SHIM_ALLOC_ZEROED] = k->progs.rust_alloc_ret,
+		[SHIM_REALLOC] = k->progs.rust_realloc_ret,
+	};
+	int sh, err = 0;
+
+	for (sh = 0; sh < SHIM_MAX && !err; sh++) {
+		if (!o->ga_ok[sh])
+			continue;
+		err = attach_cookie(s, entry[sh], p, o->ga_probe_off[sh], false, o->ga_cookie[sh]);
+		if (!err && ret[sh])
+			err = attach_one(s, ret[sh], p, o->ga_probe_off[sh], true);
+	}
+	return err;
 }
 
 /* off: where each shim's probes go (elf_object.shim_probe_off). */
@@ -837,7 +921,9 @@ static int attach_all(struct session *s)
 	for (i = 0; i < s->ntargets && !err; i++) {
 		const struct probe_target *t = s->targets[i];
 
-		if (s->layer == LAYER_RUST)
+		if (s->layer == LAYER_RUST && s->use_ga)
+			err = attach_ga(s, t->path, t->obj);
+		else if (s->layer == LAYER_RUST)
 			err = attach_rust(s, t->path, t->obj->shim_probe_off);
 		else
 			err = attach_libc(s, t->path, t->obj->libc_off);
@@ -1075,6 +1161,9 @@ static void disable_unused(struct session *s)
 	bpf_object__for_each_program(p, s->skel->obj) {
 		const char *name = bpf_program__name(p);
 		bool keep = rust ? !strncmp(name, "rust_", 5) : prog_needed(s, p);
+
+		if (!strncmp(name, "rust_ga_", 8))
+			keep = rust && s->use_ga;
 
 		if (!strcmp(name, "entry_stop"))
 			keep = s->launched && s->dwarf;
