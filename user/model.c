@@ -14,6 +14,7 @@ struct model *model__new(struct symbolizer *sym)
 	m->sym = sym;
 	m->stacks = stack_table__new(sym);
 	m->max_frames = RP_DEFAULT_FRAMES;
+	m->timeline.max_points = TIMELINE_MAX_POINTS;
 	u64map_init(&m->site_of_stack);
 	u64map_init(&m->func_idx);
 	return m;
@@ -134,6 +135,7 @@ static void timeline_merge(struct model *m)
 	t->n = (t->n + 1) / 2;
 	memset(&t->b[t->n], 0, (TIMELINE_BUCKETS - t->n) * sizeof(t->b[0]));
 	t->width_ns *= 2;
+	t->points = 0;
 	for (k = 0; k < m->nsites; k++) {
 		struct site *s = m->sites[k];
 
@@ -149,6 +151,7 @@ static void timeline_merge(struct model *m)
 			s->tl[o++] = p;
 		}
 		s->ntl = o;
+		t->points += o;
 	}
 }
 
@@ -189,7 +192,17 @@ static void timeline_note(struct model *m, struct site *s)
 		s->tl[s->ntl - 1].max = MAX(s->tl[s->ntl - 1].max, s->heap.cur_bytes);
 		return;
 	}
+	if (m->timeline.points >= m->timeline.max_points && m->timeline.n > 1) {
+		timeline_merge(m);
+		b = timeline_now(m, &i);
+		if (s->ntl && s->tl[s->ntl - 1].bucket == i) {
+			s->tl[s->ntl - 1].end = s->heap.cur_bytes;
+			s->tl[s->ntl - 1].max = MAX(s->tl[s->ntl - 1].max, s->heap.cur_bytes);
+			return;
+		}
+	}
 	/* What the site held when the bucket began counts towards its highest. */
+	m->timeline.points++;
 	ARR_RESERVE(s->tl, s->tl_cap, s->ntl + 1);
 	s->tl[s->ntl] = (struct tl_point){ i, s->heap.cur_bytes, s->heap.cur_bytes };
 	if (s->ntl)

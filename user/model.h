@@ -53,6 +53,12 @@ struct heap_curve {
  */
 #define TIMELINE_BUCKETS 1024
 #define TIMELINE_FIRST_NS 1000000ULL	/* first bucket width: 1 ms */
+/*
+ * Sites' points, all together, at most (24 bytes each): past it the buckets
+ * widen as if the session had outgrown them, so memory stays bounded however
+ * many sites a long capture sees.
+ */
+#define TIMELINE_MAX_POINTS (4u << 20)
 
 struct tl_bucket {
 	uint64_t allocs, bytes, frees;
@@ -63,6 +69,8 @@ struct tl_bucket {
 struct timeline {
 	uint64_t width_ns;
 	uint32_t n;			/* buckets in use */
+	size_t points;			/* sites' points, summed */
+	size_t max_points;		/* TIMELINE_MAX_POINTS (tests set less) */
 	struct tl_bucket b[TIMELINE_BUCKETS];
 };
 

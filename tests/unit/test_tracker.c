@@ -264,10 +264,35 @@ static void test_timeline(void)
 	teardown();
 }
 
+/* Sites' points past the budget widen the buckets: memory stays bounded. */
+static void test_timeline_budget(void)
+{
+	const uint64_t ms = 1000000, t0 = 1000 * ms;
+	uint64_t k, bytes = 0;
+
+	setup();
+	m->start_ns = t0;
+	m->timeline.max_points = 8;
+	/* One site, one allocation per millisecond: a point per bucket. */
+	for (k = 0; k < 40; k++) {
+		ev(RP_EV_ALLOC, 1, t0 + k * ms + ms / 2, 0x1000 + 16 * k, 0, 10, RA(user_alloc_site));
+		CHECK(m->timeline.points <= 8);
+	}
+	/* 40 points asked for, 8 allowed: buckets of 8 ms at least. */
+	CHECK(m->timeline.width_ns >= 8 * ms);
+	CHECK(m->timeline.n * m->timeline.width_ns >= 40 * ms);
+	for (k = 0; k < m->timeline.n; k++)
+		bytes += m->timeline.b[k].bytes;
+	CHECK_U64(bytes, 400);
+	CHECK_U64(m->timeline.b[m->timeline.n - 1].live_bytes, 400);
+	teardown();
+}
+
 int main(void)
 {
 	RUN(test_match_and_lifetime);
 	RUN(test_timeline);
+	RUN(test_timeline_budget);
 	RUN(test_realloc_continues);
 	RUN(test_unknown);
 	RUN(test_temporaries_and_threads);
