@@ -478,6 +478,21 @@ def test_stripped_with_build_id_debug_file():
        "outcomes per function, stripped with a debug file vs unstripped")
     check(not any("could not be symbolized" in w and "ownership-stripped" in w
                   for w in stripped["warnings"]), "the program's frames are named")
+    # The same symbols found by .gnu_debuglink, beside the program.
+    linked = tmp("linked")
+    os.makedirs(linked, exist_ok=True)
+    app = os.path.join(linked, "app")
+    eq(run(["objcopy", "--only-keep-debug", fixture("ownership"),
+            os.path.join(linked, "app.debug")]).returncode, 0, "objcopy --only-keep-debug")
+    eq(run(["strip", "-o", app, fixture("ownership")]).returncode, 0, "strip")
+    eq(run(["objcopy", "--add-gnu-debuglink=app.debug", app], cwd=linked).returncode, 0,
+       "objcopy --add-gnu-debuglink")
+    r = run([RSPROBE, "-q", "--all", "--libc", "-o", tmp("linked.json"), "--", app])
+    eq(r.returncode, 0, "rsprobe exit status (stderr: %s)" % r.stderr)
+    linked_d = json.load(open(tmp("linked.json")))
+    check_outcomes("stripped with a debuglink", linked_d)
+    eq(outcomes_by_function(linked_d), outcomes_by_function(plain),
+       "outcomes per function, stripped with a debuglink vs unstripped")
 
 
 def function_starts(exe):
