@@ -727,8 +727,9 @@ def test_timeline_follows_the_fixture():
     pause = int(re.search(r"pub const PAUSE_MS: u64 = (\d+);",
                           open(os.path.join(os.path.dirname(__file__), "fixtures", "peak.rs"))
                           .read()).group(1))
-    # During the pause nothing of hold()'s is live: the heap is the runtime's.
-    quiet = rows[at + 2:at + int(0.8 * pause * 1e6 / w)]
+    # During the pause nothing of hold()'s is live: the heap is the runtime's
+    # (from 20 ms on: the 64 frees themselves take a few ms under the probes).
+    quiet = rows[at + max(2, int(20e6 / w)):at + int(0.8 * pause * 1e6 / w)]
     check(quiet and max(r["max_live_bytes"] for r in quiet) < size,
           "the pause after the peak is quiet: %s" % [r["max_live_bytes"] for r in quiet][:10])
     # Then the second, smaller bump: HOLD_N / 4 buffers.
