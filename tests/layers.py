@@ -784,6 +784,8 @@ def test_rustc_big_libraries():
     check("librustc_driver" in libs, "%s links librustc_driver: %s" % (exe, libs))
     check(os.path.basename(exe) == "rustc", "the program is rustc, not a proxy: %s" % exe)
     reason = d["mode"]["source_reason"]
+    if os.path.basename(os.path.realpath(rustc)) == "rustup":
+        check("run by the rustup proxy" in reason, "the reason names the proxy: %s" % reason)
     check("librustc_driver" in reason and "LTO) in " + exe not in reason,
           "the diagnosis names librustc_driver, which holds the shims: %s" % reason)
     check(not any("tables full" in w or "tables were full" in w for w in d["warnings"]),

@@ -616,6 +616,7 @@ static int prepare_target(struct session *s)
 
 	if (s->launched) {
 		char *exe = resolve_command(s->opts.argv[0]), *real;
+		char *proxy = NULL;
 		struct elf_object *o;
 
 		if (!exe) {
@@ -624,8 +625,8 @@ static int prepare_target(struct session *s)
 		}
 		real = resolve_proxy(exe, s->opts.argv);
 		if (real) {
-			info("%s is a rustup proxy: profiling %s, which it runs", exe, real);
-			free(exe);
+			/* Said in every output's reason: errors stay one line. */
+			proxy = exe;
 			exe = real;
 			s->proxied = true;
 		}
@@ -634,12 +635,18 @@ static int prepare_target(struct session *s)
 		if (!o) {
 			warn("%s: not an ELF executable (a script? profile the interpreter's "
 			     "Rust program with -p instead)", exe);
+			free(proxy);
 			return -ENOEXEC;
 		}
 		elf_object__free(o);
 		find_candidates_exe(s, exe);
 		snprintf(m->target.comm, sizeof(m->target.comm), "%s",
 			 strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe);
+		if (proxy) {
+			add_reason(m, "%s, run by the rustup proxy %s, is the program profiled",
+				   exe, proxy);
+			free(proxy);
+		}
 	} else {
 		int err;
 
