@@ -753,6 +753,30 @@ def test_global_allocator_methods():
         check_functions(b, d)
 
 
+@it.needs_bpf
+def test_ld_preload_is_part_of_the_program():
+    """Launch mode: a malloc brought by LD_PRELOAD (jemalloc here) is the one
+    probed, and every allocation of the program is seen there."""
+    b = BY_NAME["layers-sys-lto-fat"]
+    need_fixture(b)
+    lib = subprocess.run(["cc", "-print-file-name=libjemalloc.so.2"], capture_output=True,
+                         text=True).stdout.strip()
+    if not os.path.isabs(lib) or not os.path.exists(lib):
+        raise Skip("libjemalloc.so.2 not installed (libjemalloc-dev, scripts/setup.sh)")
+    out, counts = it.tmp("preload.json"), it.tmp("preload.counts")
+    for f in (out, counts):
+        if os.path.exists(f):
+            os.unlink(f)
+    r = it.run([it.RSPROBE, "--all", "--libc", "-q", "-o", out, "--", b.path],
+               env={"RSPROBE_FIXTURE_COUNTS": counts, "LD_PRELOAD": lib})
+    eq(r.returncode, 0, "rsprobe exit status (stderr: %s)" % r.stderr)
+    d = json.load(open(out))
+    it.check_contract(d)
+    check("libjemalloc.so" in d["mode"]["source_reason"],
+          "the preloaded malloc is probed: %s" % d["mode"]["source_reason"])
+    check_counts(b, d, json.load(open(counts)), "libc")
+
+
 def find_rustc():
     """The rustc the fixtures are built with (a rustup proxy, or Debian's)."""
     for c in (os.environ.get("RUSTC"), shutil.which("rustc"),
@@ -812,6 +836,7 @@ TESTS = [
     test_ripgrep,
     test_lock_prefixed_shims,
     test_global_allocator_methods,
+    test_ld_preload_is_part_of_the_program,
     test_rustc_big_libraries,
 ]
 

@@ -173,6 +173,20 @@ static void find_candidates_exe(struct session *s, const char *exe)
 	/* The dynamic loader: its _dl_debug_state() announces every dlopen. */
 	if (s->ncands && s->cands[0].obj->interp)
 		add_candidate(s, s->cands[0].obj->interp, s->cands[0].obj->interp);
+	/* The loader maps what LD_PRELOAD names first: it is part of the program. */
+	if (s->ncands && getenv("LD_PRELOAD")) {
+		char *list = xstrdup(getenv("LD_PRELOAD")), *tok, *save = NULL;
+
+		for (tok = strtok_r(list, " :", &save); tok; tok = strtok_r(NULL, " :", &save)) {
+			char *lib = strchr(tok, '/') ? xstrdup(tok) :
+				    elf_object__resolve_needed(s->cands[0].obj, tok);
+
+			if (lib && access(lib, R_OK) == 0)
+				add_candidate(s, lib, lib);
+			free(lib);
+		}
+		free(list);
+	}
 	/* Breadth first: s->cands grows while it is walked. */
 	for (i = 0; i < s->ncands; i++) {
 		for (j = 0; j < s->cands[i].obj->nneeded; j++) {
