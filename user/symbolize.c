@@ -400,8 +400,13 @@ static void resolve(struct symbolizer *s, struct frame_info *f)
 		f->named = true;
 		f->rust = !strncmp(sym->name, "_R", 2) || !strncmp(sym->name, "_ZN", 3);
 	}
-	if (!have_vaddr)
+	base = strrchr(m->path, '/');
+	if (!have_vaddr) {
+		/* Unreadable, or outside its segments: the file offset is all there is. */
+		f->function = xasprintf("%s+0x%llx", base ? base + 1 : m->path,
+					(unsigned long long)f->offset);
 		return;
+	}
 	add_dwarf(f, so->dw, vaddr, sym ? &dw_start : &start);
 	/* No symbol, no DWARF: the FDE that covers the address. */
 	if (!start && !fde_start(s, so, vaddr, &start))
@@ -409,7 +414,6 @@ static void resolve(struct symbolizer *s, struct frame_info *f)
 	/* A function is where it starts, whichever of its calls made the frame. */
 	f->func_id = at - (vaddr - start);
 	if (!f->function) {
-		base = strrchr(m->path, '/');
 		f->function = xasprintf("%s+0x%llx", base ? base + 1 : m->path,
 					(unsigned long long)start);
 	}

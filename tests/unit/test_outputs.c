@@ -7,6 +7,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <zlib.h>
@@ -275,11 +276,41 @@ static void test_stack_warnings(void)
 	teardown();
 }
 
+/* A frame in a mapped file that is not ELF still gets a name: module+0xOFFSET of the frame. */
+static void test_frame_in_non_elf_file(void)
+{
+	char path[] = "/tmp/rsprobe-nonelf-XXXXXX";
+	const struct frame_info *f;
+	int fd = mkstemp(path);
+	char *p;
+
+	CHECK(fd >= 0);
+	if (fd < 0)
+		return;
+	CHECK(ftruncate(fd, 8192) == 0);
+	p = mmap(NULL, 8192, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0);
+	if (p == MAP_FAILED)
+		p = mmap(NULL, 8192, PROT_READ, MAP_PRIVATE, fd, 0);
+	CHECK(p != MAP_FAILED);
+	if (p != MAP_FAILED) {
+		sym = symbolizer__new(getpid());
+		symbolizer__refresh_maps(sym);
+		f = symbolizer__frame(sym, (uint64_t)(uintptr_t)p + 0x101);
+		CHECK(f->function && f->module && !f->named);
+		CHECK(f->function && strstr(f->function, "rsprobe-nonelf-") && strstr(f->function, "+0x101"));
+		symbolizer__free(sym);
+		munmap(p, 8192);
+	}
+	close(fd);
+	unlink(path);
+}
+
 int main(void)
 {
 	RUN(test_global_peak);
 	RUN(test_folded);
 	RUN(test_pprof);
 	RUN(test_stack_warnings);
+	RUN(test_frame_in_non_elf_file);
 	CHECK_DONE();
 }
