@@ -35,6 +35,8 @@ build "$out/threads" "$here/fixtures/threads.rs" -O "${ext[@]}"
 build "$out/deepalloc" "$here/fixtures/deepalloc.rs" -O "${ext[@]}"
 # The live heap's peak, the timeline, and two runs to compare (rsprobe diff).
 build "$out/peak" "$here/fixtures/peak.rs" -O "${ext[@]}"
+# Overload (tests/robustness.py, scripts/soak.sh): many threads allocating flat out.
+build "$out/churn" "$here/fixtures/churn.rs" -O
 # dlopen: a Rust host that loads a Rust cdylib once told to.
 build "$out/libcdy.so" "$here/fixtures/cdy.rs" -O --crate-type cdylib --crate-name cdy
 build "$out/dlhost" "$here/fixtures/dlhost.rs" -O

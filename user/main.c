@@ -42,7 +42,7 @@ struct output {
 	const char *path;
 	const struct format *fmt;
 	FILE *f;
-	bool created;
+	char *tmp;	/* written here, renamed to path when complete */
 };
 
 struct cli {
@@ -93,8 +93,8 @@ static const char usage_text[] =
 "                         .eh_frame, walked in BPF; needs Linux 5.17), fp\n"
 "                         (frame pointers), or auto (default: dwarf where\n"
 "                         the kernel can)\n"
-"      --ring-mb N        ring buffer size in MiB (default 32); raise it if\n"
-"                         events are reported lost\n"
+"      --ring-mb N        ring buffer size in MiB (default 32, at most 2048);\n"
+"                         raise it if events are reported lost\n"
 "      --library-frame REGEX  functions matching REGEX (POSIX extended) are\n"
 "                         library frames too, skipped when a site is\n"
 "                         attributed: allocator wrappers of C hosts\n"
@@ -115,7 +115,9 @@ static const char usage_text[] =
 "                                       Parca)\n"
 "                           .dhat.json  DHAT (dh_view.html, Firefox Profiler)\n"
 "                           .html       self-contained report page\n"
-"                         Without -o the text report goes to stdout\n"
+"                         Without -o the text report goes to stdout. Files\n"
+"                         are renamed into place when complete, never\n"
+"                         written through a link\n"
 "      --weight W         what flame graphs (.folded, .svg, .html) measure:\n"
 "                         alloc-bytes (default), allocs, live-bytes (at the\n"
 "                         end), lifetime (nanoseconds lived, summed)\n"
@@ -179,7 +181,8 @@ static uint64_t parse_secs(const char *opt, const char *arg)
 	v = strtod(arg, &end);
 	if (errno || end == arg || *end || !(v > 0) || v > 1e7)
 		usage_error("%s: expected a positive number of seconds, got '%s'", opt, arg);
-	return (uint64_t)(v * 1e9);
+	/* Below a nanosecond is not "no limit": the shortest session there is. */
+	return v * 1e9 < 1 ? 1 : (uint64_t)(v * 1e9);
 }
 
 static const struct format *format_of(const char *path)
@@ -297,7 +300,8 @@ static void parse_args(int argc, char **argv, struct cli *c)
 			c->report.stacks = (int)parse_uint("--stacks", optarg, 100000);
 			break;
 		case OPT_RING:
-			c->sess.ring_bytes = parse_uint("--ring-mb", optarg, 4096) << 20;
+			/* The kernel sizes rings with 32 bits, in powers of two: 2 GiB at most. */
+			c->sess.ring_bytes = parse_uint("--ring-mb", optarg, 2048) << 20;
 			if (!c->sess.ring_bytes)
 				usage_error("--ring-mb: must be at least 1");
 			break;
@@ -419,26 +423,51 @@ static int check_kernel(void)
 	return 0;
 }
 
-/* Open every output before profiling, so no capture is lost to a bad path. */
+/*
+ * Open every output before profiling, so no capture is lost to a bad path.
+ * Each report is written to a new file next to its destination, created with
+ * O_EXCL (never through a link an attacker planted there), and renamed into
+ * place once complete: a link at the destination is replaced, not followed,
+ * and an existing report stays whole until the new one is.
+ */
+static int open_output(struct output *o)
+{
+	char *dir = xstrdup(o->path), *slash = strrchr(dir, '/');
+	const char *base = slash ? slash + 1 : o->path;
+	struct stat st;
+	int fd, err;
+
+	if (!lstat(o->path, &st) && S_ISDIR(st.st_mode)) {
+		free(dir);
+		return -EISDIR;
+	}
+	if (slash)
+		slash[slash == dir] = 0;	/* "/x.json": the directory is "/" */
+	o->tmp = xasprintf("%s/.%s.XXXXXX", slash ? dir : ".", base);
+	free(dir);
+	fd = mkostemp(o->tmp, O_CLOEXEC);
+	if (fd < 0 || !(o->f = fdopen(fd, "w"))) {
+		err = -errno;
+		if (fd >= 0) {
+			close(fd);
+			unlink(o->tmp);
+		}
+		free(o->tmp);
+		o->tmp = NULL;
+		return err;
+	}
+	return 0;
+}
+
 static int open_outputs(struct cli *c)
 {
-	int i;
+	int i, err;
 
 	for (i = 0; i < c->noutputs; i++) {
-		struct output *o = &c->outputs[i];
-		int fd;
-
-		fd = open(o->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-		if (fd >= 0) {
-			o->created = true;
-		} else if (errno == EEXIST) {
-			fd = open(o->path, O_WRONLY | O_CLOEXEC);
-		}
-		if (fd < 0 || !(o->f = fdopen(fd, "w"))) {
-			warn("cannot write %s: %s", o->path, strerror(errno));
-			if (fd >= 0)
-				close(fd);
-			return -errno;
+		err = open_output(&c->outputs[i]);
+		if (err) {
+			warn("cannot write %s: %s", c->outputs[i].path, strerror(-err));
+			return err;
 		}
 	}
 	return 0;
@@ -454,9 +483,38 @@ static void discard_outputs(struct cli *c)
 		if (o->f)
 			fclose(o->f);
 		o->f = NULL;
-		if (o->created)
-			unlink(o->path);
+		if (o->tmp)
+			unlink(o->tmp);
+		free(o->tmp);
+		o->tmp = NULL;
 	}
+}
+
+/* The report is complete: give it a file's usual mode and put it in place. */
+static int finish_output(struct output *o)
+{
+	mode_t mask = umask(0);
+	int err = 0;
+
+	umask(mask);
+	if (fflush(o->f) || fchmod(fileno(o->f), 0644 & ~mask) || fsync(fileno(o->f)))
+		err = -errno;
+	if (fclose(o->f) && !err)
+		err = -errno;
+	o->f = NULL;
+	if (err)
+		return err;
+	if (rename(o->tmp, o->path)) {
+		err = -errno;
+		/* Complete but not in place: say where it is rather than lose it. */
+		warn("cannot write %s: %s; the report is in %s", o->path, strerror(-err), o->tmp);
+		free(o->tmp);
+		o->tmp = NULL;
+		return err;
+	}
+	free(o->tmp);
+	o->tmp = NULL;
+	return 0;
 }
 
 static int write_outputs(struct cli *c, const struct model *m)
@@ -469,21 +527,15 @@ static int write_outputs(struct cli *c, const struct model *m)
 		struct output *o = &c->outputs[i];
 		int e;
 
-		/* Truncate only now: an existing file keeps its content until we have ours. */
-		if (ftruncate(fileno(o->f), 0))
-			e = -errno;
-		else
-			e = o->fmt->render(o->f, m, &c->report);
-		if (fclose(o->f) && !e)
-			e = -errno;
-		o->f = NULL;
-		if (e) {
-			warn("writing %s failed: %s", o->path, strerror(-e));
-			err = e;
-		} else {
+		e = o->fmt->render(o->f, m, &c->report) ?: finish_output(o);
+		if (!e) {
 			info("wrote %s", o->path);
+		} else if (o->tmp) {
+			warn("writing %s failed: %s", o->path, strerror(-e));
 		}
+		err = err ?: e;
 	}
+	discard_outputs(c);	/* what is left is incomplete */
 	return err;
 }
 

@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -28,6 +29,9 @@
 #include "util.h"
 
 volatile sig_atomic_t rp_exiting;
+
+/* What on_event returns to end a batch of the ring buffer early. */
+#define RP_BATCH_END (-ECANCELED)
 
 struct probe_target {
 	char *path;		/* path to attach through */
@@ -65,6 +69,9 @@ struct session {
 	struct model *model;
 	struct tracker tracker;
 	int bad_events;
+	uint64_t batch_end;	/* ring drain: hand control back to the loop then */
+	uint32_t batch_events;
+	bool draining;		/* probes removed: read the ring to its end */
 };
 
 /* Time allowed for fetching debug files from debuginfod servers, per session. */
@@ -705,7 +712,7 @@ struct session *session__new(const struct session_opts *opts)
 static int fork_child(struct session *s)
 {
 	int go[2], err[2];
-	pid_t pid;
+	pid_t pid, parent = getpid();
 
 	if (pipe2(go, O_CLOEXEC) || pipe2(err, O_CLOEXEC))
 		return -errno;
@@ -718,6 +725,14 @@ static int fork_child(struct session *s)
 
 		close(go[1]);
 		close(err[0]);
+		/*
+		 * If rsprobe dies while the program is held at a stop its probes
+		 * asked for, the kernel continues it. The setting survives exec
+		 * (not of set-user-ID or file-capability binaries) and fires when
+		 * the forking thread exits: rsprobe's only thread.
+		 */
+		if (prctl(PR_SET_PDEATHSIG, SIGCONT) || getppid() != parent)
+			_exit(127);
 		if (read(go[0], &c, 1) != 1)
 			_exit(127);	/* rsprobe gave up: never run unprofiled */
 		execvp(s->opts.argv[0], s->opts.argv);
@@ -1048,8 +1063,9 @@ static void sync_at_entry(struct session *s)
 
 	/* Behind a proxy, the proxy's own dlopen stops may come first. */
 	while (s->entry_link) {
-		while (waitpid(s->pid, &st, WUNTRACED) < 0 && errno == EINTR)
-			;
+		while (waitpid(s->pid, &st, WUNTRACED) < 0)
+			if (errno != EINTR || rp_exiting)
+				return;	/* the end of the session continues it */
 		if (!WIFSTOPPED(st)) {
 			s->child_status = st;	/* exited before reaching its entry point */
 			return;
@@ -1059,6 +1075,24 @@ static void sync_at_entry(struct session *s)
 		if (s->stops_handled == before)
 			return;	/* not ours: the collect loop sees the rest */
 	}
+}
+
+/*
+ * Launch mode, at the end: no more stops, and a program held at one (or
+ * about to be: a probe may have sent SIGSTOP just now) continues.
+ */
+static void release_stops(struct session *s)
+{
+	if (!s->launched || s->child_status >= 0 || s->pid <= 0)
+		return;
+	if (s->skel && s->skel->bss) {
+		s->skel->bss->stop_at_entry = false;
+		s->skel->bss->stop_on_dlopen = false;
+	}
+	bpf_link__destroy(s->entry_link);
+	bpf_link__destroy(s->exec_link);
+	s->entry_link = s->exec_link = NULL;
+	kill(s->pid, SIGCONT);
 }
 
 static void detach_all(struct session *s)
@@ -1106,7 +1140,29 @@ static int on_event(void *ctx, void *data, size_t len)
 
 	if (tracker__event(&s->tracker, data, len))
 		s->bad_events++;
+	/*
+	 * libbpf's ring_buffer__poll() and __consume() read for as long as
+	 * producers keep the ring non-empty, which busy threads can do for
+	 * minutes: end the batch from here so the loop sees its deadline and
+	 * signals. The event is consumed; the ring keeps the rest, and what
+	 * does not fit is counted as lost in BPF.
+	 */
+	if (!s->draining && !(++s->batch_events % 256) &&
+	    (rp_exiting || mono_ns() >= s->batch_end))
+		return RP_BATCH_END;
 	return 0;
+}
+
+/* Drain the ring for at most budget_ns (less if the session ends first). */
+static int drain(struct session *s, int timeout_ms, uint64_t budget_ns, uint64_t deadline)
+{
+	int err;
+
+	s->batch_end = mono_ns() + budget_ns;
+	if (deadline && deadline < s->batch_end)
+		s->batch_end = deadline;
+	err = timeout_ms >= 0 ? ring_buffer__poll(s->rb, timeout_ms) : ring_buffer__consume(s->rb);
+	return err == RP_BATCH_END || err == -EINTR ? 0 : err;
 }
 
 static uint64_t ring_size(uint64_t want)
@@ -1331,13 +1387,14 @@ static void collect(struct session *s)
 			s->opts.on_tick(s, s->opts.tick_ctx);
 			next_tick += s->opts.tick_ns;
 		}
-		err = ring_buffer__poll(s->rb, mono_ns() < s->rescan_until ? 5 : 50);
-		if (err < 0 && err != -EINTR) {
+		err = drain(s, mono_ns() < s->rescan_until ? 5 : 50, 50000000ULL, deadline);
+		/* Events submitted without a wakeup sit until drained here. */
+		if (err >= 0 && !rp_exiting)
+			err = drain(s, -1, 50000000ULL, deadline);
+		if (err < 0) {
 			warn("ring buffer: %s", strerror(-err));
 			break;
 		}
-		/* Events submitted without a wakeup sit until drained here. */
-		ring_buffer__consume(s->rb);
 		if (mono_ns() < s->rescan_until || mono_ns() - s->last_scan_ns > 1000000000ULL)
 			rescan_objects(s, false);
 		if (target_gone(s))
@@ -1411,9 +1468,11 @@ int session__run(struct session *s)
 
 	s->skel->bss->recording = false;
 	m->end_ns = mono_ns();
+	release_stops(s);
 	detach_all(s);
 	debug("probes removed in %.0f ms", (mono_ns() - m->end_ns) / 1e6);
 	/* Probes are gone: what is in the ring now is all there is. */
+	s->draining = true;
 	ring_buffer__consume(s->rb);
 	read_counters(s);
 	debug("events: %llu allocs, %llu frees, %llu reallocs",
@@ -1436,10 +1495,27 @@ struct model *session__model(struct session *s)
 
 void session__wait_child(struct session *s)
 {
+	int st;
+
 	if (!s->launched || s->child_status >= 0 || s->pid <= 0)
 		return;
-	while (waitpid(s->pid, &s->child_status, 0) < 0 && errno == EINTR)
-		;
+	release_stops(s);
+	for (;;) {
+		if (waitpid(s->pid, &st, WUNTRACED) < 0) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		if (!WIFSTOPPED(st)) {
+			s->child_status = st;
+			return;
+		}
+		/* A stop our probes sent before they were removed: continue it. */
+		if (WSTOPSIG(st) == SIGSTOP && s->skel && s->stops_handled < s->skel->bss->stops_sent) {
+			s->stops_handled++;
+			kill(s->pid, SIGCONT);
+		}
+	}
 }
 
 int session__child_status(struct session *s)
@@ -1461,6 +1537,7 @@ void session__free(struct session *s)
 
 	if (!s)
 		return;
+	release_stops(s);
 	detach_all(s);
 	bpf_link__destroy(s->entry_link);
 	bpf_link__destroy(s->exec_link);

@@ -1,0 +1,267 @@
+#!/usr/bin/env python3
+"""Reliability and safety: what rsprobe does when the machine, the target or
+an attacker works against it.
+
+  outputs      never written through a planted link, never left half-written
+  overload     -d and SIGTERM end a session on time however fast events come
+  launch       a program held at a launch pause continues if rsprobe dies
+  small        edge values of the options
+
+Times are measured and printed; the bounds asserted are generous (a loaded
+2-core machine), what they catch is a session that ignores its end for tens
+of seconds or a program left stopped for good.
+"""
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from integration import (RSPROBE, check, eq, fixture, needs_bpf, one_line_error, run,  # noqa: E402
+                         run_tests, tmp, check_contract)
+
+# ---------------------------------------------------------------- outputs
+
+
+@needs_bpf
+def test_output_never_through_planted_link():
+    victim = tmp("victim-file")
+    open(victim, "w").write("precious\n")
+    os.chmod(victim, 0o600)
+    link = tmp("planted.json")
+    if os.path.lexists(link):
+        os.unlink(link)
+    os.symlink(victim, link)
+    r = run([RSPROBE, "-q", "-o", link, "--", fixture("exitcode-fp"), "0"])
+    eq(r.returncode, 0, "rsprobe exit (stderr: %s)" % r.stderr)
+    eq(open(victim).read(), "precious\n", "the link's target is untouched")
+    check(not os.path.islink(link), "the link was replaced by the report")
+    check_contract(json.load(open(link)))
+    eq(oct(os.stat(link).st_mode & 0o777), oct(0o644 & ~current_umask()), "report mode")
+    left = [f for f in os.listdir(os.path.dirname(link)) if f.startswith(".planted.json.")]
+    eq(left, [], "no temporary file left")
+
+
+def current_umask():
+    m = os.umask(0)
+    os.umask(m)
+    return m
+
+
+@needs_bpf
+def test_output_not_left_empty_after_kill():
+    """kill -9 mid-session: no empty file at a new path, an old report intact."""
+    fresh, old = tmp("killed-fresh.json"), tmp("killed-old.json")
+    for f in (fresh,):
+        if os.path.exists(f):
+            os.unlink(f)
+    open(old, "w").write("previous report\n")
+    p = subprocess.Popen([fixture("churn"), "2", "20"], stdout=subprocess.DEVNULL)
+    try:
+        rs = subprocess.Popen([RSPROBE, "-p", str(p.pid), "-o", fresh, "-o", old],
+                              stderr=subprocess.PIPE, text=True)
+        line = rs.stderr.readline()
+        check("profiling pid" in line, "rsprobe attached: %r" % line)
+        time.sleep(0.5)
+        rs.kill()
+        rs.wait(timeout=10)
+    finally:
+        p.kill()
+        p.wait()
+    check(not os.path.exists(fresh), "no empty report at a new path")
+    eq(open(old).read(), "previous report\n", "the previous report is whole")
+
+
+def test_output_directory_refused():
+    d = tmp("adir.json")
+    os.makedirs(d, exist_ok=True)
+    r = run([RSPROBE, "-o", d, "--", fixture("exitcode-fp"), "0"])
+    one_line_error(r, 1, "cannot write %s" % d)
+
+# ---------------------------------------------------------------- overload
+
+THREADS = 50
+
+
+def start_churn(secs=60):
+    p = subprocess.Popen([fixture("churn"), str(THREADS), str(secs)], stdout=subprocess.DEVNULL)
+    time.sleep(0.5)
+    return p
+
+
+def attached(rs):
+    """Wait for the line rsprobe prints once its probes are in place."""
+    line = rs.stderr.readline()
+    check("profiling pid" in line, "rsprobe attached: %r" % line)
+    return time.time()
+
+
+@needs_bpf
+def test_duration_kept_under_overload():
+    """-d counts from the moment the probes are in place ("profiling pid" on
+    stderr); loading BPF on a machine whose CPUs the target keeps busy takes
+    what it takes and is printed, not asserted."""
+    p = start_churn()
+    out = tmp("overload-d.json")
+    try:
+        t0 = time.time()
+        rs = subprocess.Popen([RSPROBE, "-p", str(p.pid), "-d", "2", "-o", out],
+                              stderr=subprocess.PIPE, text=True)
+        t1 = attached(rs)
+        try:
+            code = rs.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            rs.kill()
+            rs.wait()
+            raise AssertionError("-d 2 ignored for 120 s")
+        t2 = time.time()
+    finally:
+        p.kill()
+        p.wait()
+    print("     -d 2 with %d threads allocating flat out: attached after %.1f s, "
+          "ended %.1f s later" % (THREADS, t1 - t0, t2 - t1))
+    eq(code, 0, "rsprobe exit (stderr: %s)" % rs.stderr.read())
+    check(t2 - t1 < 15, "a 2 s session took %.1f s" % (t2 - t1))
+    d = json.load(open(out))
+    check(d["totals"]["allocs"] > 0, "events were delivered")
+    print("     delivered %d allocs, %d lost events" % (d["totals"]["allocs"],
+                                                       d["totals"]["lost_events"]))
+
+
+@needs_bpf
+def test_sigterm_kept_under_overload():
+    p = start_churn()
+    out = tmp("overload-term.json")
+    try:
+        rs = subprocess.Popen([RSPROBE, "-p", str(p.pid), "-o", out],
+                              stderr=subprocess.PIPE, text=True)
+        attached(rs)
+        time.sleep(2)
+        t0 = time.time()
+        rs.send_signal(signal.SIGTERM)
+        try:
+            code = rs.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            rs.kill()
+            rs.wait()
+            raise AssertionError("SIGTERM ignored for 60 s")
+        took = time.time() - t0
+    finally:
+        p.kill()
+        p.wait()
+    print("     SIGTERM with %d threads allocating flat out: rsprobe ended %.1f s later" %
+          (THREADS, took))
+    eq(code, 0, "rsprobe exit after SIGTERM")
+    check(took < 15, "SIGTERM took %.1f s to end the session" % took)
+    check(json.load(open(out))["totals"]["allocs"] > 0, "the capture was written")
+
+# ---------------------------------------------------------------- launch pauses
+
+
+def state_of(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
+def children_of(pid):
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return [int(x) for x in f.read().split()]
+    except FileNotFoundError:
+        return []
+
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+@needs_bpf
+def test_kill9_during_launch_pause_program_continues():
+    """rsprobe holds the program at its entry point to load its tables; kill -9
+    then must not leave it stopped: it runs to completion."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    # Orphans become our children, so their exit status can be read.
+    check(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0, "subreaper")
+    marker = tmp("paused-ran")
+    if os.path.exists(marker):
+        os.unlink(marker)
+    rs = subprocess.Popen([RSPROBE, "-q", "--", fixture("exitcode-fp"), "touch", marker])
+    child, stopped = None, False
+    deadline = time.time() + 20
+    while time.time() < deadline and rs.poll() is None:
+        kids = children_of(rs.pid)
+        if kids:
+            child = kids[0]
+            if state_of(child) == "T":
+                stopped = True
+                break
+        time.sleep(0.001)
+    check(stopped, "the program was seen held at its entry point")
+    rs.kill()
+    rs.wait()
+    t0 = time.time()
+    status = None
+    while time.time() < t0 + 20:
+        pid, st = os.waitpid(child, os.WNOHANG)
+        if pid == child:
+            status = st
+            break
+        time.sleep(0.01)
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+    if status is None:
+        st = state_of(child)
+        os.kill(child, signal.SIGKILL)
+        raise AssertionError("the program did not finish after kill -9 of rsprobe (state %s)"
+                             % st)
+    print("     program finished %.2f s after rsprobe was killed" % (time.time() - t0))
+    check(os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0,
+          "the program ran to completion (status %r)" % status)
+    check(os.path.exists(marker), "the program did its work")
+
+# ---------------------------------------------------------------- small
+
+
+@needs_bpf
+def test_tiny_duration_is_not_unlimited():
+    p = start_churn(60)
+    try:
+        rs = subprocess.Popen([RSPROBE, "-p", str(p.pid), "-d", "1e-12", "-o", tmp("tiny.json")],
+                              stderr=subprocess.PIPE, text=True)
+        t1 = attached(rs)
+        try:
+            code = rs.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            rs.kill()
+            rs.wait()
+            raise AssertionError("-d 1e-12 did not end the session (40 s)")
+        took = time.time() - t1
+    finally:
+        p.kill()
+        p.wait()
+    eq(code, 0, "rsprobe exit")
+    check(took < 15, "-d 1e-12 ended after %.1f s" % took)
+
+
+def test_ring_mb_limit():
+    r = run([RSPROBE, "--ring-mb", "4096", "-p", "1"])
+    one_line_error(r, 2, "--ring-mb")
+
+
+TESTS = [
+    test_output_never_through_planted_link,
+    test_output_not_left_empty_after_kill,
+    test_output_directory_refused,
+    test_duration_kept_under_overload,
+    test_sigterm_kept_under_overload,
+    test_kill9_during_launch_pause_program_continues,
+    test_tiny_duration_is_not_unlimited,
+    test_ring_mb_limit,
+]
+
+if __name__ == "__main__":
+    sys.exit(run_tests(TESTS, "robustness", sys.argv[1:]))
