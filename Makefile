@@ -28,6 +28,14 @@ CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-rec
 LDFLAGS += -fsanitize=address,undefined
 endif
 
+# Fuzzing build (libFuzzer, clang): make fuzz
+ifeq ($(FUZZ),1)
+OUTPUT := .output/fuzz
+CC := clang
+CFLAGS += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+	  -fno-sanitize-recover=all
+endif
+
 ifeq ($(V),1)
 Q :=
 msg =
@@ -45,13 +53,14 @@ MAIN_OBJ := $(OUTPUT)/main.o
 SKEL := $(OUTPUT)/rsprobe.skel.h
 BPF_OBJ := $(OUTPUT)/rsprobe.bpf.o
 
-ifeq ($(SAN),1)
+ifneq ($(filter 1,$(SAN) $(FUZZ)),)
 BIN := $(OUTPUT)/rsprobe
 else
 BIN ?= rsprobe
 endif
 
-.PHONY: all clean install test test-unit test-integration test-san test-kernels bench check-deps
+.PHONY: all clean install test test-unit test-integration test-san test-kernels bench check-deps \
+	fuzz fuzz-build fuzz-short
 .DELETE_ON_ERROR:
 
 all: $(BIN)
@@ -94,6 +103,29 @@ $(OUTPUT)/tests/%: tests/unit/%.c $(CORE_OBJS) tests/unit/check.h
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) $< $(CORE_OBJS) $(LDLIBS) -o $@
 
+# Fuzz targets for the parsers of the target's files (tests/fuzz/), each run
+# FUZZ_SECS seconds on a corpus seeded from small objects and the fixtures;
+# a failing input is kept as $(FUZZ_DIR)/TARGET-crash-* (or -leak-, -timeout-).
+FUZZ_TARGETS := elf cfi dwarf procmaps
+FUZZ_SECS ?= 60
+FUZZ_DIR := .output/fuzz-run
+FUZZ_BINS := $(patsubst %,.output/fuzz/fuzz_%,$(FUZZ_TARGETS))
+
+.output/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(CORE_OBJS)
+	$(call msg,FUZZ-CC,$@)
+	$(Q)$(CC) $(CFLAGS) -fsanitize=fuzzer $< $(CORE_OBJS) $(LDLIBS) -o $@
+
+fuzz-build:
+	$(Q)$(MAKE) --no-print-directory FUZZ=1 $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	$(Q)bash tests/build-fixtures.sh $(FIXDIR)
+	$(Q)FUZZ_SECS=$(FUZZ_SECS) bash tests/fuzz/run.sh $(FUZZ_DIR) $(FIXDIR) $(FUZZ_TARGETS)
+
+# The short run make test does.
+fuzz-short:
+	$(Q)$(MAKE) --no-print-directory fuzz FUZZ_SECS=30
+
 check-deps:
 	$(Q)bash scripts/setup.sh
 
@@ -113,7 +145,7 @@ test-integration: $(BIN)
 test-san:
 	$(Q)$(MAKE) --no-print-directory SAN=1 test-unit test-integration
 
-test: all test-unit test-integration test-san
+test: all test-unit test-integration test-san fuzz-short
 
 # The integration tests again on every kernel of tests/kernels.list, under qemu.
 # Fixtures are built here first: the guest sees this tree read-only.

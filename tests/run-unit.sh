@@ -42,6 +42,9 @@ int main(void) { return f1(sink) & 1; }
 C
 cc -O2 -g -fno-asynchronous-unwind-tables -no-pie -o "$out/cfi-debugframe" "$out/cfi-debugframe.c" || exit 1
 
+# test_hostile: malformed debug info and tables made from a small object.
+python3 "$here/hostile/make-inputs.py" "$out/hostile" || exit 1
+
 passed=0 failed=0
 for t in "$@"; do
 	name=$(basename "$t")
@@ -50,6 +53,7 @@ for t in "$@"; do
 		args=("$fix/ownership-fp" "$out/legacy.so" "$out/legacy-stripped.so" "$out/lock.so" /bin/true
 			"$fix/ownership-stripped")
 	[ "$name" = test_dwarfsym ] && args=("$fix/inline" "$here/fixtures/inline.rs" /bin/true)
+	[ "$name" = test_hostile ] && args=("$out/hostile")
 	[ "$name" = test_cfi ] && args=("$fix/deep" "$fix/deep-fp" "$out/cfi-debugframe")
 	echo "== $name"
 	if "$t" "${args[@]}"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi

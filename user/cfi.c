@@ -472,7 +472,8 @@ static int build_rows(struct builder *b)
 	size_t i;
 	int err;
 
-	qsort(b->fdes, b->nfdes, sizeof(*b->fdes), cmp_fde);
+	if (b->nfdes)	/* qsort(NULL, 0) is undefined */
+		qsort(b->fdes, b->nfdes, sizeof(*b->fdes), cmp_fde);
 	for (i = 0; i < b->nfdes; i++) {
 		const struct fde_range *f = &b->fdes[i];
 		uint64_t pc = f->start;
@@ -582,7 +583,8 @@ static void add_debug_frame(struct builder *b, Elf *elf, Dwarf *dw)
 	/* after dwarf_begin_elf: it decompresses SHF_COMPRESSED sections in place */
 	if (!s.cfi || !section_data(elf, ".debug_frame", &s))
 		return;
-	qsort(b->fdes, neh, sizeof(*b->fdes), cmp_fde);
+	if (neh)
+		qsort(b->fdes, neh, sizeof(*b->fdes), cmp_fde);
 	section_fdes(b, &s);
 	for (i = neh; i < b->nfdes; i++) {
 		if (overlaps(b->fdes, neh, &b->fdes[i])) {

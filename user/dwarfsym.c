@@ -105,7 +105,8 @@ static void rtab_finish(struct rtab *t)
 	uint64_t reach = 0;
 	size_t i;
 
-	qsort(t->r, t->n, sizeof(*t->r), cmp_range);
+	if (t->n)	/* qsort(NULL, 0) is undefined */
+		qsort(t->r, t->n, sizeof(*t->r), cmp_range);
 	for (i = 0; i < t->n; i++) {
 		reach = MAX(reach, t->r[i].hi);
 		t->r[i].reach = reach;
@@ -363,6 +364,39 @@ static int find_separate(struct elf_file *out, Elf *elf, const char *path, const
 	return err;
 }
 
+/*
+ * libdw returns strings from .debug_str and .debug_line_str as pointers into
+ * the section and it, and we, read them to their NUL: a section that does not
+ * end with one would be read past its end. Producers always end it so.
+ */
+static bool strings_terminated(Elf *elf)
+{
+	static const char *const names[] = { ".debug_str", ".debug_line_str" };
+	Elf_Scn *scn = NULL;
+	size_t shstrndx, i;
+
+	if (elf_getshdrstrndx(elf, &shstrndx))
+		return false;
+	while ((scn = elf_nextscn(elf, scn))) {
+		const char *name;
+		Elf_Data *data;
+		GElf_Shdr sh;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS)
+			continue;
+		name = elf_strptr(elf, shstrndx, sh.sh_name);
+		for (i = 0; name && i < ARRAY_SIZE(names); i++) {
+			if (strcmp(name, names[i]))
+				continue;
+			data = elf_getdata(scn, NULL);
+			if (data && data->d_size &&
+			    (!data->d_buf || ((const char *)data->d_buf)[data->d_size - 1]))
+				return false;
+		}
+	}
+	return true;
+}
+
 struct dwarf_sym *dwarf_sym__open(const char *path, const char *open_path, const char *build_id_hex,
 				  const struct dwarf_sym_opts *opts)
 {
@@ -401,6 +435,13 @@ struct dwarf_sym *dwarf_sym__open(const char *path, const char *open_path, const
 		debug("dwarfsym: %s: %s", open_path, dwarf_errmsg(-1));
 		dwarf_sym__close(d);
 		errno = ENODATA;
+		return NULL;
+	}
+	/* After dwarf_begin_elf: it decompresses SHF_COMPRESSED sections in place. */
+	if (!strings_terminated(d->elf)) {
+		debug("dwarfsym: %s: a string section does not end with NUL, ignored", open_path);
+		dwarf_sym__close(d);
+		errno = EBADMSG;
 		return NULL;
 	}
 	return d;
@@ -467,25 +508,49 @@ static void build_cu_table(struct dwarf_sym *d)
  * linkage name (C, #[no_mangle]): libdw has no parent links, and
  * dwarf_getscopes_die() walks the whole CU for each name.
  */
+/*
+ * Namespaces nested deeper than this are not entered: real programs stay far
+ * below it, and hostile debug info nesting them without end would otherwise
+ * cost a walk of everything below for each level.
+ */
+#define MAX_SCOPE_DEPTH 64
+
 static void index_children(struct dwarf_sym *d, struct cu_ent *c, Dwarf_Die *parent)
 {
-	uint64_t parent_off = dwarf_dieoffset(parent);
+	/* An explicit stack, not recursion: the depth comes from the file. */
+	struct todo {
+		Dwarf_Die die;
+		int depth;
+	} *todo = NULL, cur;
+	size_t ntodo = 0, cap = 0;
 	Dwarf_Die child;
 
-	if (dwarf_child(parent, &child))
-		return;
-	do {
-		int tag = dwarf_tag(&child);
+	ARR_RESERVE(todo, cap, 1);
+	todo[ntodo++] = (struct todo){ .die = *parent };
+	while (ntodo) {
+		uint64_t parent_off;
 
-		if (tag == DW_TAG_subprogram || is_name_scope(tag))
-			u64map_put(&d->parents, dwarf_dieoffset(&child), parent_off);
-		if (tag == DW_TAG_subprogram && add_die_ranges(&c->fns, &child, c->nfn)) {
-			ARR_RESERVE(c->fn_dies, c->fncap, c->nfn + 1);
-			c->fn_dies[c->nfn++] = child;
-		}
-		if ((tag == DW_TAG_namespace || tag == DW_TAG_module) && dwarf_haschildren(&child))
-			index_children(d, c, &child);
-	} while (dwarf_siblingof(&child, &child) == 0);
+		cur = todo[--ntodo];
+		parent_off = dwarf_dieoffset(&cur.die);
+		if (dwarf_child(&cur.die, &child))
+			continue;
+		do {
+			int tag = dwarf_tag(&child);
+
+			if (tag == DW_TAG_subprogram || is_name_scope(tag))
+				u64map_put(&d->parents, dwarf_dieoffset(&child), parent_off);
+			if (tag == DW_TAG_subprogram && add_die_ranges(&c->fns, &child, c->nfn)) {
+				ARR_RESERVE(c->fn_dies, c->fncap, c->nfn + 1);
+				c->fn_dies[c->nfn++] = child;
+			}
+			if ((tag == DW_TAG_namespace || tag == DW_TAG_module) &&
+			    dwarf_haschildren(&child) && cur.depth < MAX_SCOPE_DEPTH) {
+				ARR_RESERVE(todo, cap, ntodo + 1);
+				todo[ntodo++] = (struct todo){ .die = child, .depth = cur.depth + 1 };
+			}
+		} while (dwarf_siblingof(&child, &child) == 0);
+	}
+	free(todo);
 }
 
 static void index_cu(struct dwarf_sym *d, struct cu_ent *c)
@@ -544,9 +609,10 @@ static bool child_containing(Dwarf_Die *parent, uint64_t addr, Dwarf_Die *out)
 static int inline_path(struct dwarf_sym *d, Dwarf_Die *fn, uint64_t addr)
 {
 	Dwarf_Die scope = *fn, child;
-	int depth = 0;
+	int depth = 0, levels = 0;
 
-	while (child_containing(&scope, addr, &child)) {
+	/* Scopes nest as deep as the file says: follow a sane number of them. */
+	while (levels++ < 16 * MAX_SCOPE_DEPTH && child_containing(&scope, addr, &child)) {
 		if (dwarf_tag(&child) == DW_TAG_inlined_subroutine) {
 			ARR_RESERVE(d->path, d->pathcap, (size_t)depth + 1);
 			d->path[depth++] = child;
@@ -605,7 +671,7 @@ static int scopes_of(struct dwarf_sym *d, Dwarf_Die *die, Dwarf_Die **scopes)
 			break;
 		*scopes = xrealloc(*scopes, (n + 1) * sizeof(**scopes));
 		(*scopes)[n++] = parent;
-	} while (u64map_get(&d->parents, off, &off));
+	} while (n <= MAX_SCOPE_DEPTH + 1 && u64map_get(&d->parents, off, &off));
 	return n;
 }
 
@@ -639,7 +705,7 @@ static char *qualified_name(struct dwarf_sym *d, Dwarf_Die *die)
 	fputs(name, f);
 	fclose(f);
 	free(scopes);
-	return buf;
+	return name_cap(buf);
 }
 
 static char *function_name(struct dwarf_sym *d, Dwarf_Die *die)

@@ -568,7 +568,9 @@ static void read_interp(Elf *elf, const GElf_Phdr *ph, struct elf_object *o)
 	size_t size;
 	const char *raw = elf_rawfile(elf, &size);
 
-	if (!raw || ph->p_offset >= size || ph->p_filesz > size - ph->p_offset || !ph->p_filesz)
+	/* The first PT_INTERP is the loader's; a second one is malformed. */
+	if (o->interp || !raw || ph->p_offset >= size || ph->p_filesz > size - ph->p_offset ||
+	    !ph->p_filesz)
 		return;
 	o->interp = strndup(raw + ph->p_offset, ph->p_filesz);
 }
@@ -830,13 +832,16 @@ char *rp_demangle(const char *name)
 {
 	char *d = NULL;
 
+	/* A name too long to be real is not worth demangling, only cutting. */
+	if (strnlen(name, RP_NAME_MAX + 1) > RP_NAME_MAX)
+		return name_cap(strndup(name, RP_NAME_MAX + 1) ?: xstrdup("?"));
 	if (!strncmp(name, "_R", 2) || !strncmp(name, "_ZN", 3))
 		d = cplus_demangle(name, DMGL_RUST | DMGL_PARAMS);
 	if (!d && !strncmp(name, "_Z", 2))
 		d = cplus_demangle(name, DMGL_PARAMS | DMGL_ANSI);
 	if (!d)
 		return xstrdup(name);
-	return d;
+	return name_cap(d);
 }
 
 const char *elf_sym__name(struct elf_sym *sym)

@@ -3,30 +3,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "procmaps.h"
 #include "util.h"
 
-int procmaps__read(pid_t pid, struct procmaps *pm)
+int procmaps__parse(FILE *f, struct procmaps *pm)
 {
-	char fn[64], *line = NULL;
+	char *line = NULL;
 	size_t cap = 0, lcap = 0;
-	FILE *f;
 
 	memset(pm, 0, sizeof(*pm));
-	snprintf(fn, sizeof(fn), "/proc/%d/maps", pid);
-	f = fopen(fn, "re");
-	if (!f)
-		return -errno;
 	while (getline(&line, &lcap, f) > 0) {
 		unsigned long long start, end, off, ino;
+		unsigned int major, minor;
 		char perms[8];
 		int pathpos = 0;
 		struct mapping *m;
 
-		if (sscanf(line, "%llx-%llx %7s %llx %*x:%*x %llu %n", &start, &end, perms, &off,
-			   &ino, &pathpos) < 5)
+		if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu %n", &start, &end, perms, &off,
+			   &major, &minor, &ino, &pathpos) < 7 || strlen(perms) < 4 || start >= end)
 			continue;
 		ARR_RESERVE(pm->maps, cap, pm->n + 1);
 		m = &pm->maps[pm->n++];
@@ -34,6 +31,7 @@ int procmaps__read(pid_t pid, struct procmaps *pm)
 		m->end = end;
 		m->offset = off;
 		m->inode = ino;
+		m->dev = makedev(major, minor);
 		m->exec = perms[2] == 'x';
 		m->path = NULL;
 		if (pathpos && line[pathpos] == '/') {
@@ -42,8 +40,23 @@ int procmaps__read(pid_t pid, struct procmaps *pm)
 		}
 	}
 	free(line);
-	fclose(f);
 	return pm->n ? 0 : -ESRCH;
+}
+
+int procmaps__read(pid_t pid, struct procmaps *pm)
+{
+	char fn[64];
+	FILE *f;
+	int err;
+
+	memset(pm, 0, sizeof(*pm));
+	snprintf(fn, sizeof(fn), "/proc/%d/maps", pid);
+	f = fopen(fn, "re");
+	if (!f)
+		return -errno;
+	err = procmaps__parse(f, pm);
+	fclose(f);
+	return err;
 }
 
 void procmaps__free(struct procmaps *pm)

@@ -4,12 +4,14 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 struct mapping {
 	uint64_t start, end;	/* [start, end) in the target's address space */
 	uint64_t offset;	/* file offset of start */
 	uint64_t inode;
+	dev_t dev;		/* device of the mapped file */
 	bool exec;
 	char *path;		/* as the target sees it; NULL for anonymous */
 };
@@ -21,6 +23,8 @@ struct procmaps {
 
 /* Read /proc/PID/maps. Returns 0 or a negative errno. */
 int procmaps__read(pid_t pid, struct procmaps *pm);
+/* The same from an open maps file (tests, fuzzing). */
+int procmaps__parse(FILE *f, struct procmaps *pm);
 void procmaps__free(struct procmaps *pm);
 const struct mapping *procmaps__find(const struct procmaps *pm, uint64_t addr);
 /* Path to open a file the target maps, through its root (containers). */

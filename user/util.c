@@ -113,6 +113,19 @@ void grow_array(void **arr, size_t *cap, size_t want, size_t sz)
 	*cap = n;
 }
 
+char *name_cap(char *s)
+{
+	size_t n;
+
+	if (!s || strnlen(s, RP_NAME_MAX + 1) <= RP_NAME_MAX)
+		return s;
+	n = RP_NAME_MAX - 3;
+	while (n && ((unsigned char)s[n] & 0xc0) == 0x80)
+		n--;	/* not inside a UTF-8 sequence */
+	memcpy(s + n, "...", 4);
+	return s;
+}
+
 uint64_t mono_ns(void)
 {
 	struct timespec ts;

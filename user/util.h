@@ -30,6 +30,14 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void grow_array(void **arr, size_t *cap, size_t want, size_t sz);
 #define ARR_RESERVE(arr, cap, want) grow_array((void **)&(arr), &(cap), (want), sizeof(*(arr)))
 
+/*
+ * Names come from the target's files: a name longer than this is cut (at a
+ * character boundary, "..." appended), so hostile debug info cannot make one
+ * name, or a report repeating it, arbitrarily large.
+ */
+#define RP_NAME_MAX 4096
+char *name_cap(char *s);
+
 uint64_t mono_ns(void);
 uint64_t hash_bytes(const void *p, size_t n);
 static inline uint64_t hash_u64(uint64_t x)
