@@ -102,8 +102,12 @@ def attached(rs):
 @needs_bpf
 def test_duration_kept_under_overload():
     """-d counts from the moment the probes are in place ("profiling pid" on
-    stderr); loading BPF on a machine whose CPUs the target keeps busy takes
-    what it takes and is printed, not asserted."""
+    stderr) and the capture must cover that long, not as long as the events
+    keep coming: the report's duration_ns is checked against 2 s plus the
+    loop's granularity (a 50 ms batch; 1 s of slack for a rsprobe that gets a
+    twenty-sixth of the 2 CPUs here). What it costs on top (detach, draining a
+    full ring, symbolizing) on a machine the target saturates is printed and
+    bounded only loosely; loading BPF before is not counted."""
     p = start_churn()
     out = tmp("overload-d.json")
     try:
@@ -121,14 +125,15 @@ def test_duration_kept_under_overload():
     finally:
         p.kill()
         p.wait()
-    print("     -d 2 with %d threads allocating flat out: attached after %.1f s, "
-          "ended %.1f s later" % (THREADS, t1 - t0, t2 - t1))
     eq(code, 0, "rsprobe exit (stderr: %s)" % rs.stderr.read())
-    check(t2 - t1 < 15, "a 2 s session took %.1f s" % (t2 - t1))
     d = json.load(open(out))
+    print("     -d 2 with %d threads allocating flat out: attached after %.1f s, captured "
+          "%.2f s, exited %.1f s after attaching; %d allocs delivered, %d events lost" %
+          (THREADS, t1 - t0, d["duration_ns"] / 1e9, t2 - t1, d["totals"]["allocs"],
+           d["totals"]["lost_events"]))
+    check(d["duration_ns"] < 3e9, "a 2 s session captured for %.1f s" % (d["duration_ns"] / 1e9))
+    check(t2 - t1 < 30, "a 2 s session took %.1f s to end" % (t2 - t1))
     check(d["totals"]["allocs"] > 0, "events were delivered")
-    print("     delivered %d allocs, %d lost events" % (d["totals"]["allocs"],
-                                                       d["totals"]["lost_events"]))
 
 
 @needs_bpf
@@ -138,9 +143,9 @@ def test_sigterm_kept_under_overload():
     try:
         rs = subprocess.Popen([RSPROBE, "-p", str(p.pid), "-o", out],
                               stderr=subprocess.PIPE, text=True)
-        attached(rs)
+        t1 = attached(rs)
         time.sleep(2)
-        t0 = time.time()
+        t_sig = time.time()
         rs.send_signal(signal.SIGTERM)
         try:
             code = rs.wait(timeout=60)
@@ -148,15 +153,22 @@ def test_sigterm_kept_under_overload():
             rs.kill()
             rs.wait()
             raise AssertionError("SIGTERM ignored for 60 s")
-        took = time.time() - t0
+        t2 = time.time()
     finally:
         p.kill()
         p.wait()
-    print("     SIGTERM with %d threads allocating flat out: rsprobe ended %.1f s later" %
-          (THREADS, took))
     eq(code, 0, "rsprobe exit after SIGTERM")
-    check(took < 15, "SIGTERM took %.1f s to end the session" % took)
-    check(json.load(open(out))["totals"]["allocs"] > 0, "the capture was written")
+    d = json.load(open(out))
+    before = t_sig - t1
+    print("     SIGTERM with %d threads allocating flat out: sent %.1f s after attaching, "
+          "capture %.2f s, exited %.1f s after the signal" %
+          (THREADS, before, d["duration_ns"] / 1e9, t2 - t_sig))
+    # Same slack as for -d (see above): the capture ends at the signal.
+    check(d["duration_ns"] < (before + 1) * 1e9,
+          "capture went on %.1f s past SIGTERM" % (d["duration_ns"] / 1e9 - before))
+    check(t2 - t_sig < 30, "SIGTERM took %.1f s to end the session" % (t2 - t_sig))
+    check(d["totals"]["allocs"] > 0, "the capture was written")
+
 
 # ---------------------------------------------------------------- launch pauses
 
@@ -223,6 +235,52 @@ def test_kill9_during_launch_pause_program_continues():
           "the program ran to completion (status %r)" % status)
     check(os.path.exists(marker), "the program did its work")
 
+# ---------------------------------------------------------------- names
+
+HOSTILE = b"ex\x1b]0;pwned\x07\x1b[2J\xff\xfe<&\"'>"
+
+
+def raw_controls(data):
+    return sorted({b for b in data if b < 0x20 and b not in (9, 10, 13)} | ({0x7f} & set(data)))
+
+
+@needs_bpf
+def test_hostile_names_escaped_everywhere():
+    """A program whose file name has escape sequences, markup and bytes that are
+    not UTF-8: every output stays valid and no raw control byte gets out."""
+    import shutil
+    import xml.etree.ElementTree as ET
+    d = os.fsencode(tmp("names"))
+    os.makedirs(d, exist_ok=True)
+    exe = os.path.join(d, HOSTILE)
+    shutil.copy(fixture("ownership-fp"), exe)	# it reads no arguments: argv[0] is not UTF-8
+    outs = {ext: tmp("names/out" + ext) for ext in (".json", ".dhat.json", ".svg", ".html",
+                                                   ".txt", ".folded")}
+    args = [RSPROBE]
+    for o in outs.values():
+        args += ["-o", o]
+    r = subprocess.run(args + ["--", exe], capture_output=True, timeout=120)
+    eq(r.returncode, 0, "rsprobe exit (stderr: %r)" % r.stderr[-500:])
+    rt = subprocess.run([RSPROBE, "--", exe], capture_output=True, timeout=120)
+    eq(rt.returncode, 0, "rsprobe exit, text on stdout")
+    for what, data in (("stdout", rt.stdout), ("stderr", r.stderr + rt.stderr)):
+        eq(raw_controls(data), [], "raw control bytes on " + what)
+    check(b"\\x1b]0;pwned" in rt.stdout, "the name is shown, escaped, on stdout")
+    for ext in (".json", ".dhat.json"):
+        raw = open(outs[ext], "rb").read()
+        doc = json.loads(raw.decode("utf-8"))	# strict: fails on bytes that are not UTF-8
+        eq(raw_controls(raw), [], "raw control bytes in " + ext)
+    exe_name = json.load(open(outs[".json"], encoding="utf-8"))["target"]["exe"]
+    check(exe_name.endswith("ex\x1b]0;pwned\x07\x1b[2J\ufffd\ufffd<&\"'>"),
+          "exe in JSON: control characters exact, invalid bytes U+FFFD: %r" % exe_name)
+    ET.parse(outs[".svg"])	# well-formed XML
+    for ext in (".svg", ".html", ".txt", ".folded"):
+        raw = open(outs[ext], "rb").read()
+        raw.decode("utf-8")
+        eq(raw_controls(raw), [], "raw control bytes in " + ext)
+    html = open(outs[".html"], encoding="utf-8").read()
+    check("<&" not in html and "pwned" in html, "markup in the name is escaped in HTML")
+
 # ---------------------------------------------------------------- small
 
 
@@ -259,6 +317,7 @@ TESTS = [
     test_duration_kept_under_overload,
     test_sigterm_kept_under_overload,
     test_kill9_during_launch_pause_program_continues,
+    test_hostile_names_escaped_everywhere,
     test_tiny_duration_is_not_unlimited,
     test_ring_mb_limit,
 ]

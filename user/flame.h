@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "escape.h"
 #include "report.h"
 
 /*
@@ -56,9 +57,8 @@ static inline const struct flame_node *flame__root(const struct flame *f)
 /*
  * The interactive flame graph as an <svg> element: standalone adds the XML
  * prolog (a .svg file); without it the element is fit for inlining in HTML.
+ * xml_escape() (escape.h) escapes names in it.
  */
-/* XML/HTML text and attribute escaping. */
-void xml_escape(FILE *f, const char *s);
 int flame__svg(FILE *f, const struct model *m, const struct report_opts *o, bool standalone);
 
 #endif

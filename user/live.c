@@ -6,6 +6,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "escape.h"
 #include "live.h"
 #include "model.h"
 #include "session.h"
@@ -149,12 +150,26 @@ void live_view__tick(struct session *s, void *ctx)
 	uint64_t since = v->last_ns ? v->last_ns : m->start_ns ? m->start_ns : now;
 	uint64_t dt = now - since;
 
+	FILE *out = v->out, *mem;
+	char *buf = NULL;
+	size_t len = 0;
+
 	collect_rows(v, m);
 	/* A terminal gets a fresh screen; a file or pipe keeps every snapshot. */
-	fputs(v->tty ? "\033[H\033[2J" : "\n", v->out);
+	fputs(v->tty ? "\033[H\033[2J" : "\n", out);
+	/* The rest has the target's names in it: written with their control bytes escaped. */
+	mem = open_memstream(&buf, &len);
+	if (mem)
+		v->out = mem;
 	header(v, s, m, now, dt);
 	table(v, m, dt);
-	fflush(v->out);
+	if (mem) {
+		fclose(mem);
+		v->out = out;
+		text_write(out, buf, len);
+		free(buf);
+	}
+	fflush(out);
 	v->last_ns = now;
 	v->last_allocs = m->totals.allocs;
 	v->last_bytes = m->totals.bytes_allocated;

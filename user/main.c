@@ -13,6 +13,7 @@
 #include <bpf/libbpf.h>
 
 #include "diff.h"
+#include "escape.h"
 #include "live.h"
 #include "report.h"
 #include "rsprobe.h"
@@ -517,17 +518,45 @@ static int finish_output(struct output *o)
 	return 0;
 }
 
+/*
+ * Text formats carry the target's names as they are: rendered, then written
+ * with their control bytes made visible (escape.h), so that no name moves a
+ * terminal's cursor or sets its title.
+ */
+static int render(const struct format *fmt, FILE *f, const struct model *m,
+		  const struct report_opts *o)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *mem;
+	int err;
+
+	if (fmt->render != report_text && fmt->render != report_folded)
+		return fmt->render(f, m, o);
+	mem = open_memstream(&buf, &len);
+	if (!mem)
+		return -errno;
+	err = fmt->render(mem, m, o);
+	if (fclose(mem) && !err)
+		err = -errno;
+	if (!err)
+		text_write(f, buf, len);
+	free(buf);
+	return err ?: ferror(f) ? -EIO : 0;
+}
+
 static int write_outputs(struct cli *c, const struct model *m)
 {
+	static const struct format text = { ".txt", report_text };
 	int i, err = 0;
 
 	if (!c->noutputs)
-		return report_text(stdout, m, &c->report);
+		return render(&text, stdout, m, &c->report);
 	for (i = 0; i < c->noutputs; i++) {
 		struct output *o = &c->outputs[i];
 		int e;
 
-		e = o->fmt->render(o->f, m, &c->report) ?: finish_output(o);
+		e = render(o->fmt, o->f, m, &c->report) ?: finish_output(o);
 		if (!e) {
 			info("wrote %s", o->path);
 		} else if (o->tmp) {

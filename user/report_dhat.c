@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "hashmap.h"
+#include "escape.h"
 #include "report.h"
 #include "util.h"
 
@@ -39,18 +40,7 @@ static uint32_t ftbl_index(struct ftbl *t, const struct frame_info *fr)
 
 static void jstr(FILE *f, const char *s)
 {
-	fputc('"', f);
-	for (; s && *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
+	json_string(f, s ? s : "");
 }
 
 static uint64_t us(uint64_t ns)

@@ -178,32 +178,6 @@ static const char flame_css[] =
 	".ctl { fill: #225; cursor: pointer; }\n"
 	".title { font: 16px Verdana, 'DejaVu Sans', sans-serif; text-anchor: middle; }\n";
 
-void xml_escape(FILE *f, const char *s)
-{
-	for (; s && *s; s++) {
-		switch (*s) {
-		case '&':
-			fputs("&amp;", f);
-			break;
-		case '<':
-			fputs("&lt;", f);
-			break;
-		case '>':
-			fputs("&gt;", f);
-			break;
-		case '"':
-			fputs("&quot;", f);
-			break;
-		case '\'':
-			fputs("&#39;", f);
-			break;
-		default:
-			/* Control characters are not allowed in XML 1.0. */
-			fputc((unsigned char)*s < 0x20 ? ' ' : *s, f);
-		}
-	}
-}
-
 /* Stable colours: the same function gets the same shade in every graph. */
 static void frame_colour(const struct flame_node *n, char *buf, size_t len)
 {

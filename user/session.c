@@ -1378,7 +1378,8 @@ static bool target_gone(struct session *s)
 
 static void collect(struct session *s)
 {
-	uint64_t deadline = s->opts.duration_ns ? mono_ns() + s->opts.duration_ns : 0;
+	/* -d counts from the start of recording, whatever setting up took since. */
+	uint64_t deadline = s->opts.duration_ns ? s->model->start_ns + s->opts.duration_ns : 0;
 	uint64_t next_tick = s->opts.tick_ns ? mono_ns() + s->opts.tick_ns : 0;
 	int err;
 

@@ -4,14 +4,22 @@
 #include <string.h>
 #include <time.h>
 
+#include "escape.h"
 #include "util.h"
 
 int rp_verbosity = 1;
 
+/* Messages name the target's files and processes: control bytes made visible. */
 static void vlog(const char *prefix, const char *fmt, va_list ap)
 {
+	char *msg;
+	int n = vasprintf(&msg, fmt, ap);
+
 	fputs(prefix, stderr);
-	vfprintf(stderr, fmt, ap);
+	if (n >= 0) {
+		text_write(stderr, msg, (size_t)n);
+		free(msg);
+	}
 	fputc('\n', stderr);
 }
 
