@@ -103,11 +103,14 @@ def attached(rs):
 def test_duration_kept_under_overload():
     """-d counts from the moment the probes are in place ("profiling pid" on
     stderr) and the capture must cover that long, not as long as the events
-    keep coming: the report's duration_ns is checked against 2 s plus the
-    loop's granularity (a 50 ms batch; 1 s of slack for a rsprobe that gets a
-    twenty-sixth of the 2 CPUs here). What it costs on top (detach, draining a
-    full ring, symbolizing) on a machine the target saturates is printed and
-    bounded only loosely; loading BPF before is not counted."""
+    keep coming: the report's duration_ns is checked against 2 s plus slack.
+    The loop hands control back every 50 ms of draining, but here rsprobe gets
+    about a twenty-sixth of the 2 CPUs: one event's work (the first symbol
+    lookup in an object, say) can take a second or two of wall time. Before
+    the fix the capture went on for 14 s and more on this machine (37-60 s on
+    others), so 3 s of slack still tells the two apart. What it costs on top
+    (detach, draining a full ring, writing) is printed and bounded loosely;
+    loading BPF before is not counted."""
     p = start_churn()
     out = tmp("overload-d.json")
     try:
@@ -131,7 +134,7 @@ def test_duration_kept_under_overload():
           "%.2f s, exited %.1f s after attaching; %d allocs delivered, %d events lost" %
           (THREADS, t1 - t0, d["duration_ns"] / 1e9, t2 - t1, d["totals"]["allocs"],
            d["totals"]["lost_events"]))
-    check(d["duration_ns"] < 3e9, "a 2 s session captured for %.1f s" % (d["duration_ns"] / 1e9))
+    check(d["duration_ns"] < 5e9, "a 2 s session captured for %.1f s" % (d["duration_ns"] / 1e9))
     check(t2 - t1 < 30, "a 2 s session took %.1f s to end" % (t2 - t1))
     check(d["totals"]["allocs"] > 0, "events were delivered")
 
@@ -164,7 +167,7 @@ def test_sigterm_kept_under_overload():
           "capture %.2f s, exited %.1f s after the signal" %
           (THREADS, before, d["duration_ns"] / 1e9, t2 - t_sig))
     # Same slack as for -d (see above): the capture ends at the signal.
-    check(d["duration_ns"] < (before + 1) * 1e9,
+    check(d["duration_ns"] < (before + 3) * 1e9,
           "capture went on %.1f s past SIGTERM" % (d["duration_ns"] / 1e9 - before))
     check(t2 - t_sig < 30, "SIGTERM took %.1f s to end the session" % (t2 - t_sig))
     check(d["totals"]["allocs"] > 0, "the capture was written")

@@ -1047,6 +1047,7 @@ static void handle_stop(struct session *s, int st)
 	/* At the entry stop the program waits: the time to fetch symbols. */
 	if (at_entry)
 		symbolizer__prefetch(s->sym, DEBUGINFOD_BUDGET_NS);
+	symbolizer__preload(s->sym);
 	kill(s->pid, SIGCONT);
 	if (at_entry) {
 		bpf_link__destroy(s->entry_link);
@@ -1450,6 +1451,8 @@ int session__run(struct session *s)
 		}
 		return err;
 	}
+	if (!s->launched)
+		symbolizer__preload(s->sym);
 	/* A proxy's own allocations are not the program's: from its entry on. */
 	s->skel->bss->recording = !(s->proxied && s->entry_link);
 	m->start_ns = mono_ns();

@@ -209,6 +209,18 @@ void symbolizer__refresh_maps(struct symbolizer *s)
 	s->maps_read_ns = mono_ns();
 }
 
+static struct sym_obj *object_for(struct symbolizer *s, const char *path);
+
+void symbolizer__preload(struct symbolizer *s)
+{
+	size_t i;
+
+	symbolizer__refresh_maps(s);
+	for (i = 0; s->maps_valid && i < s->maps.n; i++)
+		if (s->maps.maps[i].exec && s->maps.maps[i].path)
+			object_for(s, s->maps.maps[i].path);
+}
+
 /* The object mapped from path, opened once. */
 static struct sym_obj *object_for(struct symbolizer *s, const char *path)
 {

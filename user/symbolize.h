@@ -49,6 +49,12 @@ int symbolizer__expand(struct symbolizer *s, uint64_t pc, const struct frame_inf
 size_t symbolizer__prefetch(struct symbolizer *s, uint64_t budget_ns);
 /* Forget the address layout (the target mapped something new). */
 void symbolizer__refresh_maps(struct symbolizer *s);
+/*
+ * The same, and open the symbols of every object mapped executable now:
+ * done before recording, so that the first events do not wait for it while
+ * the ring fills.
+ */
+void symbolizer__preload(struct symbolizer *s);
 size_t symbolizer__unsymbolized(const struct symbolizer *s);
 
 /* Classification by name and module, exported for tests. */
