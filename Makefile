@@ -141,6 +141,8 @@ test-integration: $(BIN)
 		python3 tests/layers.py
 	$(Q)RSPROBE=$(abspath $(BIN)) RSPROBE_FIXTURES=$(abspath $(FIXDIR)) \
 		python3 tests/robustness.py
+	$(Q)RSPROBE=$(abspath $(BIN)) RSPROBE_FIXTURES=$(abspath $(FIXDIR)) \
+		python3 tests/sampling.py
 
 test-san:
 	$(Q)$(MAKE) --no-print-directory SAN=1 test-unit test-integration

@@ -49,6 +49,15 @@ bool stop_at_entry = false;
 bool stop_on_dlopen = false;
 /* SIGSTOPs sent: userspace continues the program only for these. */
 __u32 stops_sent = 0;
+/*
+ * Mean bytes between sampled allocations; 0: record every allocation.
+ * Userspace changes it while the capture runs (adaptive mode).
+ */
+__u64 sample_bytes = 0;
+/* --all: never sampled, so no table of sampled pointers is kept. */
+const volatile bool fixed_exact = true;
+/* The probed layer calls itself (libc, mimalloc): look for inner calls at frees. */
+const volatile bool nested_calls = true;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -96,19 +105,98 @@ struct {
 	__type(value, struct rp_maps);
 } unwind_maps SEC(".maps");
 
+/* Per-thread call and sampling state. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, RP_MAX_THREADS);
+	__type(key, __u32);
+	__type(value, struct rp_thread);
+} threads SEC(".maps");
+
+/* Pointers of the sampled allocations still live: only their frees are recorded. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, RP_MAX_SAMPLED);	/* resized from userspace */
+	__type(key, __u64);
+	__type(value, __u8);
+} sampled_ptrs SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, RP_CNT_MAX);
+	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct rp_percpu);
 } counters SEC(".maps");
+
+/* Sampled calls between their entry and their return, all threads. */
+__u64 sampled_in_flight = 0;
+
+static __always_inline struct rp_percpu *percpu(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&counters, &zero);
+}
+
+static __always_inline void add(__u32 idx, __u64 n)
+{
+	struct rp_percpu *c = percpu();
+
+	if (c && idx < RP_CNT_MAX)
+		c->cnt[idx] += n;
+}
 
 static __always_inline void count(__u32 idx)
 {
-	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
+	add(idx, 1);
+}
 
-	if (v)
-		*v += 1;
+/* log2(1 + (i + 0.5) / 256), Q16: the fraction bits of a logarithm. */
+static const __u16 log2_frac[256] = {
+	184, 552, 919, 1284, 1648, 2010, 2371, 2730, 3088, 3445, 3801, 4155,
+	4507, 4859, 5209, 5558, 5906, 6252, 6597, 6941, 7283, 7625, 7965, 8304,
+	8641, 8978, 9313, 9647, 9980, 10312, 10642, 10972, 11300, 11627, 11953, 12278,
+	12602, 12925, 13246, 13567, 13886, 14205, 14522, 14838, 15153, 15467, 15781, 16093,
+	16404, 16714, 17023, 17331, 17637, 17943, 18248, 18552, 18856, 19158, 19459, 19759,
+	20058, 20356, 20654, 20950, 21245, 21540, 21834, 22126, 22418, 22709, 22999, 23288,
+	23577, 23864, 24150, 24436, 24721, 25005, 25288, 25570, 25852, 26132, 26412, 26691,
+	26969, 27246, 27523, 27798, 28073, 28347, 28620, 28893, 29164, 29435, 29706, 29975,
+	30244, 30511, 30778, 31045, 31310, 31575, 31839, 32103, 32365, 32627, 32888, 33149,
+	33409, 33668, 33926, 34184, 34441, 34697, 34952, 35207, 35461, 35715, 35968, 36220,
+	36471, 36722, 36972, 37222, 37470, 37719, 37966, 38213, 38459, 38705, 38950, 39194,
+	39438, 39681, 39923, 40165, 40406, 40647, 40887, 41126, 41365, 41603, 41841, 42077,
+	42314, 42550, 42785, 43019, 43253, 43487, 43720, 43952, 44184, 44415, 44646, 44876,
+	45105, 45334, 45562, 45790, 46018, 46244, 46471, 46696, 46921, 47146, 47370, 47593,
+	47816, 48039, 48261, 48482, 48703, 48924, 49143, 49363, 49582, 49800, 50018, 50235,
+	50452, 50668, 50884, 51100, 51315, 51529, 51743, 51956, 52169, 52382, 52594, 52805,
+	53016, 53227, 53437, 53647, 53856, 54064, 54273, 54481, 54688, 54895, 55101, 55307,
+	55513, 55718, 55922, 56127, 56330, 56534, 56737, 56939, 57141, 57343, 57544, 57745,
+	57945, 58145, 58344, 58543, 58742, 58940, 59138, 59335, 59532, 59729, 59925, 60121,
+	60316, 60511, 60706, 60900, 61094, 61287, 61480, 61672, 61865, 62056, 62248, 62439,
+	62629, 62820, 63010, 63199, 63388, 63577, 63765, 63953, 64141, 64328, 64515, 64701,
+	64887, 65073, 65259, 65444
+};
+
+/*
+ * An exponential draw of the given mean: -ln(u) * mean for u uniform in
+ * (0, 1), in integers (no floating point in BPF, and clang's BPF backend
+ * has no signed division). u = r / 2^32; log2(u) is the position of r's top
+ * bit plus the log2 of the 8 bits after it, from the table.
+ */
+static __always_inline __s64 draw_exp(__u64 mean)
+{
+	__u32 r = bpf_get_prandom_u32() | 1, k = 0, x = r, m;
+	__u64 l;
+
+	if (x >> 16) { k += 16; x >>= 16; }
+	if (x >> 8) { k += 8; x >>= 8; }
+	if (x >> 4) { k += 4; x >>= 4; }
+	if (x >> 2) { k += 2; x >>= 2; }
+	if (x >> 1) { k += 1; }
+	m = k >= 8 ? (r >> (k - 8)) & 0xff : (r << (8 - k)) & 0xff;
+	l = ((__u64)(32 - k) << 16) - log2_frac[m & 0xff];	/* -log2(u), Q16 */
+	l = (l * 45426) >> 16;					/* * ln 2: -ln(u), Q16 */
+	return (__s64)((mean * l) >> 16) + 1;
 }
 
 static __always_inline bool is_target(__u64 pid_tgid)
@@ -333,37 +421,115 @@ static __always_inline void init_event(struct rp_event *e, __u32 type, __u64 pid
 	e->old_ptr = 0;
 	e->size = 0;
 	e->align = 0;
+	e->sample_bytes = 0;
+	e->seq = 0;
+}
+
+static __always_inline struct rp_thread *thread_of(__u32 tid)
+{
+	struct rp_thread *t = bpf_map_lookup_elem(&threads, &tid), z = {};
+
+	if (t)
+		return t;
+	bpf_map_update_elem(&threads, &tid, &z, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&threads, &tid);
 }
 
 /*
- * This thread is inside a probed allocator call: an inner call is part of it,
- * not an event. A pending entry whose call has returned without its return
- * probe (our stack pointer is above its entry's now) is stale and is dropped.
- * The same stack pointer is a tail call (glibc's realloc(NULL, n) jumps to
- * malloc), still inside.
+ * Entry of an allocator call: this thread's state, or NULL when this is an
+ * inner call of one already in progress (part of it, not an event). A call
+ * in progress whose stack pointer is below ours has returned without its
+ * return probe (attached mid-call): it is stale and replaced. The same stack
+ * pointer is a tail call (glibc's realloc(NULL, n) jumps to malloc), inside.
  */
-static __always_inline struct rp_event *inside_call(struct pt_regs *ctx, __u32 tid)
+static __always_inline struct rp_thread *enter_call(struct pt_regs *ctx, __u32 tid, __u8 kind)
 {
-	struct rp_event *p = bpf_map_lookup_elem(&pending, &tid);
+	struct rp_thread *t = thread_of(tid);
 
-	if (p && PT_REGS_SP(ctx) > p->entry_sp) {
-		bpf_map_delete_elem(&pending, &tid);
+	if (!t) {
+		count(RP_CNT_PENDING_FULL);
 		return NULL;
 	}
-	return p;
+	if (t->in_call) {
+		if (PT_REGS_SP(ctx) <= t->entry_sp) {
+			t->depth++;
+			return NULL;
+		}
+		if (t->sampled)
+			bpf_map_delete_elem(&pending, &tid);
+	}
+	t->in_call = 1;
+	t->depth = 0;
+	t->entry_sp = PT_REGS_SP(ctx);
+	t->kind = kind;
+	t->sampled = 0;
+	return t;
 }
 
-/* A fresh pending entry for this thread, owned by it until its return probe. */
-static __always_inline struct rp_event *new_pending(struct pt_regs *ctx, __u32 type,
-						    __u64 pid_tgid)
+/* At a return probe: the call that returns, or NULL for an inner call's return. */
+static __always_inline struct rp_thread *leave_call(__u32 tid)
 {
-	__u32 zero = 0, tid = (__u32)pid_tgid;
-	struct rp_event *z, *e = inside_call(ctx, tid);
+	struct rp_thread *t = bpf_map_lookup_elem(&threads, &tid);
 
-	if (e) {
-		e->depth++;
+	if (!t || !t->in_call) {
+		count(RP_CNT_NO_PENDING);
 		return NULL;
 	}
+	if (t->depth) {
+		t->depth--;
+		return NULL;
+	}
+	t->in_call = 0;
+	return t;
+}
+
+/*
+ * Poisson sampling by bytes: the allocation is sampled when the thread's
+ * countdown, drawn from an exponential of mean n, runs out within its bytes
+ * (probability 1 - exp(-size / n), whatever came before). A new interval
+ * starts a new countdown.
+ */
+static __always_inline bool countdown(struct rp_percpu *c, __u64 n, __u64 size)
+{
+	if (c->interval != n) {
+		c->interval = n;
+		c->countdown = draw_exp(n);
+	}
+	c->countdown -= (__s64)size;
+	if (c->countdown > 0)
+		return false;
+	c->countdown = draw_exp(n);
+	return true;
+}
+
+/*
+ * In front of the table of sampled pointers, a counting filter small enough
+ * to stay in cache: a free whose slot is zero was not sampled, and most
+ * frees are told so by one load, without hashing into a table of megabytes.
+ */
+#define FILTER_SLOTS (1u << 15)
+__u32 sampled_filter[FILTER_SLOTS];
+
+static __always_inline __u32 filter_slot(__u64 ptr)
+{
+	return (__u32)((ptr * 0x9e3779b97f4a7c15ULL) >> 49) & (FILTER_SLOTS - 1);
+}
+
+static __always_inline bool is_sampled_ptr(__u64 ptr)
+{
+	if (!sampled_filter[filter_slot(ptr)])
+		return false;
+	return bpf_map_lookup_elem(&sampled_ptrs, &ptr) != NULL;
+}
+
+/* A fresh pending event for this thread, owned by it until its return probe. */
+static __always_inline struct rp_event *new_pending(struct pt_regs *ctx, __u32 type,
+						    __u64 pid_tgid, struct rp_thread *t,
+						    __u64 n)
+{
+	__u32 zero = 0, tid = (__u32)pid_tgid;
+	struct rp_event *z, *e;
+
 	z = bpf_map_lookup_elem(&zero_event, &zero);
 	if (!z)
 		return NULL;
@@ -374,68 +540,252 @@ static __always_inline struct rp_event *new_pending(struct pt_regs *ctx, __u32 t
 	e = bpf_map_lookup_elem(&pending, &tid);
 	if (e) {
 		init_event(e, type, pid_tgid);
-		e->entry_sp = PT_REGS_SP(ctx);
-		e->depth = 0;
+		e->sample_bytes = n;
+		if (t) {
+			e->seq = t->seq;
+			t->sampled = 1;
+		} else {
+			__sync_fetch_and_add(&sampled_in_flight, 1);
+		}
 	}
 	return e;
 }
 
-static __always_inline int alloc_enter(struct pt_regs *ctx, __u64 size, __u64 align,
-				       __u16 flags)
+/* An allocation begins: counted always, recorded when sampled. */
+static __always_inline int alloc_begin(struct pt_regs *ctx, __u8 kind, __u64 size, __u64 align,
+				       __u64 arg, __u16 flags)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 pid_tgid = bpf_get_current_pid_tgid(), n = sample_bytes, t0;
+	struct rp_thread *t;
 	struct rp_event *e;
+
+	struct rp_percpu *c;
 
 	if (empty_programs || !is_target(pid_tgid))
 		return 0;
-	e = new_pending(ctx, RP_EV_ALLOC, pid_tgid);
+	c = percpu();
+	if (!c)
+		return 0;
+	if (!nested_calls) {
+		/*
+		 * The shims: no inner calls, so no per-thread state. The call is
+		 * counted here (a failure is taken back at the return).
+		 */
+		t = NULL;
+		c->cnt[RP_CNT_ALLOCS]++;
+		c->cnt[RP_CNT_BYTES_ALLOC] += size;
+	} else {
+		t = enter_call(ctx, (__u32)pid_tgid, kind);
+		if (!t)
+			return 0;
+		t->size = size;
+		t->arg = arg;
+		t->seq++;
+	}
+	if (n && !countdown(c, n, size))
+		return 0;
+	t0 = bpf_ktime_get_ns();
+	e = new_pending(ctx, RP_EV_ALLOC, pid_tgid, t, n);
 	if (!e)
 		return 0;
 	e->size = size;
 	e->align = align;
 	e->flags = flags;
 	take_stack(ctx, e);
+	add(RP_CNT_SAMPLE_NS, bpf_ktime_get_ns() - t0);
 	return 0;
 }
 
-/*
- * At a return probe: this thread's pending entry, or NULL when there is none
- * or this is the return of an inner call (then only the depth goes down).
- */
-static __always_inline struct rp_event *pending_return(__u64 pid_tgid)
+static __always_inline int alloc_enter(struct pt_regs *ctx, __u64 size, __u64 align,
+				       __u16 flags)
 {
-	__u32 tid = (__u32)pid_tgid;
+	return alloc_begin(ctx, RP_CALL_ALLOC, size, align, 0, flags);
+}
+
+/*
+ * A realloc of a live block continues its allocation: recorded when the
+ * allocation is (always, when every allocation is recorded). The growth of
+ * one that is not counts towards the countdown: a sample that falls in it
+ * finds no birth to continue and is not taken, which leaves each birth's
+ * chance of being sampled what its weight says.
+ */
+static __always_inline int realloc_begin(struct pt_regs *ctx, __u64 ptr, __u64 old_size,
+					 __u64 size, bool stack)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid(), n = sample_bytes, t0;
+	struct rp_thread *t;
 	struct rp_event *e;
 
+	struct rp_percpu *c;
+
 	if (empty_programs || !is_target(pid_tgid))
-		return NULL;
-	e = bpf_map_lookup_elem(&pending, &tid);
-	if (!e) {
-		count(RP_CNT_NO_PENDING);
-		return NULL;
+		return 0;
+	c = percpu();
+	if (!c)
+		return 0;
+	if (!nested_calls) {
+		t = NULL;
+		c->cnt[RP_CNT_REALLOCS]++;
+		if (size > old_size)
+			c->cnt[RP_CNT_BYTES_ALLOC] += size - old_size;
+		else
+			c->cnt[RP_CNT_BYTES_SHRUNK] += old_size - size;
+	} else {
+		t = enter_call(ctx, (__u32)pid_tgid, RP_CALL_REALLOC);
+		if (!t)
+			return 0;
+		t->size = size;
+		t->old_size = old_size;
+		t->arg = ptr;
 	}
-	if (e->depth) {
-		e->depth--;
-		return NULL;
+	if (n && !is_sampled_ptr(ptr)) {
+		if (old_size != ~0ULL && size > old_size)
+			countdown(c, n, size - old_size);
+		return 0;
 	}
-	return e;
+	t0 = bpf_ktime_get_ns();
+	e = new_pending(ctx, RP_EV_REALLOC, pid_tgid, t, 0);
+	if (!e)
+		return 0;
+	e->old_ptr = ptr;
+	e->size = size;
+	if (stack)
+		take_stack(ctx, e);
+	add(RP_CNT_SAMPLE_NS, bpf_ktime_get_ns() - t0);
+	return 0;
 }
+
+/* Remember a sampled allocation's pointer until its free. */
+static __always_inline void remember(__u64 ptr)
+{
+	__u8 one = 1;
+	long err;
+
+	if (fixed_exact)
+		return;
+	err = bpf_map_update_elem(&sampled_ptrs, &ptr, &one, BPF_NOEXIST);
+	if (!err)
+		__sync_fetch_and_add(&sampled_filter[filter_slot(ptr)], 1);
+	else if (err != -17 /* EEXIST: handed out again, its free was not seen */)
+		count(RP_CNT_SAMPLED_FULL);
+}
+
+static __always_inline void forget(__u64 ptr)
+{
+	if (!fixed_exact && !bpf_map_delete_elem(&sampled_ptrs, &ptr))
+		__sync_fetch_and_add(&sampled_filter[filter_slot(ptr)], -1);
+}
+
+static __always_inline int call_exit_kind(__u64 ret, bool realloc);
 
 static __always_inline int call_exit(__u64 ret)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)pid_tgid;
-	struct rp_event *e = pending_return(pid_tgid);
+	return call_exit_kind(ret, false);
+}
 
+/*
+ * The return of an allocator call: count what it did; if it was sampled,
+ * complete its pending event and send it.
+ */
+/*
+ * The return of a shim. Unsampled calls were counted at their entry and have
+ * nothing here; only while some sampled call is in flight (rarely, when
+ * sampling) is this thread's pending event looked for.
+ */
+static __always_inline int shim_exit(__u32 tid, __u64 ret, bool realloc)
+{
+	struct rp_event *e;
+	__u64 t0;
+
+	if (!ret) {
+		/* Counted at entry: take it back (its bytes stay counted). */
+		if (!realloc)
+			count(RP_CNT_ALLOC_FAILED);
+		else
+			add(RP_CNT_REALLOCS, -1ULL);
+	}
+	if (!sampled_in_flight)
+		return 0;
+	e = bpf_map_lookup_elem(&pending, &tid);
 	if (!e)
 		return 0;
+	t0 = bpf_ktime_get_ns();
+	__sync_fetch_and_add(&sampled_in_flight, -1);
 	if (ret) {
 		e->ptr = ret;
+		if (realloc && ret != e->old_ptr)
+			forget(e->old_ptr);
+		remember(ret);
 		emit(e);
-	} else {
-		count(RP_CNT_ALLOC_FAILED);
 	}
 	bpf_map_delete_elem(&pending, &tid);
+	add(RP_CNT_SAMPLE_NS, bpf_ktime_get_ns() - t0);
+	return 0;
+}
+
+static __always_inline int call_exit_kind(__u64 ret, bool realloc)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid(), t0;
+	__u32 tid = (__u32)pid_tgid;
+	struct rp_thread *t;
+	struct rp_event *e;
+
+	if (empty_programs || !is_target(pid_tgid))
+		return 0;
+	if (!nested_calls)
+		return shim_exit(tid, ret, realloc);
+	t = leave_call(tid);
+	if (!t)
+		return 0;
+	if (t->kind == RP_CALL_MEMALIGN) {
+		__u64 ptr = 0;
+
+		/* posix_memalign returns 0 and stores the pointer through its first argument. */
+		if (ret || !t->arg || bpf_probe_read_user(&ptr, sizeof(ptr), (void *)t->arg))
+			ptr = 0;
+		ret = ptr;
+	}
+	if (t->kind == RP_CALL_FREE) {
+		/* realloc(p, 0) freed p (glibc returns NULL) */
+		if (ret)
+			return 0;
+		count(RP_CNT_FREES);
+	} else if (!ret) {
+		if (t->kind != RP_CALL_REALLOC)
+			count(RP_CNT_ALLOC_FAILED);
+		if (t->sampled)
+			bpf_map_delete_elem(&pending, &tid);
+		return 0;
+	} else if (t->kind == RP_CALL_REALLOC) {
+		count(RP_CNT_REALLOCS);
+		if (t->old_size != ~0ULL && t->size > t->old_size)
+			add(RP_CNT_BYTES_ALLOC, t->size - t->old_size);
+		else if (t->old_size != ~0ULL)
+			add(RP_CNT_BYTES_SHRUNK, t->old_size - t->size);
+	} else {
+		count(RP_CNT_ALLOCS);
+		add(RP_CNT_BYTES_ALLOC, t->size);
+	}
+	if (!t->sampled)
+		return 0;
+	t0 = bpf_ktime_get_ns();
+	e = bpf_map_lookup_elem(&pending, &tid);
+	if (e) {
+		if (t->kind == RP_CALL_FREE) {
+			e->type = RP_EV_FREE;
+			e->ptr = e->old_ptr;
+			e->old_ptr = 0;
+			forget(e->ptr);
+		} else {
+			e->ptr = ret;
+			if (t->kind == RP_CALL_REALLOC && ret != e->old_ptr)
+				forget(e->old_ptr);
+			remember(ret);
+		}
+		emit(e);
+	}
+	bpf_map_delete_elem(&pending, &tid);
+	add(RP_CNT_SAMPLE_NS, bpf_ktime_get_ns() - t0);
 	return 0;
 }
 
@@ -457,44 +807,53 @@ int BPF_KRETPROBE(rust_alloc_ret, __u64 ret)
 	return call_exit(ret);
 }
 
-/* A realloc of a live block: the event continues the allocation. */
-static __always_inline int realloc_enter(struct pt_regs *ctx, __u64 ptr, __u64 size)
-{
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct rp_event *e;
-
-	if (empty_programs || !is_target(pid_tgid))
-		return 0;
-	e = new_pending(ctx, RP_EV_REALLOC, pid_tgid);
-	if (!e)
-		return 0;
-	e->old_ptr = ptr;
-	e->size = size;
-	return 0;
-}
-
 SEC("uprobe")
 int BPF_KPROBE(rust_realloc, __u64 ptr, __u64 old_size, __u64 align, __u64 new_size)
 {
-	return realloc_enter(ctx, ptr, new_size);
+	return realloc_begin(ctx, ptr, old_size, new_size, false);
 }
 
 SEC("uretprobe")
 int BPF_KRETPROBE(rust_realloc_ret, __u64 ret)
 {
-	return call_exit(ret);
+	return call_exit_kind(ret, true);
 }
 
+/*
+ * A free: counted always; recorded when its allocation was sampled, or when
+ * every allocation is being recorded (then frees of memory born before the
+ * capture are recorded too, as unknown frees).
+ */
 static __always_inline int free_enter(struct pt_regs *ctx, __u64 ptr, __u64 size, __u64 align)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 pid_tgid = bpf_get_current_pid_tgid(), n = sample_bytes, t0;
+	__u32 tid = (__u32)pid_tgid;
 	struct rp_event *e;
 
 	if (empty_programs || !is_target(pid_tgid) || !ptr)
 		return 0;
 	/* A free inside a probed call (glibc's realloc(p, 0)): the call reports. */
-	if (inside_call(ctx, (__u32)pid_tgid))
-		return 0;
+	if (nested_calls) {
+		struct rp_thread *t = bpf_map_lookup_elem(&threads, &tid);
+
+		if (t && t->in_call && PT_REGS_SP(ctx) <= t->entry_sp)
+			return 0;
+	}
+	{
+		struct rp_percpu *c = percpu();
+
+		if (c) {
+			c->cnt[RP_CNT_FREES]++;
+			c->cnt[RP_CNT_BYTES_FREED] += size;
+		}
+	}
+	if (!fixed_exact) {
+		if (is_sampled_ptr(ptr))
+			forget(ptr);
+		else if (n)
+			return 0;
+	}
+	t0 = bpf_ktime_get_ns();
 	/* Room for the frame limit: the ring is the only memory this program owns. */
 	e = bpf_ringbuf_reserve(&events,
 				RP_EVENT_HDR_SIZE + ((frames_mask & (RP_MAX_FRAMES - 1)) + 1) * 8, 0);
@@ -506,8 +865,16 @@ static __always_inline int free_enter(struct pt_regs *ctx, __u64 ptr, __u64 size
 	e->ptr = ptr;
 	e->size = size;
 	e->align = align;
+	e->sample_bytes = n;
+	if (nested_calls) {
+		/* The freeing thread's allocations so far: temporaries. */
+		struct rp_thread *t = bpf_map_lookup_elem(&threads, &tid);
+
+		e->seq = t ? t->seq : 0;
+	}
 	take_stack(ctx, e);
 	bpf_ringbuf_submit(e, wakeup_flags());
+	add(RP_CNT_SAMPLE_NS, bpf_ktime_get_ns() - t0);
 	return 0;
 }
 
@@ -547,7 +914,7 @@ int BPF_KPROBE(rust_ga_alloc_zeroed)
 SEC("uprobe")
 int BPF_KPROBE(rust_ga_realloc)
 {
-	return realloc_enter(ctx, shim_arg(ctx, 0), shim_arg(ctx, 3));
+	return realloc_begin(ctx, shim_arg(ctx, 0), shim_arg(ctx, 1), shim_arg(ctx, 3), false);
 }
 
 SEC("uprobe")
@@ -604,91 +971,56 @@ int BPF_KRETPROBE(libc_alloc_ret, __u64 ret)
 	return call_exit(ret);
 }
 
-/* posix_memalign returns 0 and stores the pointer through its first argument. */
 SEC("uprobe")
 int BPF_KPROBE(libc_posix_memalign, __u64 memptr, __u64 align, __u64 size)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct rp_event *e;
-
-	if (empty_programs || !is_target(pid_tgid))
-		return 0;
-	e = new_pending(ctx, RP_EV_ALLOC, pid_tgid);
-	if (!e)
-		return 0;
-	e->old_ptr = memptr;
-	e->size = size;
-	e->align = align;
-	take_stack(ctx, e);
-	return 0;
+	return alloc_begin(ctx, RP_CALL_MEMALIGN, size, align, memptr, 0);
 }
 
 SEC("uretprobe")
 int BPF_KRETPROBE(libc_posix_memalign_ret, __u64 ret)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)pid_tgid;
-	struct rp_event *e = pending_return(pid_tgid);
-	__u64 ptr = 0;
-
-	if (!e)
-		return 0;
-	if (ret == 0 && e->type == RP_EV_ALLOC && e->old_ptr &&
-	    !bpf_probe_read_user(&ptr, sizeof(ptr), (void *)e->old_ptr) && ptr) {
-		e->ptr = ptr;
-		e->old_ptr = 0;
-		emit(e);
-	} else {
-		count(RP_CNT_ALLOC_FAILED);
-	}
-	bpf_map_delete_elem(&pending, &tid);
-	return 0;
+	return call_exit(ret);
 }
 
 /*
  * realloc(NULL, n) is a malloc, realloc(p, 0) a free (glibc). glibc does them
  * by calling its own malloc and free, which are inner calls here: the realloc
- * reports what happened, with its own stack.
+ * reports what happened, with its own stack. The old size is not known here.
  */
 SEC("uprobe")
 int BPF_KPROBE(libc_realloc, __u64 ptr, __u64 size)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 pid_tgid = bpf_get_current_pid_tgid(), n = sample_bytes, t0;
+	struct rp_thread *t;
 	struct rp_event *e;
 
+	if (!ptr)
+		return alloc_enter(ctx, size, 0, 0);
+	if (size)
+		return realloc_begin(ctx, ptr, ~0ULL, size, false);
 	if (empty_programs || !is_target(pid_tgid))
 		return 0;
-	e = new_pending(ctx, ptr ? RP_EV_REALLOC : RP_EV_ALLOC, pid_tgid);
+	t = enter_call(ctx, (__u32)pid_tgid, RP_CALL_FREE);
+	if (!t)
+		return 0;
+	t->arg = ptr;
+	if (n && !is_sampled_ptr(ptr))
+		return 0;
+	t0 = bpf_ktime_get_ns();
+	e = new_pending(ctx, RP_EV_FREE, pid_tgid, t, n);
 	if (!e)
 		return 0;
 	e->old_ptr = ptr;
-	e->size = size;
-	if (!ptr || !size)
-		take_stack(ctx, e);
+	take_stack(ctx, e);
+	add(RP_CNT_SAMPLE_NS, bpf_ktime_get_ns() - t0);
 	return 0;
 }
 
 SEC("uretprobe")
 int BPF_KRETPROBE(libc_realloc_ret, __u64 ret)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)pid_tgid;
-	struct rp_event *e = pending_return(pid_tgid);
-
-	if (!e)
-		return 0;
-	if (ret) {
-		e->ptr = ret;
-		emit(e);
-	} else if (e->old_ptr && !e->size) {
-		/* realloc(p, 0) freed p */
-		e->type = RP_EV_FREE;
-		e->ptr = e->old_ptr;
-		e->old_ptr = 0;
-		emit(e);
-	}
-	bpf_map_delete_elem(&pending, &tid);
-	return 0;
+	return call_exit(ret);
 }
 
 SEC("uprobe")
@@ -745,7 +1077,7 @@ int BPF_KPROBE(je_mallocx, __u64 size, __u64 flags)
 SEC("uprobe")
 int BPF_KPROBE(je_rallocx, __u64 ptr, __u64 size, __u64 flags)
 {
-	return realloc_enter(ctx, ptr, size);
+	return realloc_begin(ctx, ptr, ~0ULL, size, false);
 }
 
 SEC("uprobe")

@@ -20,6 +20,10 @@
 #define RP_DEFAULT_FRAMES 64
 /* Threads that may be inside an allocator call at once. */
 #define RP_MAX_PENDING 16384
+/* Threads with sampling state (least recently used ones are forgotten). */
+#define RP_MAX_THREADS 16384
+/* Sampled allocations remembered until their free (sized from userspace). */
+#define RP_MAX_SAMPLED (1 << 18)
 
 enum rp_event_type {
 	RP_EV_ALLOC = 1,	/* ptr, size, align: a new allocation */
@@ -43,6 +47,18 @@ enum rp_counter {
 	RP_CNT_ALLOC_FAILED,	/* allocator returned NULL */
 	RP_CNT_STACK_ERR,	/* bpf_get_stack failed: event kept without stack */
 	RP_CNT_NO_PENDING,	/* a return without its entry (attached mid-call) */
+	/*
+	 * Every call of the target, sampled or not: the exact totals. Sizes are
+	 * those the allocator's arguments give (free() gives none).
+	 */
+	RP_CNT_ALLOCS,
+	RP_CNT_FREES,
+	RP_CNT_REALLOCS,
+	RP_CNT_BYTES_ALLOC,	/* allocated sizes plus realloc growth */
+	RP_CNT_BYTES_FREED,
+	RP_CNT_BYTES_SHRUNK,	/* realloc shrinkage */
+	RP_CNT_SAMPLED_FULL,	/* a sampled allocation the table had no room for */
+	RP_CNT_SAMPLE_NS,	/* time spent recording (stacks, events), ns */
 	RP_CNT_MAX,
 };
 
@@ -58,13 +74,13 @@ struct rp_event {
 	__u64 size;
 	__u64 align;
 	/*
-	 * BPF's own bookkeeping while the call runs (pending entries): the
-	 * stack pointer at entry, and allocator calls made inside this one
-	 * (glibc's realloc calls its malloc and free; mimalloc's realloc its
-	 * mi_malloc and mi_free), which are not events of their own.
+	 * Mean bytes between samples in force when the allocation was born
+	 * (RP_EV_ALLOC) or was freed (RP_EV_FREE); 0: every allocation is
+	 * recorded. A sampled allocation of s bytes stands for
+	 * 1 / (1 - exp(-s / sample_bytes)) allocations.
 	 */
-	__u64 entry_sp;
-	__u32 depth;
+	__u64 sample_bytes;
+	__u32 seq;		/* allocations made by this thread so far (low 32 bits) */
 	__u32 pad;
 	/* innermost first; frames[0] is the shim's caller (its return address) */
 	__u64 frames[RP_MAX_FRAMES];
@@ -122,6 +138,45 @@ struct rp_maps {
 	__u32 n;		/* valid entries, sorted by start */
 	__u32 pad;
 	struct rp_map_entry m[RP_MAX_MAPS];
+};
+
+/*
+ * Per-thread state, BPF's own: the allocator call in progress (with its
+ * entry stack pointer, and allocator calls made inside this one, which are
+ * not events of their own: glibc's realloc calls its malloc and free,
+ * mimalloc's realloc its mi_malloc and mi_free), and the sampling countdown.
+ */
+enum rp_call_kind {
+	RP_CALL_ALLOC = 0,
+	RP_CALL_REALLOC = 1,
+	RP_CALL_FREE = 2,	/* realloc(p, 0) */
+	RP_CALL_MEMALIGN = 3,	/* posix_memalign: the pointer is stored through arg */
+};
+
+struct rp_thread {
+	__u64 entry_sp;
+	__u64 size;		/* new size */
+	__u64 old_size;		/* realloc: old size, ~0 if unknown */
+	__u64 arg;		/* realloc: old pointer; posix_memalign: where it stores */
+	__u32 seq;
+	__u16 depth;
+	__u8 in_call;
+	__u8 kind;		/* enum rp_call_kind */
+	__u8 sampled;
+	__u8 pad[3];
+};
+
+/*
+ * Per-CPU: the counters (one lookup gives them all) and the sampling
+ * countdown. Poisson sampling does not care which stream of bytes a
+ * countdown runs over: an allocation of s bytes is sampled with chance
+ * 1 - exp(-s / n) whatever came before it, so one countdown per CPU does
+ * what one per thread would, without a per-thread lookup.
+ */
+struct rp_percpu {
+	__u64 cnt[RP_CNT_MAX];	/* enum rp_counter */
+	__s64 countdown;	/* bytes until the next sample */
+	__u64 interval;		/* the mean the countdown was drawn with */
 };
 
 #define RP_EVENT_HDR_SIZE ((unsigned long)&((struct rp_event *)0)->frames)

@@ -29,6 +29,11 @@ done
 # As users build: rustc -O / cargo --release (no frame pointers, no debug info),
 # the same with full debug info (inline frames), and a stripped copy.
 build "$out/ownership" "$here/fixtures/ownership.rs" -O "${ext[@]}"
+# Sampling: sites in known proportions, and a program that allocates slowly.
+build "$out/sites" "$here/fixtures/sites.rs" -O "${ext[@]}"
+build "$out/slow" "$here/fixtures/slow.rs" -O "${ext[@]}"
+# The bundled example, as make demo builds it.
+build "$out/move_borrow" "$here/../examples/move_borrow.rs" -O
 build "$out/ownership-dbg" "$here/fixtures/ownership.rs" -O -C debuginfo=2 "${ext[@]}"
 build "$out/workers" "$here/fixtures/workers.rs" -O
 build "$out/threads" "$here/fixtures/threads.rs" -O "${ext[@]}"

@@ -95,7 +95,7 @@ def one_line_error(r, code, needle):
 CONTRACT = {
     "top": ["schema", "rsprobe_version", "mode", "target", "duration_ns", "totals", "sites",
             "functions"],
-    "mode": ["all", "sample_bytes", "source", "source_reason"],
+    "mode": ["all", "sample_bytes", "sampled", "sampled_fraction", "source", "source_reason"],
     "target": ["pid", "comm", "exe"],
     "totals": ["allocs", "frees", "reallocs", "bytes_allocated", "bytes_freed", "live_allocs",
                "live_bytes", "unknown_frees", "lost_events", "peak_live_bytes",

@@ -32,13 +32,20 @@ static void bucket_range(int b, uint64_t *lo, uint64_t *hi)
 
 void hist_add(struct hist *h, uint64_t v)
 {
+	hist_add_n(h, v, 1);
+}
+
+void hist_add_n(struct hist *h, uint64_t v, uint64_t n)
+{
+	if (!n)
+		return;
 	if (!h->buckets)
 		h->buckets = xcalloc(HIST_BUCKETS, sizeof(*h->buckets));
-	h->buckets[bucket_of(v)]++;
+	h->buckets[bucket_of(v)] += (uint32_t)n;
 	if (!h->count || v < h->min)
 		h->min = v;
-	h->count++;
-	h->sum += v;
+	h->count += n;
+	h->sum += v * n;
 	if (v > h->max)
 		h->max = v;
 }

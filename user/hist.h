@@ -20,6 +20,8 @@ struct hist {
 };
 
 void hist_add(struct hist *h, uint64_t v);
+/* n values v at once (a sampled allocation standing for n). */
+void hist_add_n(struct hist *h, uint64_t v, uint64_t n);
 void hist_merge(struct hist *dst, const struct hist *src);
 void hist_free(struct hist *h);
 /* Value at quantile q in [0, 1]; 0 for an empty histogram. */

@@ -12,7 +12,7 @@
 #include "session.h"
 #include "util.h"
 
-#define HEADER_LINES 5
+#define HEADER_LINES 6
 
 /* A site's counts at the previous tick, for per-second rates. */
 struct site_prev {
@@ -100,9 +100,12 @@ static void collect_rows(struct live_view *v, const struct model *m)
 static void header(struct live_view *v, struct session *s, const struct model *m,
 		   uint64_t now, uint64_t dt)
 {
-	const struct totals *t = &m->totals;
-	uint64_t events = session__events(s);
+	struct totals exact, *t = &exact;
+	uint64_t events = session__events(s), interval = session__sample_bytes(s);
 	char a[32], b[32], c[32];
+
+	/* Counted in BPF: exact in every mode. */
+	session__totals(s, &exact);
 
 	fprintf(v->out, "rsprobe live: pid %d (%s)  elapsed %s  refresh %s\n", m->target.pid,
 		m->target.comm, fmt_ns(a, sizeof(a), m->start_ns ? now - m->start_ns : 0),
@@ -111,10 +114,21 @@ static void header(struct live_view *v, struct session *s, const struct model *m
 		(unsigned long long)t->allocs, per_sec(t->allocs - v->last_allocs, dt),
 		fmt_bytes(a, sizeof(a), (uint64_t)per_sec(t->bytes_allocated - v->last_bytes, dt)),
 		(unsigned long long)t->frees, (unsigned long long)t->reallocs);
-	fprintf(v->out, "live now %llu (%s)  peak %s  allocated %s  unknown frees %llu\n",
-		(unsigned long long)m->heap.cur_blocks, fmt_bytes(a, sizeof(a), m->heap.cur_bytes),
-		fmt_bytes(b, sizeof(b), m->heap.max_bytes),
+	fprintf(v->out, "live now %llu (%s)  peak %s%s  allocated %s  unknown frees %llu\n",
+		(unsigned long long)(m->mode.sampled ? t->live_allocs : m->heap.cur_blocks),
+		fmt_bytes(a, sizeof(a), m->mode.sampled ? t->live_bytes : m->heap.cur_bytes),
+		m->mode.sampled ? "~" : "", fmt_bytes(b, sizeof(b), m->heap.max_bytes),
 		fmt_bytes(c, sizeof(c), t->bytes_allocated), (unsigned long long)t->unknown_frees);
+	if (m->mode.all)
+		fprintf(v->out, "mode --all: every allocation recorded\n");
+	else if (interval)
+		fprintf(v->out, "mode %s: sampling one per %s allocated, recording ~%.1f%% of the "
+			"target's CPU; site figures are estimates (~)\n",
+			m->mode.adaptive ? "adaptive" : "--sample-bytes", fmt_bytes(a, sizeof(a), interval),
+			session__overhead_pct(s));
+	else
+		fprintf(v->out, "mode adaptive: every allocation recorded, recording ~%.1f%% of the "
+			"target's CPU (budget %.0f%%)\n", session__overhead_pct(s), m->mode.budget_pct);
 	fprintf(v->out, "events %llu (%.0f/s)  lost %llu%s\n", (unsigned long long)events,
 		per_sec(events - v->last_events, dt), (unsigned long long)session__lost(s),
 		session__lost(s) ? "  (raise --ring-mb)" : "");
@@ -171,6 +185,11 @@ void live_view__tick(struct session *s, void *ctx)
 	}
 	fflush(out);
 	v->last_ns = now;
-	v->last_allocs = m->totals.allocs;
-	v->last_bytes = m->totals.bytes_allocated;
+	{
+		struct totals t;
+
+		session__totals(s, &t);
+		v->last_allocs = t.allocs;
+		v->last_bytes = t.bytes_allocated;
+	}
 }

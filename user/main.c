@@ -77,8 +77,15 @@ static const char usage_text[] =
 "Session:\n"
 "  -d, --duration SECS    stop after SECS (default: until the target exits,\n"
 "                         Ctrl-C or SIGTERM)\n"
-"      --all              record a stack for every allocation (the default and\n"
-"                         only mode for now: every figure is exact)\n"
+"      --all              record every allocation and free with its stack:\n"
+"                         every figure exact, at full cost\n"
+"      --sample-bytes N   Poisson sampling by bytes, one sample per N bytes\n"
+"                         allocated on average: per-site figures are scaled\n"
+"                         estimates (marked ~), totals stay exact\n"
+"      --budget PCT       default (adaptive) mode: record every allocation\n"
+"                         while that costs the target less than PCT% of its\n"
+"                         CPU time, sample beyond, with an interval that\n"
+"                         keeps the cost near PCT% (default 10)\n"
 "      --source S         which allocation layer to probe: rust (the\n"
 "                         __rust_alloc shims), libc (malloc, calloc,\n"
 "                         realloc, free, posix_memalign, aligned_alloc),\n"
@@ -236,7 +243,7 @@ static void parse_args(int argc, char **argv, struct cli *c)
 {
 	enum { OPT_ALL = 256, OPT_TOP, OPT_RING, OPT_PROBE_ONLY, OPT_UNWIND, OPT_WEIGHT,
 	       OPT_SOURCE, OPT_LIBC, OPT_STACKS, OPT_DEBUG_DIR, OPT_LIBFRAME,
-	       OPT_MAX_FRAMES };
+	       OPT_MAX_FRAMES, OPT_SAMPLE_BYTES, OPT_BUDGET };
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "duration", required_argument, NULL, 'd' },
@@ -244,6 +251,8 @@ static void parse_args(int argc, char **argv, struct cli *c)
 		{ "weight", required_argument, NULL, OPT_WEIGHT },
 		{ "interval", required_argument, NULL, 'i' },
 		{ "all", no_argument, NULL, OPT_ALL },
+		{ "sample-bytes", required_argument, NULL, OPT_SAMPLE_BYTES },
+		{ "budget", required_argument, NULL, OPT_BUDGET },
 		{ "top", required_argument, NULL, OPT_TOP },
 		{ "stacks", required_argument, NULL, OPT_STACKS },
 		{ "library-frame", required_argument, NULL, OPT_LIBFRAME },
@@ -265,7 +274,7 @@ static void parse_args(int argc, char **argv, struct cli *c)
 	c->report.top = 15;
 	c->report.stacks = 5;
 	c->sess.ring_bytes = 32ULL << 20;
-	c->sess.all = true;
+	c->sess.budget_pct = 10;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "+:p:d:o:i:vqVh", longopts, NULL)) != -1) {
 		switch (opt) {
@@ -288,6 +297,16 @@ static void parse_args(int argc, char **argv, struct cli *c)
 			break;
 		case OPT_ALL:
 			c->sess.all = true;
+			break;
+		case OPT_SAMPLE_BYTES:
+			c->sess.sample_bytes = parse_uint("--sample-bytes", optarg, 1ULL << 34);
+			if (!c->sess.sample_bytes)
+				usage_error("--sample-bytes: must be at least 1");
+			break;
+		case OPT_BUDGET:
+			c->sess.budget_pct = (double)parse_uint("--budget", optarg, 1000);
+			if (!c->sess.budget_pct)
+				usage_error("--budget: must be at least 1");
 			break;
 		case OPT_TOP:
 			c->report.top = (int)parse_uint("--top", optarg, 100000);
@@ -377,6 +396,8 @@ static void parse_args(int argc, char **argv, struct cli *c)
 		c->sess.argv = &argv[optind];
 	if (c->sess.pid && c->sess.argv)
 		usage_error("give either -p PID or a command after --, not both");
+	if (c->sess.all && c->sess.sample_bytes)
+		usage_error("--all records every allocation: it cannot be combined with --sample-bytes");
 	if (!c->sess.pid && !c->sess.argv)
 		usage_error("nothing to profile: give -p PID or -- CMD [ARG...]");
 	if (c->sess.pid == getpid())

@@ -282,31 +282,40 @@ static const char *site_function(const struct model *m, const struct site *s)
 	return stack__function(stack_table__get(m->stacks, s->stack));
 }
 
+/* Allocations the event stands for (see model.weight). */
+static uint64_t weight(const struct model *m)
+{
+	return m->weight ? m->weight : 1;
+}
+
 void model__on_alloc(struct model *m, struct site *s, uint64_t size)
 {
 	struct function *f = function_for(m, site_function(m, s));
+	uint64_t n = weight(m);
 
-	s->allocs++;
-	s->bytes += size;
-	f->allocs++;
-	f->bytes_allocated += size;
-	m->totals.allocs++;
-	m->totals.bytes_allocated += size;
-	heap_change(m, s, (int64_t)size, 1);
-	m->timeline.b[s->tl[s->ntl - 1].bucket].allocs++;
-	m->timeline.b[s->tl[s->ntl - 1].bucket].bytes += size;
+	s->allocs += n;
+	s->bytes += size * n;
+	f->allocs += n;
+	f->bytes_allocated += size * n;
+	m->totals.allocs += n;
+	m->totals.bytes_allocated += size * n;
+	heap_change(m, s, (int64_t)(size * n), (int64_t)n);
+	m->timeline.b[s->tl[s->ntl - 1].bucket].allocs += n;
+	m->timeline.b[s->tl[s->ntl - 1].bucket].bytes += size * n;
 }
 
 void model__on_realloc(struct model *m, struct site *s, uint64_t old_size, uint64_t new_size)
 {
-	m->totals.reallocs++;
+	uint64_t n = weight(m);
+
+	m->totals.reallocs += n;
 	if (!s)
 		return;
-	s->reallocs++;
-	heap_change(m, s, (int64_t)(new_size - old_size), 0);
+	s->reallocs += n;
+	heap_change(m, s, (int64_t)(new_size - old_size) * (int64_t)n, 0);
 	/* Growth counts as allocated bytes of the birth site. */
 	if (new_size > old_size) {
-		uint64_t grow = new_size - old_size;
+		uint64_t grow = (new_size - old_size) * n;
 		struct function *f = function_for(m, site_function(m, s));
 
 		m->timeline.b[s->tl[s->ntl - 1].bucket].bytes += grow;
@@ -323,22 +332,22 @@ void model__on_free(struct model *m, struct site *s, uint32_t drop_stack, uint64
 	struct function *f = function_for(m, stack__function(ds));
 	struct drop_site *d;
 	bool fresh;
-	uint64_t *slot;
+	uint64_t *slot, n = weight(m);
 
-	f->frees++;
-	f->bytes_freed += size;
-	m->totals.frees++;
-	m->totals.bytes_freed += size;
+	f->frees += n;
+	f->bytes_freed += size * n;
+	m->totals.frees += n;
+	m->totals.bytes_freed += size * n;
 	if (!s) {
-		m->totals.unknown_frees++;
+		m->totals.unknown_frees += n;
 		return;
 	}
-	s->frees++;
-	s->bytes_freed += size;
-	heap_change(m, s, -(int64_t)size, -1);
-	m->timeline.b[s->tl[s->ntl - 1].bucket].frees++;
-	hist_add(&s->lifetime, lifetime_ns);
-	hist_add(&m->lifetime, lifetime_ns);
+	s->frees += n;
+	s->bytes_freed += size * n;
+	heap_change(m, s, -(int64_t)(size * n), -(int64_t)n);
+	m->timeline.b[s->tl[s->ntl - 1].bucket].frees += n;
+	hist_add_n(&s->lifetime, lifetime_ns, n);
+	hist_add_n(&m->lifetime, lifetime_ns, n);
 	slot = u64map_slot(&s->drop_idx, drop_stack, &fresh);
 	if (fresh) {
 		ARR_RESERVE(s->drops, s->drops_cap, s->ndrops + 1);
@@ -348,17 +357,17 @@ void model__on_free(struct model *m, struct site *s, uint32_t drop_stack, uint64
 		*slot = s->ndrops;
 	}
 	d = &s->drops[*slot - 1];
-	d->frees++;
-	d->bytes += size;
-	s->outcomes[d->outcome]++;
-	m->totals.outcomes[d->outcome]++;
+	d->frees += n;
+	d->bytes += size * n;
+	s->outcomes[d->outcome] += n;
+	m->totals.outcomes[d->outcome] += n;
 	if (cross_thread) {
-		s->cross_thread++;
-		m->totals.cross_thread++;
+		s->cross_thread += n;
+		m->totals.cross_thread += n;
 	}
 	if (temporary) {
-		s->temporaries++;
-		m->totals.temporaries++;
+		s->temporaries += n;
+		m->totals.temporaries += n;
 	}
 }
 
@@ -366,8 +375,8 @@ void model__on_grown(struct model *m, struct site *s, uint32_t reallocs, uint64_
 {
 	if (!reallocs)
 		return;
-	s->grown++;
-	s->grown_final_bytes += final_size;
+	s->grown += weight(m);
+	s->grown_final_bytes += final_size * weight(m);
 	s->grown_max_final = MAX(s->grown_max_final, final_size);
 	s->grown_max_reallocs = MAX(s->grown_max_reallocs, reallocs);
 }
@@ -375,13 +384,14 @@ void model__on_grown(struct model *m, struct site *s, uint32_t reallocs, uint64_
 void model__on_live(struct model *m, struct site *s, uint64_t size, uint64_t age_ns,
 		    uint64_t ptr)
 {
+	uint64_t n = weight(m);
 	int i;
 
-	s->live++;
-	s->live_bytes += size;
-	s->live_age_sum += age_ns;
-	m->totals.live_allocs++;
-	m->totals.live_bytes += size;
+	s->live += n;
+	s->live_bytes += size * n;
+	s->live_age_sum += age_ns * n;
+	m->totals.live_allocs += n;
+	m->totals.live_bytes += size * n;
 	/* Keep the oldest few, sorted oldest first. */
 	for (i = s->noldest; i > 0 && s->oldest[i - 1].age_ns < age_ns; i--)
 		if (i < MODEL_LIVE_SAMPLES)

@@ -113,6 +113,7 @@ struct totals {
 	uint64_t temporaries, cross_thread, failed_allocs;
 	/* Frees the allocator made of its own memory (thread-exit cache flush): in no other count. */
 	uint64_t allocator_internal_frees;
+	uint64_t sampled_full;		/* sampled allocations BPF had no room to remember */
 	uint64_t outcomes[OUTCOME_MAX];
 };
 
@@ -124,7 +125,13 @@ struct target_info {
 
 struct mode_info {
 	bool all;
-	uint64_t sample_bytes;
+	uint64_t sample_bytes;		/* interval in force at the end; 0: exact */
+	bool adaptive;			/* the default mode: exact or sampled, as affordable */
+	bool sampled;			/* sampling was in force at some time: estimates */
+	double sampled_fraction;	/* allocations recorded / all allocations */
+	uint64_t sample_bytes_min, sample_bytes_max;	/* intervals used (adaptive) */
+	double budget_pct;		/* adaptive: the overhead budget */
+	double overhead_pct;		/* estimated cost of recording, % of the target's CPU */
 	const char *source;		/* "rust", "libc", ... */
 	char *source_reason;
 };
@@ -166,6 +173,11 @@ struct model {
 	 * (the clock when the event is processed, a little late).
 	 */
 	uint64_t now_ns;
+	/*
+	 * Allocations the event being fed stands for (a sampled allocation's
+	 * weight), set by the tracker; 0 means 1.
+	 */
+	uint64_t weight;
 };
 
 struct model *model__new(struct symbolizer *sym);

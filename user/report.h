@@ -57,6 +57,17 @@ int heap_type_rows(const struct model *m, struct heap_type_row *rows, int max);
  */
 bool growth_hint(const struct model *m, const struct site *s, char *buf, size_t len);
 
+/*
+ * The recording mode in one line, for every output: which mode, and whether
+ * per-site figures are estimates (caller frees).
+ */
+char *report_mode(const struct model *m);
+/* Per-site and per-function figures are scaled estimates (sampling was in force). */
+static inline bool report_estimated(const struct model *m)
+{
+	return m->mode.sampled;
+}
+
 /* Warnings every output carries (lost events, unknown frees, ...). */
 int report_warnings(const struct model *m, char ***out);
 void report_warnings_free(char **w, int n);

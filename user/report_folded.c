@@ -43,6 +43,13 @@ int report_folded(FILE *f, const struct model *m, const struct report_opts *o)
 		flame__free(fl);
 		return -ENOMEM;
 	}
+	/* Readers skip a line without a count (flamegraph.pl, inferno say so). */
+	if (report_estimated(m)) {
+		char *mode = report_mode(m);
+
+		fprintf(f, "# rsprobe: %s\n", mode);
+		free(mode);
+	}
 	walk(f, fl, 0, path);
 	free(path);
 	flame__free(fl);

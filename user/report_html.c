@@ -67,7 +67,7 @@ static void esc(FILE *f, const char *s)
 
 static void page_head(FILE *f, const struct model *m)
 {
-	char d[32];
+	char d[32], *mode = report_mode(m);
 
 	fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
 	      "<title>rsprobe: ", f);
@@ -77,9 +77,13 @@ static void page_head(FILE *f, const struct model *m)
 	esc(f, m->target.comm);
 	fprintf(f, " (pid %d)</h1>\n<div class=\"meta\">", m->target.pid);
 	esc(f, m->target.exe);
-	fprintf(f, "<br>rsprobe %s, duration %s, %s<br>source ", RSPROBE_VERSION,
-		fmt_ns(d, sizeof(d), m->end_ns - m->start_ns),
-		m->mode.all ? "every allocation recorded (--all)" : "sampled");
+	fprintf(f, "<br>rsprobe %s, duration %s, ", RSPROBE_VERSION,
+		fmt_ns(d, sizeof(d), m->end_ns - m->start_ns));
+	if (report_estimated(m))
+		fputs("<!-- rsprobe: estimates from samples -->", f);
+	esc(f, mode);
+	free(mode);
+	fputs("<br>source ", f);
 	esc(f, m->mode.source);
 	fputs(": ", f);
 	esc(f, m->mode.source_reason);

@@ -165,8 +165,15 @@ int report_json(FILE *f, const struct model *m, const struct report_opts *o)
 
 	fprintf(f, "{\"schema\":1,\"rsprobe_version\":");
 	jstr(f, RSPROBE_VERSION);
-	fprintf(f, ",\"mode\":{\"all\":%s,\"sample_bytes\":%llu,\"source\":",
-		m->mode.all ? "true" : "false", (unsigned long long)m->mode.sample_bytes);
+	fprintf(f, ",\"mode\":{\"all\":%s,\"sample_bytes\":%llu,\"sampled\":%s,"
+		   "\"sampled_fraction\":%.6f,\"adaptive\":%s,\"sample_bytes_min\":%llu,"
+		   "\"sample_bytes_max\":%llu,\"budget_pct\":%.1f,\"overhead_pct\":%.2f,"
+		   "\"source\":",
+		m->mode.all ? "true" : "false", (unsigned long long)m->mode.sample_bytes,
+		m->mode.sampled ? "true" : "false", m->mode.sampled_fraction,
+		m->mode.adaptive ? "true" : "false", (unsigned long long)m->mode.sample_bytes_min,
+		(unsigned long long)m->mode.sample_bytes_max, m->mode.budget_pct,
+		m->mode.overhead_pct);
 	jstr(f, m->mode.source);
 	fputs(",\"source_reason\":", f);
 	jstr(f, m->mode.source_reason);
@@ -182,7 +189,7 @@ int report_json(FILE *f, const struct model *m, const struct report_opts *o)
 		   "\"unknown_reallocs\":%llu,"
 		   "\"lost_events\":%llu,\"failed_allocs\":%llu,\"temporaries\":%llu,"
 		   "\"cross_thread\":%llu,\"peak_live_bytes\":%llu,\"peak_live_allocs\":%llu,"
-		   "\"peak_ns\":%llu,\"outcomes\":{",
+		   "\"peak_ns\":%llu,\"sampled_full\":%llu,\"outcomes\":{",
 		(unsigned long long)t->allocs, (unsigned long long)t->frees,
 		(unsigned long long)t->reallocs, (unsigned long long)t->bytes_allocated,
 		(unsigned long long)t->bytes_freed, (unsigned long long)t->live_allocs,
@@ -191,7 +198,7 @@ int report_json(FILE *f, const struct model *m, const struct report_opts *o)
 		(unsigned long long)t->failed_allocs, (unsigned long long)t->temporaries,
 		(unsigned long long)t->cross_thread, (unsigned long long)m->heap.max_bytes,
 		(unsigned long long)m->heap.max_blocks,
-		(unsigned long long)model__peak_offset_ns(m));
+		(unsigned long long)model__peak_offset_ns(m), (unsigned long long)t->sampled_full);
 	for (k = 0; k < OUTCOME_MAX; k++)
 		fprintf(f, "%s\"%s\":%llu", k ? "," : "", outcome_name(k),
 			(unsigned long long)t->outcomes[k]);

@@ -317,12 +317,15 @@ static void comments(struct pp *p, Pprof__Profile *prof)
 	int nw, i;
 
 	nw = report_warnings(p->m, &w);
-	prof->comment = pp_alloc(p, (nw + 2) * sizeof(*prof->comment));
+	prof->comment = pp_alloc(p, (nw + 3) * sizeof(*prof->comment));
 	c = xasprintf("rsprobe %s: pid %d (%s)", RSPROBE_VERSION, p->m->target.pid,
 		      p->m->target.comm);
 	prof->comment[prof->n_comment++] = str_index(p, c);
 	free(c);
 	c = xasprintf("source %s: %s", p->m->mode.source ?: "?", p->m->mode.source_reason ?: "");
+	prof->comment[prof->n_comment++] = str_index(p, c);
+	free(c);
+	c = report_mode(p->m);
 	prof->comment[prof->n_comment++] = str_index(p, c);
 	free(c);
 	for (i = 0; i < nw; i++)

@@ -176,7 +176,8 @@ static const char flame_css[] =
 	".f:hover rect { stroke: #000; cursor: pointer; }\n"
 	".f.parent { opacity: 0.55; }\n"
 	".ctl { fill: #225; cursor: pointer; }\n"
-	".title { font: 16px Verdana, 'DejaVu Sans', sans-serif; text-anchor: middle; }\n";
+	".title { font: 16px Verdana, 'DejaVu Sans', sans-serif; text-anchor: middle; }\n"
+	".note { font: 11px Verdana, 'DejaVu Sans', sans-serif; text-anchor: middle; fill: #555; }\n";
 
 /* Stable colours: the same function gets the same shade in every graph. */
 static void frame_colour(const struct flame_node *n, char *buf, size_t len)
@@ -235,8 +236,16 @@ static void svg_head(FILE *f, const struct model *m, const struct flame *fl, int
 	fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"#f7f7f2\"/>\n");
 	fprintf(f, "<text class=\"title\" x=\"%d\" y=\"22\">rsprobe: ", WIDTH / 2);
 	xml_escape(f, m->target.comm);
-	fprintf(f, " (pid %d), %s, total %s</text>\n", m->target.pid, weight_names[fl->weight],
-		total);
+	fprintf(f, " (pid %d), %s, total %s%s</text>\n", m->target.pid, weight_names[fl->weight],
+		report_estimated(m) ? "~" : "", total);
+	if (report_estimated(m)) {
+		char *mode = report_mode(m);
+
+		fprintf(f, "<text class=\"note\" x=\"%d\" y=\"%d\">", WIDTH / 2, height - 6);
+		xml_escape(f, mode);
+		fputs("</text>\n", f);
+		free(mode);
+	}
 }
 
 static void svg_controls(FILE *f, int height)

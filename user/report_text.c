@@ -30,14 +30,52 @@ static const char *fit(char *buf, size_t len, const char *s, size_t w)
 	return buf;
 }
 
+char *report_mode(const struct model *m)
+{
+	char a[32], b[32];
+
+	if (m->mode.all)
+		return xasprintf("every allocation recorded (--all)");
+	if (!m->mode.sampled)
+		return xasprintf("adaptive: every allocation recorded, never sampled");
+	if (!m->mode.adaptive)
+		return xasprintf("sampled: one sample per %s allocated on average (--sample-bytes), "
+				 "%.2f%% of allocations recorded; per-site figures are estimates (~), "
+				 "totals are exact",
+				 fmt_bytes(a, sizeof(a), m->mode.sample_bytes),
+				 m->mode.sampled_fraction * 100);
+	fmt_bytes(a, sizeof(a), m->mode.sample_bytes_min);
+	fmt_bytes(b, sizeof(b), m->mode.sample_bytes_max);
+	return xasprintf("adaptive, sampled: one sample per %s%s%s allocated on average, to keep "
+			 "recording within %.0f%% of the target's CPU; %.2f%% of allocations "
+			 "recorded; per-site figures are estimates (~), totals are exact",
+			 a, strcmp(a, b) ? " to " : "", strcmp(a, b) ? b : "",
+			 m->mode.budget_pct, m->mode.sampled_fraction * 100);
+}
+
+/* A count as the tables show it: "~" in front when it is an estimate. */
+static const char *num(char *buf, size_t len, const struct model *m, uint64_t v)
+{
+	snprintf(buf, len, "%s%llu", report_estimated(m) ? "~" : "", (unsigned long long)v);
+	return buf;
+}
+
+static const char *bytes(char *buf, size_t len, const struct model *m, uint64_t v)
+{
+	char b[32];
+
+	snprintf(buf, len, "%s%s", report_estimated(m) ? "~" : "", fmt_bytes(b, sizeof(b), v));
+	return buf;
+}
+
 static void header(FILE *f, const struct model *m)
 {
-	char d[32];
+	char d[32], *mode = report_mode(m);
 
 	fprintf(f, "rsprobe %s: pid %d (%s) %s\n", RSPROBE_VERSION, m->target.pid, m->target.comm,
 		m->target.exe ? m->target.exe : "");
-	fprintf(f, "duration %s, %s\n", fmt_ns(d, sizeof(d), m->end_ns - m->start_ns),
-		m->mode.all ? "every allocation recorded (--all)" : "sampled");
+	fprintf(f, "duration %s, %s\n", fmt_ns(d, sizeof(d), m->end_ns - m->start_ns), mode);
+	free(mode);
 	fprintf(f, "source %s: %s\n", m->mode.source ? m->mode.source : "?",
 		m->mode.source_reason ? m->mode.source_reason : "");
 	if (m->stacks_info.method)
@@ -51,7 +89,7 @@ static void totals(FILE *f, const struct model *m)
 	const struct totals *t = &m->totals;
 	char a[32], b[32];
 
-	fprintf(f, "\nTotals\n");
+	fprintf(f, "\nTotals%s\n", report_estimated(m) ? " (exact: every call counted in BPF)" : "");
 	fprintf(f, "  allocations   %12llu  %s\n", (unsigned long long)t->allocs,
 		fmt_bytes(a, sizeof(a), t->bytes_allocated));
 	fprintf(f, "  frees         %12llu  %s\n", (unsigned long long)t->frees,
@@ -70,7 +108,7 @@ static void totals(FILE *f, const struct model *m)
 static void sites(FILE *f, const struct model *m, int top)
 {
 	struct site **v = model__sorted_sites(m, ORDER_BYTES);
-	char b[32], p50[32], p99[32], fn[64], via[48], drop[48];
+	char b[32], p50[32], p99[32], fn[64], via[48], drop[48], na[32], nl[32];
 	int i, n = (int)MIN((size_t)top, m->nsites);
 
 	fprintf(f, "\nTop sites by bytes allocated (%zu sites)\n", m->nsites);
@@ -91,9 +129,9 @@ static void sites(FILE *f, const struct model *m, int top)
 				 outcome_name(d->outcome));
 		else
 			snprintf(dbuf, sizeof(dbuf), "-");
-		fprintf(f, "  %4u %9llu %10s %7llu %8s %8s  %-44s %-34s %s\n", s->id,
-			(unsigned long long)s->allocs, fmt_bytes(b, sizeof(b), s->bytes),
-			(unsigned long long)s->live,
+		fprintf(f, "  %4u %9s %10s %7s %8s %8s  %-44s %-34s %s\n", s->id,
+			num(na, sizeof(na), m, s->allocs), bytes(b, sizeof(b), m, s->bytes),
+			num(nl, sizeof(nl), m, s->live),
 			s->frees ? fmt_ns(p50, sizeof(p50), hist_quantile(&s->lifetime, 0.5)) : "-",
 			s->frees ? fmt_ns(p99, sizeof(p99), hist_quantile(&s->lifetime, 0.99)) : "-",
 			fit(fn, sizeof(fn), stack__function(st), 44),
@@ -221,15 +259,16 @@ static void site_stacks(FILE *f, const struct model *m, int nstacks)
 static void functions(FILE *f, const struct model *m, int top)
 {
 	struct function **v = model__sorted_functions(m);
-	char a[32], b[32], fn[80];
+	char a[32], b[32], fn[80], na[32], nf[32];
 	int i, n = (int)MIN((size_t)top, m->nfuncs);
 
 	fprintf(f, "\nFunctions (allocations born there, frees done there)\n");
 	fprintf(f, "  %-60s %9s %10s %9s %10s\n", "function", "allocs", "bytes", "frees", "bytes");
 	for (i = 0; i < n; i++)
-		fprintf(f, "  %-60s %9llu %10s %9llu %10s\n", fit(fn, sizeof(fn), v[i]->name, 60),
-			(unsigned long long)v[i]->allocs, fmt_bytes(a, sizeof(a), v[i]->bytes_allocated),
-			(unsigned long long)v[i]->frees, fmt_bytes(b, sizeof(b), v[i]->bytes_freed));
+		fprintf(f, "  %-60s %9s %10s %9s %10s\n", fit(fn, sizeof(fn), v[i]->name, 60),
+			num(na, sizeof(na), m, v[i]->allocs),
+			bytes(a, sizeof(a), m, v[i]->bytes_allocated),
+			num(nf, sizeof(nf), m, v[i]->frees), bytes(b, sizeof(b), m, v[i]->bytes_freed));
 	free(v);
 }
 
@@ -466,9 +505,17 @@ static uint64_t unnamed_attributed(const struct model *m)
 
 int report_warnings(const struct model *m, char ***out)
 {
-	char **w = xcalloc(16, sizeof(*w));
+	char **w = xcalloc(18, sizeof(*w));
 	uint64_t unnamed;
 	int n = 0;
+
+	if (m->totals.sampled_full)
+		w[n++] = xasprintf("%llu sampled allocations could not be remembered in BPF (table "
+				   "full): their frees were not recorded, so they count as live",
+				   (unsigned long long)m->totals.sampled_full);
+	if (report_estimated(m) && m->mode.source && strcmp(m->mode.source, "rust"))
+		w[n++] = xasprintf("sampled at the %s layer, whose free() takes no size: bytes "
+				   "freed and live bytes are estimates", m->mode.source);
 
 	if (m->totals.lost_events)
 		w[n++] = xasprintf("%llu events were lost (ring buffer full): figures are incomplete; "

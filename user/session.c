@@ -23,6 +23,7 @@
 #include "elfobj.h"
 #include "procmaps.h"
 #include "rsprobe.skel.h"
+#include "sampler.h"
 #include "session.h"
 #include "tracker.h"
 #include "unwind.h"
@@ -72,6 +73,9 @@ struct session {
 	uint64_t batch_end;	/* ring drain: hand control back to the loop then */
 	uint32_t batch_events;
 	bool draining;		/* probes removed: read the ring to its end */
+	struct sampler sampler;	/* adaptive mode */
+	bool adaptive;
+	uint64_t last_interval_check;
 };
 
 /* Time allowed for fetching debug files from debuginfod servers, per session. */
@@ -698,7 +702,13 @@ struct session *session__new(const struct session_opts *opts)
 	s->sym = symbolizer__new(0);
 	symbolizer__set_debug_roots(s->sym, s->opts.debug_roots);
 	s->model = model__new(s->sym);
-	s->model->mode.all = true;
+	s->model->mode.all = opts->all;
+	s->adaptive = !opts->all && !opts->sample_bytes;
+	s->model->mode.adaptive = s->adaptive;
+	s->model->mode.sample_bytes = opts->all ? 0 : opts->sample_bytes;
+	s->model->mode.budget_pct = opts->budget_pct;
+	s->model->mode.sampled = !opts->all && opts->sample_bytes;
+	s->model->mode.sampled_fraction = 1;
 	tracker__init(&s->tracker, s->model);
 	if (prepare_target(s)) {
 		session__free(s);
@@ -1276,6 +1286,14 @@ static int load_bpf(struct session *s)
 		s->skel->rodata->frames_mask = room - 1;
 	}
 	s->model->max_frames = s->skel->rodata->max_frames;
+	s->skel->rodata->fixed_exact = s->opts.all;
+	/*
+	 * The shims never call each other; libc's realloc calls its malloc and
+	 * free, and a GlobalAlloc's default realloc its own alloc and dealloc.
+	 */
+	s->skel->rodata->nested_calls = s->layer != LAYER_RUST || s->use_ga;
+	if (s->opts.all)
+		bpf_map__set_max_entries(s->skel->maps.sampled_ptrs, 1);
 	s->skel->rodata->wakeup_bytes = ring_size(s->opts.ring_bytes) / 8;
 	bpf_map__set_max_entries(s->skel->maps.events, (uint32_t)ring_size(s->opts.ring_bytes));
 	bpf_map__set_max_entries(s->skel->maps.cfi_rows, (uint32_t)rows);
@@ -1285,6 +1303,7 @@ static int load_bpf(struct session *s)
 		     strerror(-err));
 		return err;
 	}
+	s->skel->bss->sample_bytes = s->model->mode.sample_bytes;
 	if (s->dwarf) {
 		err = unwinder__attach_maps(s->unwinder, bpf_map__fd(s->skel->maps.cfi_rows), rows,
 					    bpf_map__fd(s->skel->maps.unwind_maps),
@@ -1307,21 +1326,22 @@ static int load_bpf(struct session *s)
 static void sum_counters(struct session *s, uint64_t sum[RP_CNT_MAX])
 {
 	int ncpu = libbpf_num_possible_cpus(), fd = bpf_map__fd(s->skel->maps.counters);
-	uint64_t *vals;
-	uint32_t k;
+	struct rp_percpu *vals;
+	uint32_t zero = 0, k;
 	int c;
 
 	memset(sum, 0, RP_CNT_MAX * sizeof(*sum));
 	if (ncpu <= 0)
 		return;
 	vals = xcalloc(ncpu, sizeof(*vals));
-	for (k = 0; k < RP_CNT_MAX; k++) {
-		if (bpf_map_lookup_elem(fd, &k, vals))
-			continue;
+	if (!bpf_map_lookup_elem(fd, &zero, vals))
 		for (c = 0; c < ncpu; c++)
-			sum[k] += vals[c];
-	}
+			for (k = 0; k < RP_CNT_MAX; k++)
+				sum[k] += vals[c].cnt[k];
 	free(vals);
+	/* The shims count an allocation at entry and take a failed one back. */
+	if (s->layer == LAYER_RUST && !s->use_ga)
+		sum[RP_CNT_ALLOCS] -= MIN(sum[RP_CNT_ALLOCS], sum[RP_CNT_ALLOC_FAILED]);
 }
 
 uint64_t session__lost(struct session *s)
@@ -1339,6 +1359,69 @@ uint64_t session__events(struct session *s)
 	return s->tracker.events;
 }
 
+/* The counts of every call, recorded or not, from BPF's counters. */
+static void counter_totals(const uint64_t sum[RP_CNT_MAX], struct totals *t)
+{
+	t->allocs = sum[RP_CNT_ALLOCS];
+	t->frees = sum[RP_CNT_FREES];
+	t->reallocs = sum[RP_CNT_REALLOCS];
+	t->bytes_allocated = sum[RP_CNT_BYTES_ALLOC];
+	t->bytes_freed = sum[RP_CNT_BYTES_FREED];
+	t->live_allocs = t->allocs > t->frees ? t->allocs - t->frees : 0;
+	t->live_bytes = t->bytes_allocated > t->bytes_freed + sum[RP_CNT_BYTES_SHRUNK] ?
+		t->bytes_allocated - t->bytes_freed - sum[RP_CNT_BYTES_SHRUNK] : 0;
+}
+
+void session__totals(struct session *s, struct totals *t)
+{
+	uint64_t sum[RP_CNT_MAX];
+
+	*t = s->model->totals;
+	if (!s->skel || !s->model->mode.sampled)
+		return;
+	sum_counters(s, sum);
+	counter_totals(sum, t);
+}
+
+uint64_t session__sample_bytes(struct session *s)
+{
+	return s->skel ? s->skel->bss->sample_bytes : s->model->mode.sample_bytes;
+}
+
+double session__overhead_pct(struct session *s)
+{
+	return s->model->mode.overhead_pct;
+}
+
+/*
+ * Adaptive mode: at the end of each period, the interval that keeps the
+ * cost of recording within the budget.
+ */
+static void adapt(struct session *s)
+{
+	struct sampler_stats st;
+	uint64_t sum[RP_CNT_MAX], now = mono_ns(), next;
+	struct model *m = s->model;
+
+	if (!s->adaptive || now - s->last_interval_check < s->sampler.period_ns / 4)
+		return;
+	s->last_interval_check = now;
+	sum_counters(s, sum);
+	st.calls = sum[RP_CNT_ALLOCS] + sum[RP_CNT_FREES] + sum[RP_CNT_REALLOCS];
+	st.allocs = sum[RP_CNT_ALLOCS];
+	st.bytes = sum[RP_CNT_BYTES_ALLOC];
+	st.record_ns = sum[RP_CNT_SAMPLE_NS];
+	st.events = s->tracker.events;
+	if (sampler__tick(&s->sampler, now, &st, &next)) {
+		debug("sampling interval: %llu bytes (recording cost %.1f%% of the target's CPU)",
+		      (unsigned long long)next, s->sampler.overhead * 100);
+		s->skel->bss->sample_bytes = next;
+		if (next)
+			m->mode.sampled = true;
+	}
+	m->mode.overhead_pct = s->sampler.overhead * 100;
+}
+
 static void read_counters(struct session *s)
 {
 	uint64_t sum[RP_CNT_MAX];
@@ -1346,6 +1429,7 @@ static void read_counters(struct session *s)
 	sum_counters(s, sum);
 	s->model->totals.lost_events = sum[RP_CNT_LOST] + sum[RP_CNT_PENDING_FULL];
 	s->model->totals.failed_allocs = sum[RP_CNT_ALLOC_FAILED];
+	s->model->totals.sampled_full = sum[RP_CNT_SAMPLED_FULL];
 	debug("%llu returns without their entry (calls in flight at start or end)",
 	      (unsigned long long)sum[RP_CNT_NO_PENDING]);
 	if (sum[RP_CNT_STACK_ERR])
@@ -1403,6 +1487,37 @@ static void collect(struct session *s)
 			break;
 		if (deadline && mono_ns() >= deadline)
 			break;
+		adapt(s);
+	}
+}
+
+/*
+ * When sampling was in force, the model's totals are weighted estimates:
+ * replace the counts with BPF's, which saw every call. Bytes freed come
+ * from the allocator's arguments, which only the Rust shims (and jemalloc's
+ * sdallocx) give: elsewhere they stay estimates.
+ */
+static void exact_totals(struct session *s)
+{
+	struct model *m = s->model;
+	uint64_t sum[RP_CNT_MAX];
+	struct totals c;
+
+	if (s->model->mode.all || !s->model->mode.sampled)
+		return;
+	sum_counters(s, sum);
+	counter_totals(sum, &c);
+	m->mode.sampled_fraction = c.allocs ? (double)s->tracker.by_type[RP_EV_ALLOC] / c.allocs : 1;
+	if (m->mode.sampled_fraction > 1)
+		m->mode.sampled_fraction = 1;
+	m->totals.allocs = c.allocs;
+	m->totals.frees = c.frees;
+	m->totals.reallocs = c.reallocs;
+	m->totals.live_allocs = c.live_allocs;
+	if (s->layer == LAYER_RUST) {
+		m->totals.bytes_allocated = c.bytes_allocated;
+		m->totals.bytes_freed = c.bytes_freed;
+		m->totals.live_bytes = c.live_bytes;
 	}
 }
 
@@ -1428,6 +1543,7 @@ int session__run(struct session *s)
 	/* Attached: before any probe, so nothing waits in the ring meanwhile. */
 	if (!s->launched)
 		symbolizer__prefetch(s->sym, DEBUGINFOD_BUDGET_NS);
+	sampler__init(&s->sampler, s->pid, s->opts.budget_pct);
 
 	t0 = mono_ns();
 	err = load_bpf(s);
@@ -1486,6 +1602,14 @@ int session__run(struct session *s)
 	if (s->bad_events)
 		warn("%d malformed events ignored", s->bad_events);
 	tracker__finish(&s->tracker, m->end_ns);
+	exact_totals(s);
+	if (s->adaptive)
+		m->mode.sample_bytes = s->skel->bss->sample_bytes;
+	m->mode.sample_bytes_min = s->sampler.min_interval;
+	m->mode.sample_bytes_max = s->sampler.max_interval;
+	if (s->opts.sample_bytes && !s->opts.all) {
+		m->mode.sample_bytes_min = m->mode.sample_bytes_max = s->opts.sample_bytes;
+	}
 	m->unsymbolized_frames = symbolizer__unsymbolized(s->sym);
 	if (s->unwinder && unwinder__full_at(s->unwinder) && !m->tables_full)
 		m->tables_full = xstrdup(unwinder__full_at(s->unwinder));
@@ -1561,6 +1685,7 @@ void session__free(struct session *s)
 	if (s->pidfd >= 0)
 		close(s->pidfd);
 	tracker__free(&s->tracker);
+	sampler__free(&s->sampler);
 	model__free(s->model);
 	symbolizer__free(s->sym);
 	unwinder__free(s->unwinder);

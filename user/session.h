@@ -16,7 +16,9 @@ struct session_opts {
 	char **argv;		/* launch this command */
 	uint64_t duration_ns;	/* 0: until the target exits or a signal */
 	uint64_t ring_bytes;
-	bool all;
+	bool all;		/* record every allocation, never sample */
+	uint64_t sample_bytes;	/* fixed sampling interval; 0 (and !all): adaptive */
+	double budget_pct;	/* adaptive: recording cost allowed, % of the target's CPU */
 	bool empty_programs;	/* bench: the bare-uprobe floor */
 	enum unwind_mode { UNWIND_AUTO, UNWIND_DWARF, UNWIND_FP } unwind;
 	enum source_mode {
@@ -47,6 +49,11 @@ struct model *session__model(struct session *s);
 /* Events taken from the ring so far, and events lost so far (live). */
 uint64_t session__events(struct session *s);
 uint64_t session__lost(struct session *s);
+/* The exact totals so far, from BPF's counters (live). */
+void session__totals(struct session *s, struct totals *t);
+/* Sampling interval in force (0: every allocation), estimated recording cost (%). */
+uint64_t session__sample_bytes(struct session *s);
+double session__overhead_pct(struct session *s);
 /* Exit status for rsprobe in launch mode (the command's), -1 otherwise. */
 int session__child_status(struct session *s);
 /* Wait for a launched command to finish after detach. */

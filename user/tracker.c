@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* Matching frees to allocations; reallocs continue an allocation. */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +12,7 @@ void tracker__init(struct tracker *t, struct model *m)
 {
 	memset(t, 0, sizeof(*t));
 	t->model = m;
+	t->rng = 0x9e3779b97f4a7c15ULL;
 	u64map_init(&t->live);
 	u64map_init(&t->thread_seq);
 }
@@ -61,14 +63,53 @@ static uint32_t intern(struct tracker *t, const struct rp_event *e)
 	return stack_table__intern(t->model->stacks, f, n, e->flags & RP_F_TRUNCATED);
 }
 
+double sample_weight(uint64_t size, uint64_t n)
+{
+	double p;
+
+	if (!n || !size)
+		return 1;
+	p = -expm1(-(double)size / (double)n);
+	return p > 0 ? 1 / p : 1;
+}
+
+/*
+ * A whole number of allocations for a weight: the fraction is rounded up
+ * with that probability, so the counts stay unbiased and every figure of
+ * the model stays an integer (the allocation stands for n identical ones).
+ */
+static uint32_t round_weight(struct tracker *t, double w)
+{
+	double whole = floor(w), u;
+
+	if (w >= 4294967295.0)
+		return UINT32_MAX;
+	t->rng ^= t->rng << 13;
+	t->rng ^= t->rng >> 7;
+	t->rng ^= t->rng << 17;
+	u = (double)(t->rng >> 11) / 9007199254740992.0;
+	return (uint32_t)whole + (u < w - whole);
+}
+
+/* The thread's allocation count: from BPF when the event has it. */
+static uint64_t *thread_seq(struct tracker *t, const struct rp_event *e, bool alloc)
+{
+	uint64_t *seq = u64map_slot(&t->thread_seq, e->tid, NULL);
+
+	if (e->seq)
+		*seq = e->seq;
+	else if (alloc)
+		(*seq)++;
+	return seq;
+}
+
 static void on_alloc(struct tracker *t, const struct rp_event *e)
 {
 	struct site *s = model__site(t->model, intern(t, e));
-	uint64_t *seq = u64map_slot(&t->thread_seq, e->tid, NULL);
+	uint64_t *seq = thread_seq(t, e, true);
 	struct live_alloc *a;
 	uint64_t idx;
 
-	(*seq)++;
 	/* A pointer handed out twice without a free between: the first free was lost. */
 	if (u64map_del(&t->live, e->ptr, &idx))
 		live_release(t, idx);
@@ -79,7 +120,12 @@ static void on_alloc(struct tracker *t, const struct rp_event *e)
 	a->site = s;
 	a->tid = e->tid;
 	a->reallocs = 0;
+	a->weight = e->sample_bytes ? round_weight(t, sample_weight(e->size, e->sample_bytes)) : 1;
+	if (e->sample_bytes)
+		t->sampled_allocs++;
+	t->model->weight = a->weight;
 	model__on_alloc(t->model, s, e->size);
+	t->model->weight = 0;
 }
 
 static void on_free(struct tracker *t, const struct rp_event *e)
@@ -89,6 +135,8 @@ static void on_free(struct tracker *t, const struct rp_event *e)
 	uint64_t idx, seq = 0;
 	bool temporary;
 
+	if (e->seq)
+		thread_seq(t, e, false);
 	if (!u64map_del(&t->live, e->ptr, &idx)) {
 		/* The allocator freeing its own cache is not memory of the program's. */
 		if (stack__allocator_internal(stack_table__get(t->model->stacks, drop)))
@@ -99,11 +147,14 @@ static void on_free(struct tracker *t, const struct rp_event *e)
 	}
 	a = &t->pool[idx];
 	u64map_get(&t->thread_seq, a->tid, &seq);
-	temporary = seq == a->seq;
+	/* BPF counts 32 bits of it. */
+	temporary = e->seq ? (uint32_t)seq == (uint32_t)a->seq : seq == a->seq;
+	t->model->weight = a->weight;
 	model__on_grown(t->model, a->site, a->reallocs, a->size);
 	/* free() does not say the size (Rust's dealloc does): the tracked one. */
 	model__on_free(t->model, a->site, drop, e->size ? e->size : a->size,
 		       e->ts > a->birth_ns ? e->ts - a->birth_ns : 0, e->tid != a->tid, temporary);
+	t->model->weight = 0;
 	live_release(t, idx);
 }
 
@@ -123,7 +174,9 @@ static void on_realloc(struct tracker *t, const struct rp_event *e)
 	a->size = e->size;
 	a->reallocs++;
 	u64map_put(&t->live, e->ptr, idx);
+	t->model->weight = a->weight;
 	model__on_realloc(t->model, a->site, old_size, e->size);
+	t->model->weight = 0;
 }
 
 int tracker__event(struct tracker *t, const struct rp_event *e, size_t len)
@@ -161,8 +214,10 @@ void tracker__finish(struct tracker *t, uint64_t end_ns)
 	while (u64map_next(&t->live, &i, &ptr, &idx)) {
 		struct live_alloc *a = &t->pool[idx];
 
+		t->model->weight = a->weight;
 		model__on_grown(t->model, a->site, a->reallocs, a->size);
 		model__on_live(t->model, a->site, a->size,
 			       end_ns > a->birth_ns ? end_ns - a->birth_ns : 0, ptr);
 	}
+	t->model->weight = 0;
 }

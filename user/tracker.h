@@ -21,6 +21,8 @@ struct live_alloc {
 	struct site *site;
 	uint32_t tid;
 	uint32_t reallocs;
+	uint32_t weight;	/* allocations this one stands for (1 unless sampled) */
+	uint32_t pad;
 };
 
 struct tracker {
@@ -34,7 +36,16 @@ struct tracker {
 	uint64_t events;
 	uint64_t by_type[4];
 	uint64_t last_ts;
+	uint64_t rng;			/* rounding of weights */
+	uint64_t sampled_allocs;	/* alloc events recorded under sampling */
 };
+
+/*
+ * The weight of an allocation of size bytes sampled with mean interval n
+ * (Poisson sampling by bytes): 1 / (1 - exp(-size / n)), the inverse of its
+ * chance of being sampled; 1 when n is 0 (every allocation recorded).
+ */
+double sample_weight(uint64_t size, uint64_t n);
 
 void tracker__init(struct tracker *t, struct model *m);
 void tracker__free(struct tracker *t);

@@ -3,6 +3,7 @@
  * The lifetime tracker on synthetic events. Stack frames are addresses of
  * functions of this test program, so symbolization is real (this process).
  */
+#include <math.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -288,6 +289,45 @@ static void test_timeline_budget(void)
 	teardown();
 }
 
+/*
+ * Sampled allocations stand for 1/p each (p = 1 - exp(-size/n)), rounded to
+ * whole allocations at random: 4000 of them, each of weight 1/p = 10.5, must
+ * count as 42000 within the rounding's spread (sd <= sqrt(4000)/2 ~ 32), and
+ * every later event of an allocation carries its birth weight.
+ */
+static void test_sampled_weights(void)
+{
+	const uint64_t n = 4096;
+	uint64_t size = (uint64_t)(-(double)n * log1p(-1 / 10.5) + 0.5), ptr;
+	double w = sample_weight(size, n);
+	struct site *s;
+	uint64_t got;
+
+	setup();
+	CHECK(sample_weight(100, 0) == 1);
+	CHECK(sample_weight(0, 4096) == 1);
+	CHECK(w > 10.4 && w < 10.6);
+	for (ptr = 1; ptr <= 4000; ptr++) {
+		struct rp_event e = { .type = RP_EV_ALLOC, .tid = 7, .pid = 1, .ts = ptr * 10,
+				      .ptr = ptr * 64, .size = size, .nframes = 1,
+				      .sample_bytes = n };
+
+		e.frames[0] = RA(user_alloc_site);
+		CHECK(tracker__event(&t, &e, RP_EVENT_HDR_SIZE + 8) == 0);
+		ev(RP_EV_FREE, 7, ptr * 10 + 5, ptr * 64, 0, size, RA(user_drop_site));
+	}
+	CHECK(m->nsites == 1);
+	s = m->sites[0];
+	got = s->allocs;
+	CHECK(got > (uint64_t)(4000 * w) - 5 * 32 && got < (uint64_t)(4000 * w) + 5 * 32);
+	/* Frees, outcomes and lifetimes carry the same weights. */
+	CHECK_U64(s->frees, got);
+	CHECK_U64(s->bytes, got * size);
+	CHECK_U64(s->lifetime.count, got);
+	CHECK_U64(m->totals.allocs, got);
+	teardown();
+}
+
 int main(void)
 {
 	RUN(test_match_and_lifetime);
@@ -298,5 +338,6 @@ int main(void)
 	RUN(test_temporaries_and_threads);
 	RUN(test_live_at_end);
 	RUN(test_malformed);
+	RUN(test_sampled_weights);
 	CHECK_DONE();
 }

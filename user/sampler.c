@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* The adaptive recording mode: the sampling interval that fits the budget. */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sampler.h"
+#include "util.h"
+
+#define PERIOD_FIRST_NS 10000000ULL
+#define PERIOD_MIN_NS 100000000ULL
+#define PERIOD_MAX_NS 1000000000ULL
+
+void sampler__init(struct sampler *sp, pid_t pid, double budget_pct)
+{
+	memset(sp, 0, sizeof(*sp));
+	sp->pid = pid;
+	sp->budget = budget_pct / 100;
+	sp->period_ns = PERIOD_FIRST_NS;
+	u64map_init(&sp->cpu);
+}
+
+void sampler__free(struct sampler *sp)
+{
+	u64map_free(&sp->cpu);
+}
+
+/*
+ * CPU time of every thread from /proc/PID/task/TID/schedstat (ns, unlike the
+ * clock ticks of /proc/PID/stat): what each thread added since the last look.
+ */
+uint64_t sampler__target_cpu_ns(struct sampler *sp)
+{
+	char path[64];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", sp->pid);
+	d = opendir(path);
+	if (!d)
+		return sp->last_cpu_ns;
+	while ((de = readdir(d))) {
+		unsigned long long ns;
+		uint64_t tid, *prev;
+		bool fresh;
+		FILE *f;
+		int ok;
+
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		tid = strtoull(de->d_name, NULL, 10);
+		snprintf(path, sizeof(path), "/proc/%d/task/%llu/schedstat", sp->pid,
+			 (unsigned long long)tid);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		ok = fscanf(f, "%llu", &ns) == 1;
+		fclose(f);
+		if (!ok)
+			continue;
+		prev = u64map_slot(&sp->cpu, tid, &fresh);
+		if (fresh)
+			*prev = 0;
+		if (ns > *prev)
+			sp->last_cpu_ns += ns - *prev;
+		*prev = ns;
+	}
+	closedir(d);
+	return sp->last_cpu_ns;
+}
+
+static uint64_t clamp_interval(double v)
+{
+	if (v < SAMPLER_MIN_INTERVAL)
+		return SAMPLER_MIN_INTERVAL;
+	if (v > (double)SAMPLER_MAX_INTERVAL)
+		return SAMPLER_MAX_INTERVAL;
+	return (uint64_t)v;
+}
+
+/* The interval for the next period, from what this one cost. */
+static uint64_t next_interval(struct sampler *sp, double base_ns, double record_ns,
+			      const struct sampler_stats *d)
+{
+	/* Aim below the budget: costs vary from period to period. */
+	double allowed = sp->budget * base_ns, counting = (double)d->calls * SAMPLER_COUNT_NS_PER_CALL;
+	double target = 0.7 * allowed - counting, per_event, exact_cost;
+
+	if (!d->events || record_ns <= 0)
+		return sp->interval;
+	per_event = record_ns / d->events;
+	/* Recording everything: one event per call. */
+	exact_cost = per_event * d->calls;
+	if (exact_cost <= 0.5 * (allowed - counting))
+		return 0;
+	/* A short program, or a short burst: recorded whole. */
+	if (!sp->interval && sp->total_record_ns < SAMPLER_GRACE_NS)
+		return 0;
+	if (target < allowed * 0.05)
+		target = allowed * 0.05;
+	if (!sp->interval) {
+		/* Small allocations are sampled with chance size / interval. */
+		double mean = d->allocs ? (double)d->bytes / d->allocs : 1;
+
+		return clamp_interval(mean * record_ns / target);
+	}
+	/* Recording costs about 1 / interval. */
+	return clamp_interval((double)sp->interval * record_ns / target);
+}
+
+bool sampler__tick(struct sampler *sp, uint64_t now_ns, const struct sampler_stats *st,
+		   uint64_t *interval)
+{
+	struct sampler_stats d;
+	uint64_t cpu, dcpu, next;
+	double base, rec, ratio;
+
+	if (!sp->last_ns) {
+		sp->last_ns = now_ns;
+		sp->last = *st;
+		sampler__target_cpu_ns(sp);
+		return false;
+	}
+	if (now_ns - sp->last_ns < sp->period_ns)
+		return false;
+	cpu = sp->last_cpu_ns;
+	dcpu = sampler__target_cpu_ns(sp) - cpu;
+	d.calls = st->calls - sp->last.calls;
+	d.allocs = st->allocs - sp->last.allocs;
+	d.bytes = st->bytes - sp->last.bytes;
+	d.record_ns = st->record_ns - sp->last.record_ns;
+	d.events = st->events - sp->last.events;
+	sp->last = *st;
+	sp->last_ns = now_ns;
+	sp->total_record_ns += d.record_ns;
+	if (!dcpu)
+		return false;
+	d.record_ns = (uint64_t)(d.record_ns * SAMPLER_RECORD_FACTOR);
+	rec = (double)d.record_ns + (double)d.calls * SAMPLER_COUNT_NS_PER_CALL;
+	/* The target's time without recording; estimates can overshoot it. */
+	base = MAX((double)dcpu - rec, (double)dcpu / 20);
+	sp->overhead = rec / base;
+	debug("period: target CPU %.1f ms, recording %.2f ms (estimated), %llu calls, %llu events",
+	      dcpu / 1e6, d.record_ns / 1e6, (unsigned long long)d.calls,
+	      (unsigned long long)d.events);
+	next = next_interval(sp, base, (double)d.record_ns, &d);
+	/* A steady interval is looked at less often. */
+	ratio = next && sp->interval ? (double)next / sp->interval : 0;
+	if (next == sp->interval || (ratio > 0.7 && ratio < 1.4))
+		sp->period_ns = MIN(MAX(sp->period_ns * 2, PERIOD_MIN_NS), PERIOD_MAX_NS);
+	else
+		sp->period_ns = PERIOD_MIN_NS;
+	if (next == sp->interval)
+		return false;
+	sp->interval = next;
+	if (next) {
+		sp->ever_sampled = true;
+		sp->min_interval = sp->min_interval ? MIN(sp->min_interval, next) : next;
+		sp->max_interval = MAX(sp->max_interval, next);
+	}
+	*interval = next;
+	return true;
+}

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+#ifndef RP_SAMPLER_H
+#define RP_SAMPLER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "hashmap.h"
+
+/*
+ * The adaptive recording mode: every allocation is recorded while that is
+ * cheap; when recording costs more than the budget allows, Poisson sampling
+ * by bytes with a mean interval that follows the load. Each period (100 ms,
+ * growing to 1 s while the interval is steady) compares what recording cost
+ * the target (time spent in BPF taking stacks and sending events, measured
+ * there, plus an estimate for the counting every call pays) with the
+ * target's own CPU time in the period, and sets the interval for the next.
+ */
+struct sampler_stats {
+	uint64_t calls;		/* allocator calls (allocs, frees, reallocs) */
+	uint64_t allocs;
+	uint64_t bytes;		/* bytes allocated */
+	uint64_t record_ns;	/* time BPF spent recording */
+	uint64_t events;	/* events recorded */
+};
+
+struct sampler {
+	pid_t pid;
+	double budget;		/* fraction of the target's CPU time */
+	uint64_t interval;	/* mean bytes between samples; 0: exact */
+	uint64_t period_ns, last_ns;
+	struct sampler_stats last;
+	uint64_t last_cpu_ns;
+	struct u64map cpu;	/* tid -> CPU time at the last look */
+	double overhead;	/* estimate for the last period, fraction */
+	uint64_t total_record_ns;
+	bool ever_sampled;
+	uint64_t min_interval, max_interval;	/* used so far (nonzero ones) */
+};
+
+/* Bytes between samples is kept in [SAMPLER_MIN, SAMPLER_MAX]. */
+#define SAMPLER_MIN_INTERVAL 64ULL
+#define SAMPLER_MAX_INTERVAL (1ULL << 34)
+/*
+ * What every call pays whether or not it is recorded (per-thread state,
+ * counters, the table of sampled pointers), measured with bpf_stats on the
+ * development machines: counted in the overhead, never measured at run time
+ * (timing it would double it).
+ */
+#define SAMPLER_COUNT_NS_PER_CALL 12
+/*
+ * What a recorded event really costs against what BPF measures around its
+ * work: stack walks search unwind tables of megabytes, and the cache misses
+ * they leave behind slow down every program that runs after them. bpf_stats
+ * (run_time_ns over the whole programs) showed 3 to 4 times the time
+ * measured inside on these machines.
+ */
+#define SAMPLER_RECORD_FACTOR 3.5
+/*
+ * Recording is never sampled before it has cost the target this much in
+ * all: a short program, or a short burst after attaching, is recorded whole.
+ */
+#define SAMPLER_GRACE_NS 10000000ULL
+
+void sampler__init(struct sampler *sp, pid_t pid, double budget_pct);
+void sampler__free(struct sampler *sp);
+/*
+ * Called often while collecting with the counters so far; at the end of a
+ * period, returns true and sets *interval when the interval should change.
+ */
+bool sampler__tick(struct sampler *sp, uint64_t now_ns, const struct sampler_stats *st,
+		   uint64_t *interval);
+/* The target's CPU time, summed over its threads, ns (0 if unreadable). */
+uint64_t sampler__target_cpu_ns(struct sampler *sp);
+
+#endif
