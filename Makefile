@@ -188,4 +188,4 @@ check: test test-kernels
 BENCH_ARGS ?=
 bench: all
 	$(Q)python3 bench/bench.py --rsprobe $(abspath $(BIN)) --rustc $(RUSTC) \
-		--build-dir $(abspath $(OUTPUT))/bench-workloads $(BENCH_ARGS)
+		--build-dir $(abspath $(OUTPUT))/bench-workloads --readme README.md $(BENCH_ARGS)

@@ -528,8 +528,10 @@ def peak_capture():
     if _peak:
         return _peak
     base, counts = tmp("peak"), tmp("peak.counts")
-    r = run([RSPROBE, "--stacks", "1000", "-o", base + ".json", "-o", base + ".txt", "-o",
-             base + ".html", "--", fixture("peak")], env={"RSPROBE_FIXTURE_COUNTS": counts})
+    # --all: the peak and the timeline are checked exactly against the fixture
+    # (sampled, they are estimates; tests/sampling.py checks those).
+    r = run([RSPROBE, "--all", "--stacks", "1000", "-o", base + ".json", "-o", base + ".txt",
+             "-o", base + ".html", "--", fixture("peak")], env={"RSPROBE_FIXTURE_COUNTS": counts})
     eq(r.returncode, 0, "rsprobe on the peak fixture (stderr: %s)" % r.stderr)
     m = re.search(r"peak between (\d+) (\d+)", r.stdout)
     check(m, "the fixture says when its peak was: %r" % r.stdout)

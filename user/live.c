@@ -140,16 +140,18 @@ static void header(struct live_view *v, struct session *s, const struct model *m
 static void table(struct live_view *v, const struct model *m, uint64_t dt)
 {
 	int i, n = (int)MIN((size_t)visible_rows(v), m->nsites);
-	char a[32], b[32], c[32];
+	const char *est = m->mode.sampled ? "~" : "";
+	char a[32], b[32], c[32], na[32];
 
 	for (i = 0; i < n; i++) {
 		const struct row *r = &v->rows[i];
 		const struct site *s = m->sites[r->site];
 
-		fprintf(v->out, "%5u %10.0f %10s %9llu %10s %7llu %10s  %s\n", s->id,
+		snprintf(na, sizeof(na), "%s%llu", est, (unsigned long long)s->allocs);
+		fprintf(v->out, "%5u %10.0f %10s %9s %10s %7llu %10s  %s\n", s->id,
 			per_sec(r->dallocs, dt),
 			fmt_bytes(a, sizeof(a), (uint64_t)per_sec(r->dbytes, dt)),
-			(unsigned long long)s->allocs, fmt_bytes(b, sizeof(b), s->bytes),
+			na, fmt_bytes(b, sizeof(b), s->bytes),
 			(unsigned long long)s->heap.cur_blocks,
 			fmt_bytes(c, sizeof(c), s->heap.cur_bytes),
 			stack__function(stack_table__get(m->stacks, s->stack)));

@@ -80,11 +80,16 @@ static uint64_t clamp_interval(double v)
 }
 
 /* The interval for the next period, from what this one cost. */
-static uint64_t next_interval(struct sampler *sp, double base_ns, double record_ns,
-			      const struct sampler_stats *d)
+static uint64_t next_interval(struct sampler *sp, double base_ns, double wall_ns,
+			      double record_ns, const struct sampler_stats *d)
 {
-	/* Aim below the budget: costs vary from period to period. */
-	double allowed = sp->budget * base_ns, counting = (double)d->calls * SAMPLER_COUNT_NS_PER_CALL;
+	/*
+	 * The budget is a share of the target's CPU time, or of a tenth of one
+	 * CPU when the target uses less (a program that mostly sleeps): what
+	 * costs so little is recorded whole. Aim below it: costs vary from
+	 * period to period.
+	 */
+	double allowed = sp->budget * MAX(base_ns, wall_ns * SAMPLER_CPU_FLOOR), counting = (double)d->calls * SAMPLER_COUNT_NS_PER_CALL;
 	double target = 0.7 * allowed - counting, per_event, exact_cost;
 
 	if (!d->events || record_ns <= 0)
@@ -113,7 +118,7 @@ bool sampler__tick(struct sampler *sp, uint64_t now_ns, const struct sampler_sta
 		   uint64_t *interval)
 {
 	struct sampler_stats d;
-	uint64_t cpu, dcpu, next;
+	uint64_t cpu, dcpu, next, wall = now_ns - sp->last_ns;
 	double base, rec, ratio;
 
 	if (!sp->last_ns) {
@@ -144,7 +149,7 @@ bool sampler__tick(struct sampler *sp, uint64_t now_ns, const struct sampler_sta
 	debug("period: target CPU %.1f ms, recording %.2f ms (estimated), %llu calls, %llu events",
 	      dcpu / 1e6, d.record_ns / 1e6, (unsigned long long)d.calls,
 	      (unsigned long long)d.events);
-	next = next_interval(sp, base, (double)d.record_ns, &d);
+	next = next_interval(sp, base, (double)wall, (double)d.record_ns, &d);
 	/* A steady interval is looked at less often. */
 	ratio = next && sp->interval ? (double)next / sp->interval : 0;
 	if (next == sp->interval || (ratio > 0.7 && ratio < 1.4))

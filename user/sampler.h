@@ -61,7 +61,9 @@ struct sampler {
  * Recording is never sampled before it has cost the target this much in
  * all: a short program, or a short burst after attaching, is recorded whole.
  */
-#define SAMPLER_GRACE_NS 10000000ULL
+#define SAMPLER_GRACE_NS 2000000ULL
+/* The budget applies to at least this share of one CPU (see next_interval). */
+#define SAMPLER_CPU_FLOOR 0.1
 
 void sampler__init(struct sampler *sp, pid_t pid, double budget_pct);
 void sampler__free(struct sampler *sp);
