@@ -738,6 +738,52 @@ def test_lock_prefixed_shims():
         check_counts(b, d, truth, "rust")
 
 
+UNPROBEABLE_C = r"""
+#include <stdio.h>
+#include <stdlib.h>
+unsigned long cnt;
+void *__rust_alloc(unsigned long size, unsigned long align);
+void __rust_dealloc(void *p, unsigned long size, unsigned long align);
+/* A counter that keeps its old value in an argument register: nowhere to probe. */
+__asm__(".globl __rust_alloc\n.type __rust_alloc,@function\n__rust_alloc:\n"
+        "\tlock xaddq %rsi, cnt(%rip)\n\tjmp malloc@PLT\n"
+        ".globl __rust_dealloc\n.type __rust_dealloc,@function\n__rust_dealloc:\n"
+        "\tjmp free@PLT\n");
+int main(void)
+{
+        for (int i = 0; i < 100; i++)
+                __rust_dealloc(__rust_alloc(48, 8), 48, 8);
+        puts("unprobeable shims done");
+        return 0;
+}
+"""
+
+
+@it.needs_bpf
+def test_unprobeable_shim_falls_below():
+    """A shim whose locked first instruction writes an argument register has no
+    place for a probe: auto probes the layer below and says why; --source rust
+    refuses in one line."""
+    src, exe, out = it.tmp("unprobeable.c"), it.tmp("unprobeable"), it.tmp("unprobeable.json")
+    with open(src, "w") as f:
+        f.write(UNPROBEABLE_C)
+    out_of(["cc", "-O1", "-o", exe, src])
+    r = it.run([it.RSPROBE, "--all", "-q", "-o", out, "--", exe])
+    eq(r.returncode, 0, "rsprobe exit status (stderr: %s)" % r.stderr)
+    check("unprobeable shims done" in r.stdout, "the program ran")
+    d = json.load(open(out))
+    it.check_contract(d)
+    reason = d["mode"]["source_reason"]
+    eq(d["mode"]["source"], "libc", "mode.source (reason: %s)" % reason)
+    check("__rust_alloc in %s cannot be probed" % exe in reason and "writes rsi" in reason,
+          "the reason says which shim and why: %s" % reason)
+    allocs = [s["allocs"] for s in d["sites"] if any("main" == f["function"] for f in s["stack"])]
+    check(d["totals"]["allocs"] >= 100 and sum(allocs) >= 100,
+          "the program's 100 allocations are seen below: %d" % d["totals"]["allocs"])
+    r = it.run([it.RSPROBE, "--source", "rust", "--", exe])
+    it.one_line_error(r, 1, "cannot probe __rust_alloc")
+
+
 @it.needs_bpf
 def test_global_allocator_methods():
     """A #[global_allocator] in the program's own crate, #[inline(never)]: its methods
@@ -851,6 +897,7 @@ TESTS = [
     test_ripgrep,
     test_lock_prefixed_shims,
     test_global_allocator_methods,
+    test_unprobeable_shim_falls_below,
     test_ld_preload_is_part_of_the_program,
     test_rustc_big_libraries,
 ]
