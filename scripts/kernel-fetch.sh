@@ -16,7 +16,10 @@
 #
 # The kernel comes only from Debian's archive (apt-get download) and is cached
 # under ${RSPROBE_KERNEL_CACHE:-/var/cache/rsprobe/kernels}, so repeat runs do not
-# download again. Installs its own tools (qemu, busybox-static, cpio, kmod, xz,
+# download again. A package the machine's own apt sources do not carry is looked
+# for in bookworm-backports (Debian 12's 6.12 kernels are there) through a
+# private apt configuration under the cache directory, with its own sources list
+# and package lists: /etc/apt and the system's lists are never changed. Installs its own tools (qemu, busybox-static, cpio, kmod, xz,
 # zstd) with apt-get when they are missing, since CI starts from a fresh Debian
 # 12 machine.
 set -euo pipefail
@@ -40,7 +43,8 @@ export DEBIAN_FRONTEND=noninteractive
 # virtio and 9p as modules; the dependencies among them are read from each
 # module's own modinfo (the package ships no modules.dep), which gives, for 6.1:
 # virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci
-# netfs fscache 9pnet 9pnet_virtio 9p.
+# netfs fscache 9pnet 9pnet_virtio 9p. 6.12 builds virtio and virtio_pci in and
+# has fscache inside netfs: netfs 9pnet 9pnet_virtio 9p.
 root_modules=(virtio_pci 9pnet_virtio 9p)
 
 # --- tools -----------------------------------------------------------------
@@ -65,6 +69,71 @@ ensure_tools() {
 		die "apt-get install ${missing[*]} failed"
 }
 
+# --- apt ----------------------------------------------------------------------
+# Every apt call goes through apt_run, which uses the machine's own sources
+# (source=system) or a private configuration that knows only bookworm-backports
+# (source=backports). The private one keeps its sources list, package lists and
+# caches in $cache/apt; it still reads /etc/apt/apt.conf.d (proxy and
+# verification settings) and verifies against Debian's archive keyring.
+source=system
+bpo_dir=
+bpo_suite=${RSPROBE_BACKPORTS_SUITE:-bookworm-backports}
+
+apt_run() {
+	if [ "$source" = backports ]; then
+		APT_CONFIG=$bpo_dir/apt.conf "$@"
+	else
+		"$@"
+	fi
+}
+
+# The Debian mirror the machine already uses for bookworm, so the private lists
+# come from the same place as the system's.
+debian_mirror() {
+	local site
+	# shellcheck disable=SC2016 # apt's own $(FIELD) placeholders
+	site=$(apt-get indextargets --format '$(SITE) $(RELEASE)' 2>/dev/null |
+		awk '$2 == "bookworm" { print $1; exit }') || true
+	echo "${RSPROBE_DEBIAN_MIRROR:-${site:-http://deb.debian.org/debian}}"
+}
+
+setup_backports() {
+	local keyring=/usr/share/keyrings/debian-archive-keyring.gpg mirror
+	bpo_dir=$cache/apt
+	[ -r "$keyring" ] || die "no Debian archive keyring ($keyring): install debian-archive-keyring"
+	mirror=$(debian_mirror)
+	[[ $mirror =~ ^[A-Za-z0-9+.:/_@%~-]+$ ]] || die "unusable Debian mirror address: $mirror"
+	[[ $bpo_suite =~ ^[a-z0-9-]+$ ]] || die "unusable suite name: $bpo_suite"
+	mkdir -p "$bpo_dir/lists/partial" "$bpo_dir/cache/archives/partial" "$bpo_dir/sources.list.d"
+	cat >"$bpo_dir/sources.list.new" <<-EOF_SOURCES
+		# Written by scripts/kernel-fetch.sh: kernels for the kernel matrix only.
+		deb [signed-by=$keyring] $mirror $bpo_suite main
+	EOF_SOURCES
+	mv "$bpo_dir/sources.list.new" "$bpo_dir/sources.list"
+	# Dir::Cache::pkgcache "" keeps apt from writing a binary cache anywhere;
+	# Dir::State::status is the system's, read only (download installs nothing).
+	cat >"$bpo_dir/apt.conf.new" <<-EOF_CONF
+		Dir::Etc::sourcelist "$bpo_dir/sources.list";
+		Dir::Etc::sourceparts "$bpo_dir/sources.list.d";
+		Dir::State::Lists "$bpo_dir/lists";
+		Dir::Cache "$bpo_dir/cache";
+		Dir::Cache::pkgcache "";
+		Dir::Cache::srcpkgcache "";
+		APT::Sandbox::User "root";
+	EOF_CONF
+	mv "$bpo_dir/apt.conf.new" "$bpo_dir/apt.conf"
+}
+
+apt_update() {
+	say "refreshing the $source package lists"
+	apt_run apt-get update -q >&2
+}
+
+# Lists that have never been fetched (a fresh cache) are fetched before use.
+backports_lists_present() {
+	find "$bpo_dir/lists" -maxdepth 1 -name '*_Packages*' -print -quit 2>/dev/null | grep -q .
+}
+
 # --- package resolution ------------------------------------------------------
 # Print the newest package apt knows of that matches the entry ('*' = digits and
 # dots only, so linux-image-6.1.0-*-amd64 never matches -cloud-amd64, -rt-amd64,
@@ -78,7 +147,7 @@ pattern_regex() {
 resolve_from_apt() {
 	local re
 	re=$(pattern_regex "$1")
-	apt-cache pkgnames linux-image- 2>/dev/null | grep -E "$re" | sort -V | tail -n 1 || true
+	apt_run apt-cache pkgnames linux-image- 2>/dev/null | grep -E "$re" | sort -V | tail -n 1 || true
 }
 
 resolve_from_cache() {
@@ -91,7 +160,7 @@ resolve_from_cache() {
 
 have_candidate() {
 	local policy
-	policy=$(LC_ALL=C apt-cache policy "$1" 2>/dev/null) || return 1
+	policy=$(LC_ALL=C apt_run apt-cache policy "$1" 2>/dev/null) || return 1
 	[[ $policy == *'Candidate: '[^\(]* ]]
 }
 
@@ -142,7 +211,7 @@ download_kernel() {
 	local tmp=$1 deb
 	# The sandbox user _apt cannot write to a root-owned temp dir; as root we
 	# skip the sandbox rather than print a warning.
-	(cd "$tmp" && apt-get download -q -o APT::Sandbox::User=root "$pkg" >&2) || return 1
+	(cd "$tmp" && apt_run apt-get download -q -o APT::Sandbox::User=root "$pkg" >&2) || return 1
 	deb=$(find "$tmp" -maxdepth 1 -name "${pkg}_*.deb" | head -n 1)
 	[ -n "$deb" ]
 }
@@ -157,7 +226,7 @@ fetch_kernel() {
 		# The package lists may be older than the archive (an ABI bump removes
 		# the old package): refresh them once and retry.
 		say "download failed; refreshing package lists and retrying"
-		apt-get update -q >&2 || die "apt-get update failed"
+		apt_update || die "apt-get update failed"
 		download_kernel "$tmp" || die "apt-get download $pkg failed"
 	fi
 	deb=$(find "$tmp" -maxdepth 1 -name "${pkg}_*.deb" | head -n 1)
@@ -346,15 +415,54 @@ mkdir -p "$cache" 2>/dev/null || die "cannot create cache directory $cache"
 exec 9>"$cache/.lock"
 flock 9
 
+setup_backports
+
+# Look the entry up in the package lists apt has (no network); sets pkg and
+# source. A pattern picks the newest match of both sets of lists (bookworm's
+# security suite also carries 6.12 kernels, newer than backports' at times); a
+# package name, the machine's own sources first.
+lookup() {
+	local best='' best_source='' p
+	for source in system backports; do
+		if [[ $entry == *'*'* ]]; then
+			p=$(resolve_from_apt "$entry")
+		elif have_candidate "$entry"; then
+			p=$entry
+		else
+			p=
+		fi
+		[ -n "$p" ] || continue
+		if [ -z "$best" ] || [ "$(printf '%s\n' "$best" "$p" | sort -V | tail -n 1)" != "$best" ]; then
+			best=$p
+			best_source=$source
+		fi
+		[[ $entry == *'*'* ]] || break
+	done
+	pkg=$best
+	source=${best_source:-system}
+	[ -n "$pkg" ]
+}
+
+# Fetch the private lists the first time (a fresh cache); refresh both sets
+# of lists only when neither knows the entry, as an ABI bump makes the lists
+# name packages the archive no longer has.
+lookup_refreshing() {
+	pkg=
+	if ! backports_lists_present; then
+		source=backports
+		apt_update || say "apt-get update (backports) failed"
+	fi
+	lookup && return 0
+	say "no package matches $entry in the package lists; refreshing them"
+	for source in system backports; do
+		apt_update || say "apt-get update ($source) failed"
+	done
+	lookup
+}
+
 pkg=$entry
 if [[ $entry == *'*'* ]]; then
-	pkg=$(resolve_from_apt "$entry")
-	if [ -z "$pkg" ]; then
-		say "no package matches $entry in the package lists; running apt-get update"
-		apt-get update -q >&2 || say "apt-get update failed"
-		pkg=$(resolve_from_apt "$entry")
-	fi
-	if [ -z "$pkg" ]; then
+	if ! lookup_refreshing; then
 		# Offline: fall back on the newest matching kernel already cached.
 		pkg=$(resolve_from_cache "$entry")
 		[ -n "$pkg" ] || die "no package matches $entry"
@@ -364,10 +472,10 @@ fi
 dir=$cache/$pkg
 
 if ! cache_complete "$dir"; then
-	if ! have_candidate "$pkg"; then
-		apt-get update -q >&2 || say "apt-get update failed"
-		have_candidate "$pkg" || die "no package $pkg in the Debian archive"
+	if [[ $entry != *'*'* ]] || ! have_candidate "$pkg"; then
+		lookup_refreshing || die "no package $pkg in the Debian archive"
 	fi
+	say "$pkg comes from the $source package lists"
 	fetch_kernel
 	# A newer ABI replaces older ones that the same pattern picked before.
 	if [[ $entry == *'*'* ]]; then
