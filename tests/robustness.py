@@ -284,6 +284,78 @@ def test_hostile_names_escaped_everywhere():
     html = open(outs[".html"], encoding="utf-8").read()
     check("<&" not in html and "pwned" in html, "markup in the name is escaped in HTML")
 
+# ---------------------------------------------------------------- target files
+
+
+@needs_bpf
+def test_deleted_and_replaced_binary():
+    """The executable deleted after start, and a different file planted under
+    the name maps shows ("X (deleted)"): rsprobe reads the file the process
+    actually maps (/proc/PID/map_files), so the layer, the symbols and the
+    stacks are the program's."""
+    import shutil
+    exe = tmp("workers-deleted")
+    stop = tmp("workers-deleted.stop")
+    for f in (stop, exe + " (deleted)"):
+        if os.path.exists(f):
+            os.unlink(f)
+    shutil.copy(fixture("workers-fp"), exe)
+    p = subprocess.Popen([exe, "100000", "10", stop], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    time.sleep(0.3)
+    os.unlink(exe)
+    shutil.copy("/bin/true", exe + " (deleted)")	# not Rust, no allocator
+    out = tmp("deleted.json")
+    try:
+        r = run([RSPROBE, "-p", str(p.pid), "-d", "1.5", "-o", out])
+    finally:
+        open(stop, "w").close()
+        p.communicate(timeout=60)
+    eq(r.returncode, 0, "rsprobe exit (stderr: %s)" % r.stderr)
+    d = json.load(open(out))
+    eq(d["mode"]["source"], "rust", "layer (reason: %s)" % d["mode"]["source_reason"])
+    fns = {f["function"]: f for f in d["functions"]}
+    for fn in ("workers::tokenize", "workers::build_map", "workers::checksum_boxes"):
+        check(fns.get(fn, {}).get("allocs", 0) > 0, "%s allocates" % fn)
+    st = d["stacks"]
+    check(st["complete"] > 0.9 * st["taken"], "stacks complete: %d of %d" %
+          (st["complete"], st["taken"]))
+
+
+def debuglink_section(name):
+    """A .gnu_debuglink section naming `name` (bytes), CRC 0."""
+    blob = name + b"\0"
+    blob += b"\0" * (-len(blob) % 4)
+    return blob + b"\0\0\0\0"
+
+
+@needs_bpf
+def test_debuglink_cannot_steer_to_host_files():
+    """A stripped program whose .gnu_debuglink climbs out of its directory to a
+    FIFO: rsprobe neither follows the name nor blocks on the FIFO."""
+    d = tmp("dbglink/a/b")
+    os.makedirs(d, exist_ok=True)
+    fifo_dir = tmp("dbglink-fifo")
+    os.makedirs(fifo_dir, exist_ok=True)
+    fifo = os.path.join(fifo_dir, "fifo")
+    if not os.path.exists(fifo):
+        os.mkfifo(fifo)
+    rel = os.path.relpath(fifo, d).encode()
+    blob = os.path.join(d, "link.bin")
+    open(blob, "wb").write(debuglink_section(rel))
+    exe = os.path.join(d, "prog")
+    subprocess.check_call(["objcopy", "--remove-section=.gnu_debuglink",
+                           "--add-section", ".gnu_debuglink=" + blob,
+                           fixture("ownership-stripped"), exe])
+    os.chmod(exe, 0o755)
+    out = tmp("dbglink.json")
+    try:
+        r = run([RSPROBE, "-o", out, "--", exe], timeout=60)
+    except subprocess.TimeoutExpired:	# run() killed it
+        raise AssertionError("rsprobe blocked on the FIFO the debug link names")
+    eq(r.returncode, 0, "rsprobe exit (stderr: %s)" % r.stderr)
+    check(json.load(open(out))["totals"]["allocs"] > 0, "the capture was written")
+
 # ---------------------------------------------------------------- small
 
 
@@ -321,6 +393,8 @@ TESTS = [
     test_sigterm_kept_under_overload,
     test_kill9_during_launch_pause_program_continues,
     test_hostile_names_escaped_everywhere,
+    test_deleted_and_replaced_binary,
+    test_debuglink_cannot_steer_to_host_files,
     test_tiny_duration_is_not_unlimited,
     test_ring_mb_limit,
 ]

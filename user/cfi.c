@@ -642,7 +642,7 @@ int cfi_table__build_stats(const char *path, struct cfi_table *out, struct cfi_s
 
 	out->rows = NULL;
 	out->n = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = rp_open_file(path);
 	if (fd < 0)
 		return -errno;
 	elf_version(EV_CURRENT);
@@ -705,7 +705,7 @@ int cfi_func_ranges(const char *path, struct cfi_func **out, size_t *n)
 
 	*out = NULL;
 	*n = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = rp_open_file(path);
 	if (fd < 0)
 		return -errno;
 	elf_version(EV_CURRENT);

@@ -179,7 +179,7 @@ static void elf_file__close(struct elf_file *f)
 static int elf_file__open(struct elf_file *f, const char *path)
 {
 	f->elf = NULL;
-	f->fd = open(path, O_RDONLY | O_CLOEXEC);
+	f->fd = rp_open_file(path);
 	if (f->fd < 0)
 		return -errno;
 	f->elf = elf_begin(f->fd, ELF_C_READ_MMAP, NULL);
@@ -289,8 +289,13 @@ static char *target_prefix(const char *path, const char *open_path)
 {
 	size_t pl = strlen(path), ol = strlen(open_path);
 
+	const char *mf = strstr(open_path, "/map_files/");
+
 	if (path[0] == '/' && ol > pl && !strcmp(open_path + ol - pl, path))
 		return xasprintf("%.*s", (int)(ol - pl), open_path);
+	/* /proc/PID/map_files/A-B: the mapped file itself, in PID's root. */
+	if (path[0] == '/' && mf && !strncmp(open_path, "/proc/", 6))
+		return xasprintf("%.*s/root", (int)(mf - open_path), open_path);
 	return xstrdup("");
 }
 
@@ -321,7 +326,8 @@ static char *dir_of(const char *path)
 }
 
 static int by_debuglink(struct elf_file *out, Elf *elf, const char *path, const char *open_path,
-			const char *const *roots, const char *build_id, const struct want *like)
+			const char *prefix, const char *const *roots, const char *build_id,
+			const struct want *like)
 {
 	struct want w = { .build_id = build_id, .link = true, .symtab_ok = like->symtab_ok,
 			  .found = like->found };
@@ -330,10 +336,20 @@ static int by_debuglink(struct elf_file *out, Elf *elf, const char *path, const 
 	int i, n = 0, err = -ENOENT;
 
 	name = dwelf_elf_gnu_debuglink(elf, &w.crc);
-	if (!name || !*name)
+	/*
+	 * The object's owner writes this name: a plain file name only, or
+	 * "../../x" would steer the search anywhere on the host.
+	 */
+	if (!name || !*name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, "..") ||
+	    strlen(name) > 255) {
+		if (name && *name)
+			debug("dwarfsym: %s: debug link '%s' is not a file name, ignored", path, name);
 		return -ENOENT;
-	odir = dir_of(open_path);
+	}
 	tdir = dir_of(path);
+	/* Read through /proc/PID/map_files: "next to it" is in the target's root. */
+	odir = strstr(open_path, "/map_files/") && path[0] == '/' ?
+		xasprintf("%s%s", prefix, tdir) : dir_of(open_path);
 	cand[n++] = xasprintf("%s/%s", odir, name);
 	cand[n++] = xasprintf("%s/.debug/%s", odir, name);
 	for (i = 0; roots[i] && n < (int)ARRAY_SIZE(cand); i++)
@@ -359,7 +375,7 @@ static int find_separate(struct elf_file *out, Elf *elf, const char *path, const
 	if (err && *prefix)
 		err = by_build_id(out, prefix, roots, build_id, like);
 	if (err)
-		err = by_debuglink(out, elf, path, open_path, roots, build_id, like);
+		err = by_debuglink(out, elf, path, open_path, prefix, roots, build_id, like);
 	free(prefix);
 	return err;
 }

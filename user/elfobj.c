@@ -662,7 +662,7 @@ struct elf_object *elf_object__open(const char *path, const char *open_path)
 	int fd, err = 0;
 
 	elf_version(EV_CURRENT);
-	fd = open(open_path, O_RDONLY | O_CLOEXEC);
+	fd = rp_open_file(open_path);
 	if (fd < 0)
 		return NULL;
 	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);

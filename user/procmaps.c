@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -85,6 +86,34 @@ const struct mapping *procmaps__find(const struct procmaps *pm, uint64_t addr)
 			return m;
 	}
 	return NULL;
+}
+
+const struct mapping *procmaps__by_path(const struct procmaps *pm, const char *path)
+{
+	const struct mapping *any = NULL;
+	size_t i;
+
+	for (i = 0; i < pm->n; i++) {
+		if (!pm->maps[i].path || strcmp(pm->maps[i].path, path))
+			continue;
+		if (pm->maps[i].exec)
+			return &pm->maps[i];
+		any = any ? any : &pm->maps[i];
+	}
+	return any;
+}
+
+char *proc_map_path(pid_t pid, const struct mapping *m)
+{
+	char *p = xasprintf("/proc/%d/map_files/%llx-%llx", pid, (unsigned long long)m->start,
+			    (unsigned long long)m->end);
+	struct stat st;
+
+	/* The file the process maps, deleted or replaced since: if it is the one maps names. */
+	if (!stat(p, &st) && S_ISREG(st.st_mode) && st.st_ino == m->inode && st.st_dev == m->dev)
+		return p;
+	free(p);
+	return m->path ? proc_path(pid, m->path) : NULL;
 }
 
 char *proc_path(pid_t pid, const char *path)

@@ -29,5 +29,13 @@ void procmaps__free(struct procmaps *pm);
 const struct mapping *procmaps__find(const struct procmaps *pm, uint64_t addr);
 /* Path to open a file the target maps, through its root (containers). */
 char *proc_path(pid_t pid, const char *path);
+/* The mapping of the file at path, an executable one if there is one. */
+const struct mapping *procmaps__by_path(const struct procmaps *pm, const char *path);
+/*
+ * Where to read the object m maps: /proc/PID/map_files/START-END, the very
+ * file mapped (deleted, or replaced at its path, since) when its device and
+ * inode are the mapping's; else proc_path() of its path. Caller frees.
+ */
+char *proc_map_path(pid_t pid, const struct mapping *m);
 
 #endif

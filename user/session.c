@@ -163,7 +163,7 @@ static int find_candidates_pid(struct session *s)
 
 		if (!m->exec || !m->path || seen_path(s, m->path))
 			continue;
-		open_path = proc_path(s->pid, m->path);
+		open_path = proc_map_path(s->pid, m);
 		add_candidate(s, m->path, open_path);
 		free(open_path);
 	}
@@ -1212,7 +1212,7 @@ static size_t plan_unwinding(struct session *s)
 	} else if (!procmaps__read(s->pid, &pm)) {
 		for (i = 0; i < pm.n && n < ARRAY_SIZE(paths); i++)
 			if (pm.maps[i].exec && pm.maps[i].path)
-				paths[n++] = proc_path(s->pid, pm.maps[i].path);
+				paths[n++] = proc_map_path(s->pid, &pm.maps[i]);
 	}
 	rows = unwinder__prepare(s->unwinder, paths, n);
 	if (!s->launched)

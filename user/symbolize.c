@@ -211,6 +211,14 @@ void symbolizer__refresh_maps(struct symbolizer *s)
 
 static struct sym_obj *object_for(struct symbolizer *s, const char *path);
 
+/* Where to read the object mapped from path: the mapped file itself where it can. */
+static char *open_path_of(struct symbolizer *s, const char *path)
+{
+	const struct mapping *m = s->maps_valid ? procmaps__by_path(&s->maps, path) : NULL;
+
+	return m ? proc_map_path(s->pid, m) : proc_path(s->pid, path);
+}
+
 void symbolizer__preload(struct symbolizer *s)
 {
 	size_t i;
@@ -236,7 +244,7 @@ static struct sym_obj *object_for(struct symbolizer *s, const char *path)
 	so = &s->objs[s->nobjs++];
 	memset(so, 0, sizeof(*so));
 	so->path = xstrdup(path);
-	open_path = proc_path(s->pid, path);
+	open_path = open_path_of(s, path);
 	so->o = elf_object__open(path, open_path);
 	if (!so->o) {
 		debug("cannot read %s for symbols", open_path);
@@ -296,7 +304,7 @@ static bool fde_start(struct symbolizer *s, struct sym_obj *so, uint64_t vaddr, 
 	const struct cfi_func *f;
 
 	if (!so->fdes_read) {
-		char *open_path = proc_path(s->pid, so->path);
+		char *open_path = open_path_of(s, so->path);
 
 		so->fdes_read = true;
 		if (cfi_func_ranges(open_path, &so->fdes, &so->nfdes))

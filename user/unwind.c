@@ -85,7 +85,7 @@ static int read_loads(const char *path, struct uw_obj *o)
 	int fd;
 
 	elf_version(EV_CURRENT);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = rp_open_file(path);
 	if (fd < 0)
 		return -errno;
 	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
@@ -227,7 +227,7 @@ int unwinder__sync(struct unwinder *u)
 
 		if (!m->exec || !m->path)
 			continue;
-		open_path = proc_path(u->pid, m->path);
+		open_path = proc_map_path(u->pid, m);
 		o = obj_for(u, m->path, open_path);
 		free(open_path);
 		if (!upload(u, o) || !bias_of(o, m, &bias))

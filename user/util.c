@@ -1,8 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "escape.h"
 #include "util.h"
@@ -132,6 +138,48 @@ char *name_cap(char *s)
 		n--;	/* not inside a UTF-8 sequence */
 	memcpy(s + n, "...", 4);
 	return s;
+}
+
+static int open_in_root(const char *path, int flags)
+{
+	struct open_how how = {
+		.flags = (uint64_t)flags,
+		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+	};
+	char root[64];
+	int pid, n = 0, dfd, fd, e;
+
+	if (sscanf(path, "/proc/%d/root/%n", &pid, &n) != 1 || !n)
+		return -2;	/* not below a process's root */
+	snprintf(root, sizeof(root), "/proc/%d/root", pid);
+	dfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -1;
+	fd = (int)syscall(SYS_openat2, dfd, path + n, &how, sizeof(how));
+	e = errno;
+	close(dfd);
+	errno = e;
+	return fd < 0 && errno == ENOSYS ? -2 : fd;	/* before Linux 5.6: plain open */
+}
+
+int rp_open_file(const char *path)
+{
+	int flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
+	struct stat st;
+	int fd = open_in_root(path, flags);
+
+	if (fd == -2)
+		fd = open(path, flags);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > RP_FILE_MAX) {
+		int e = errno;
+
+		close(fd);
+		errno = !S_ISREG(st.st_mode) ? ENOEXEC : (uint64_t)st.st_size > RP_FILE_MAX ? EFBIG : e;
+		return -1;
+	}
+	return fd;
 }
 
 uint64_t mono_ns(void)

@@ -38,6 +38,16 @@ void grow_array(void **arr, size_t *cap, size_t want, size_t sz);
 #define RP_NAME_MAX 4096
 char *name_cap(char *s);
 
+/*
+ * Open a file of the target's (an object, a debug file) to read: never a
+ * FIFO, device or directory (O_NONBLOCK, so that opening one cannot block),
+ * at most RP_FILE_MAX bytes. A path below /proc/PID/root/ is resolved inside
+ * that root, absolute symbolic links included, as the target sees it, not
+ * from ours. Returns an fd, or -1 with errno set.
+ */
+#define RP_FILE_MAX (16ULL << 30)
+int rp_open_file(const char *path);
+
 uint64_t mono_ns(void);
 uint64_t hash_bytes(const void *p, size_t n);
 static inline uint64_t hash_u64(uint64_t x)
