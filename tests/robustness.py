@@ -380,6 +380,44 @@ def test_tiny_duration_is_not_unlimited():
     check(took < 15, "-d 1e-12 ended after %.1f s" % took)
 
 
+@needs_bpf
+def test_zombie_and_kernel_thread_named():
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    try:
+        time.sleep(0.2)	# exited, not reaped
+        r = run([RSPROBE, "-p", str(pid)])
+        one_line_error(r, 1, "process %d has exited (a zombie" % pid)
+    finally:
+        os.waitpid(pid, 0)
+    kthread = None
+    for d in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                flags = int(f.read().rsplit(")", 1)[1].split()[6])
+        except (OSError, ValueError, IndexError):
+            continue
+        if flags & 0x00200000:
+            kthread = int(d)
+            break
+    if kthread is None:
+        print("     no kernel thread visible in this PID namespace: that half not run")
+        return
+    r = run([RSPROBE, "-p", str(kthread)])
+    one_line_error(r, 1, "process %d is a kernel thread" % kthread)
+
+
+@needs_bpf
+def test_root_without_cap_bpf_told_so():
+    """Root with CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN dropped (as in a
+    container) is told what is missing, not that the kernel is too old."""
+    drop = "-bpf,-perfmon,-sys_admin"
+    r = run(["setpriv", "--bounding-set", drop, "--inh-caps", drop, RSPROBE, "-p",
+             str(os.getpid())])
+    one_line_error(r, 1, "running as root but without CAP_BPF and CAP_PERFMON")
+
+
 def test_ring_mb_limit():
     r = run([RSPROBE, "--ring-mb", "4096", "-p", "1"])
     one_line_error(r, 2, "--ring-mb")
@@ -397,6 +435,8 @@ TESTS = [
     test_debuglink_cannot_steer_to_host_files,
     test_tiny_duration_is_not_unlimited,
     test_ring_mb_limit,
+    test_zombie_and_kernel_thread_named,
+    test_root_without_cap_bpf_told_so,
 ]
 
 if __name__ == "__main__":

@@ -405,23 +405,37 @@ static void parse_args(int argc, char **argv, struct cli *c)
 		usage_error("-p: rsprobe cannot profile itself");
 }
 
-/* CAP_BPF (39) and CAP_PERFMON (38), or root. */
+/*
+ * CAP_BPF (39) and CAP_PERFMON (38), or CAP_SYS_ADMIN (21) for both. Root
+ * is no exception: a container, or a capability bounding set, can leave
+ * root without them, and the kernel's refusals would then read as a kernel
+ * too old for the BPF ring buffer.
+ */
 static bool has_privileges(void)
 {
 	unsigned long long eff = 0;
 	char line[256];
+	bool bpf, perfmon;
 	FILE *f;
 
-	if (geteuid() == 0)
-		return true;
 	f = fopen("/proc/self/status", "re");
 	if (!f)
-		return false;
+		return geteuid() == 0;
 	while (fgets(line, sizeof(line), f))
 		if (sscanf(line, "CapEff: %llx", &eff) == 1)
 			break;
 	fclose(f);
-	return (eff >> 39 & 1) && (eff >> 38 & 1);
+	bpf = (eff >> 39 & 1) || (eff >> 21 & 1);
+	perfmon = (eff >> 38 & 1) || (eff >> 21 & 1);
+	if (bpf && perfmon)
+		return true;
+	if (geteuid() == 0)
+		warn("running as root but without %s%s%s (a container, or a dropped capability "
+		     "set): BPF programs cannot be loaded", bpf ? "" : "CAP_BPF",
+		     bpf || perfmon ? "" : " and ", perfmon ? "" : "CAP_PERFMON");
+	else
+		warn("needs root, or CAP_BPF and CAP_PERFMON, to load BPF programs");
+	return false;
 }
 
 static int check_kernel(void)
@@ -616,10 +630,8 @@ int main(int argc, char **argv)
 	if (argc > 1 && !strcmp(argv[1], "diff"))
 		return diff_main(argc - 1, argv + 1);
 	parse_args(argc, argv, &cli);
-	if (!has_privileges()) {
-		warn("needs root, or CAP_BPF and CAP_PERFMON, to load BPF programs");
+	if (!has_privileges())
 		return 1;
-	}
 	if (check_kernel())
 		return 1;
 	if (open_outputs(&cli)) {

@@ -109,6 +109,39 @@ static void read_comm(pid_t pid, char *buf, size_t len)
 	fclose(f);
 }
 
+/* A zombie or a kernel thread has no memory to profile: say which. */
+static int check_user_process(pid_t pid)
+{
+	char fn[64], buf[1024], state = 0, *p;
+	unsigned int flags = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(fn, sizeof(fn), "/proc/%d/stat", pid);
+	fd = open(fn, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	/* "pid (comm) state ppid pgrp session tty tpgid flags": comm may hold anything. */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 1, " %c %*d %*d %*d %*d %*d %u", &state, &flags) != 2)
+		return 0;
+	if (state == 'Z' || state == 'X') {
+		warn("process %d has exited (a zombie its parent has not reaped): nothing to profile",
+		     pid);
+		return -ESRCH;
+	}
+	if (flags & 0x00200000) {	/* PF_KTHREAD */
+		warn("process %d is a kernel thread: it has no user space to profile", pid);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static void add_target(struct session *s, struct probe_target *t)
 {
 	ARR_RESERVE(s->targets, s->targets_cap, s->ntargets + 1);
@@ -679,6 +712,9 @@ static int prepare_target(struct session *s)
 			warn("no such process: %d", s->pid);
 			return -ESRCH;
 		}
+		err = check_user_process(s->pid);
+		if (err)
+			return err;
 		err = find_candidates_pid(s);
 		if (err) {
 			warn("cannot read the memory map of process %d: %s", s->pid, strerror(-err));
