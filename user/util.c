@@ -172,11 +172,16 @@ int rp_open_file(const char *path)
 		fd = open(path, flags);
 	if (fd < 0)
 		return -1;
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > RP_FILE_MAX) {
+	if (fstat(fd, &st)) {
 		int e = errno;
 
 		close(fd);
-		errno = !S_ISREG(st.st_mode) ? ENOEXEC : (uint64_t)st.st_size > RP_FILE_MAX ? EFBIG : e;
+		errno = e;
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > RP_FILE_MAX) {
+		close(fd);
+		errno = S_ISREG(st.st_mode) ? EFBIG : ENOEXEC;
 		return -1;
 	}
 	return fd;
