@@ -151,6 +151,17 @@ static __always_inline void count(__u32 idx)
 	add(idx, 1);
 }
 
+/* A recording step (stack walk, event) that began at t0: what it cost. */
+static __always_inline void recorded(__u64 t0)
+{
+	struct rp_percpu *c = percpu();
+
+	if (c) {
+		c->cnt[RP_CNT_SAMPLE_NS] += bpf_ktime_get_ns() - t0;
+		c->cnt[RP_CNT_RECORDED]++;
+	}
+}
+
 /* log2(1 + (i + 0.5) / 256), Q16: the fraction bits of a logarithm. */
 static const __u16 log2_frac[256] = {
 	184, 552, 919, 1284, 1648, 2010, 2371, 2730, 3088, 3445, 3801, 4155,
@@ -592,7 +603,7 @@ static __always_inline int alloc_begin(struct pt_regs *ctx, __u8 kind, __u64 siz
 	e->align = align;
 	e->flags = flags;
 	take_stack(ctx, e);
-	add(RP_CNT_SAMPLE_NS, bpf_ktime_get_ns() - t0);
+	recorded(t0);
 	return 0;
 }
 
@@ -651,7 +662,7 @@ static __always_inline int realloc_begin(struct pt_regs *ctx, __u64 ptr, __u64 o
 	e->size = size;
 	if (stack)
 		take_stack(ctx, e);
-	add(RP_CNT_SAMPLE_NS, bpf_ktime_get_ns() - t0);
+	recorded(t0);
 	return 0;
 }
 
@@ -719,7 +730,7 @@ static __always_inline int shim_exit(__u32 tid, __u64 ret, bool realloc)
 		emit(e);
 	}
 	bpf_map_delete_elem(&pending, &tid);
-	add(RP_CNT_SAMPLE_NS, bpf_ktime_get_ns() - t0);
+	recorded(t0);
 	return 0;
 }
 
@@ -785,7 +796,7 @@ static __always_inline int call_exit_kind(__u64 ret, bool realloc)
 		emit(e);
 	}
 	bpf_map_delete_elem(&pending, &tid);
-	add(RP_CNT_SAMPLE_NS, bpf_ktime_get_ns() - t0);
+	recorded(t0);
 	return 0;
 }
 
@@ -874,7 +885,7 @@ static __always_inline int free_enter(struct pt_regs *ctx, __u64 ptr, __u64 size
 	}
 	take_stack(ctx, e);
 	bpf_ringbuf_submit(e, wakeup_flags());
-	add(RP_CNT_SAMPLE_NS, bpf_ktime_get_ns() - t0);
+	recorded(t0);
 	return 0;
 }
 
@@ -1013,7 +1024,7 @@ int BPF_KPROBE(libc_realloc, __u64 ptr, __u64 size)
 		return 0;
 	e->old_ptr = ptr;
 	take_stack(ctx, e);
-	add(RP_CNT_SAMPLE_NS, bpf_ktime_get_ns() - t0);
+	recorded(t0);
 	return 0;
 }
 

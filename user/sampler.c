@@ -89,14 +89,14 @@ static uint64_t next_interval(struct sampler *sp, double base_ns, double wall_ns
 	 * costs so little is recorded whole. Aim below it: costs vary from
 	 * period to period.
 	 */
-	double allowed = sp->budget * MAX(base_ns, wall_ns * SAMPLER_CPU_FLOOR), counting = (double)d->calls * SAMPLER_COUNT_NS_PER_CALL;
-	double target = 0.7 * allowed - counting, per_event, exact_cost;
+	double allowed = sp->budget * MAX(base_ns, wall_ns * SAMPLER_CPU_FLOOR);
+	double counting = (double)d->calls * SAMPLER_COUNT_NS_PER_CALL, target = 0.5 * allowed - counting, per_event, exact_cost;
 
 	if (!d->events || record_ns <= 0)
 		return sp->interval;
 	per_event = record_ns / d->events;
-	/* Recording everything: one event per call. */
-	exact_cost = per_event * d->calls;
+	/* Recording everything: a step per call, and one more per allocation (its return). */
+	exact_cost = per_event * (d->calls + d->allocs);
 	if (exact_cost <= 0.5 * (allowed - counting))
 		return 0;
 	/* A short program, or a short burst: recorded whole. */
@@ -108,7 +108,7 @@ static uint64_t next_interval(struct sampler *sp, double base_ns, double wall_ns
 		/* Small allocations are sampled with chance size / interval. */
 		double mean = d->allocs ? (double)d->bytes / d->allocs : 1;
 
-		return clamp_interval(mean * record_ns / target);
+		return clamp_interval(MAX(mean, mean * exact_cost / target));
 	}
 	/* Recording costs about 1 / interval. */
 	return clamp_interval((double)sp->interval * record_ns / target);
@@ -129,9 +129,12 @@ bool sampler__tick(struct sampler *sp, uint64_t now_ns, const struct sampler_sta
 	}
 	if (now_ns - sp->last_ns < sp->period_ns)
 		return false;
+	d.calls = st->calls - sp->last.calls;
+	/* Nothing happened: the period stays open until something does. */
+	if (!d.calls)
+		return false;
 	cpu = sp->last_cpu_ns;
 	dcpu = sampler__target_cpu_ns(sp) - cpu;
-	d.calls = st->calls - sp->last.calls;
 	d.allocs = st->allocs - sp->last.allocs;
 	d.bytes = st->bytes - sp->last.bytes;
 	d.record_ns = st->record_ns - sp->last.record_ns;
@@ -139,20 +142,34 @@ bool sampler__tick(struct sampler *sp, uint64_t now_ns, const struct sampler_sta
 	sp->last = *st;
 	sp->last_ns = now_ns;
 	sp->total_record_ns += d.record_ns;
-	if (!dcpu)
+	/*
+	 * Every call traps, at 0.3 us or more on any machine: less CPU than that
+	 * means the reading missed threads (those that exited in the period).
+	 */
+	if (dcpu < d.calls * SAMPLER_MIN_TRAP_NS)
 		return false;
+	/*
+	 * The target's time without recording: what was measured inside BPF
+	 * is in its CPU time; the cache misses it left behind are spread over
+	 * everything else, the target's own code too.
+	 */
+	base = MAX((double)dcpu - (double)d.record_ns - (double)d.calls * SAMPLER_COUNT_NS_PER_CALL,
+		   (double)dcpu / 20);
 	d.record_ns = (uint64_t)(d.record_ns * SAMPLER_RECORD_FACTOR);
 	rec = (double)d.record_ns + (double)d.calls * SAMPLER_COUNT_NS_PER_CALL;
-	/* The target's time without recording; estimates can overshoot it. */
-	base = MAX((double)dcpu - rec, (double)dcpu / 20);
 	sp->overhead = rec / base;
-	debug("period: target CPU %.1f ms, recording %.2f ms (estimated), %llu calls, %llu events",
+	debug("period: target CPU %.1f ms, recording %.2f ms (estimated), %llu calls, %llu steps",
 	      dcpu / 1e6, d.record_ns / 1e6, (unsigned long long)d.calls,
 	      (unsigned long long)d.events);
 	next = next_interval(sp, base, (double)wall, (double)d.record_ns, &d);
-	/* A steady interval is looked at less often. */
+	/*
+	 * Recording everything, look often: a burst must not run at full cost
+	 * for long. A steady interval is looked at less often.
+	 */
 	ratio = next && sp->interval ? (double)next / sp->interval : 0;
-	if (next == sp->interval || (ratio > 0.7 && ratio < 1.4))
+	if (!next)
+		sp->period_ns = PERIOD_FIRST_NS;
+	else if (ratio > 0.7 && ratio < 1.4)
 		sp->period_ns = MIN(MAX(sp->period_ns * 2, PERIOD_MIN_NS), PERIOD_MAX_NS);
 	else
 		sp->period_ns = PERIOD_MIN_NS;

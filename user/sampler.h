@@ -22,7 +22,7 @@ struct sampler_stats {
 	uint64_t allocs;
 	uint64_t bytes;		/* bytes allocated */
 	uint64_t record_ns;	/* time BPF spent recording */
-	uint64_t events;	/* events recorded */
+	uint64_t events;	/* recording steps (an allocation's entry and return, a free) */
 };
 
 struct sampler {
@@ -62,6 +62,8 @@ struct sampler {
  * all: a short program, or a short burst after attaching, is recorded whole.
  */
 #define SAMPLER_GRACE_NS 2000000ULL
+/* No allocator call under a uprobe costs less CPU than this. */
+#define SAMPLER_MIN_TRAP_NS 300
 /* The budget applies to at least this share of one CPU (see next_interval). */
 #define SAMPLER_CPU_FLOOR 0.1
 

@@ -1447,7 +1447,7 @@ static void adapt(struct session *s)
 	st.allocs = sum[RP_CNT_ALLOCS];
 	st.bytes = sum[RP_CNT_BYTES_ALLOC];
 	st.record_ns = sum[RP_CNT_SAMPLE_NS];
-	st.events = s->tracker.events;
+	st.events = sum[RP_CNT_RECORDED];
 	if (sampler__tick(&s->sampler, now, &st, &next)) {
 		debug("sampling interval: %llu bytes (recording cost %.1f%% of the target's CPU)",
 		      (unsigned long long)next, s->sampler.overhead * 100);
@@ -1497,6 +1497,20 @@ static bool target_gone(struct session *s)
 	return kill(s->pid, 0) && errno == ESRCH;
 }
 
+/*
+ * How long to wait for events, and to read them at most before looking
+ * around: short while the loader is changing the maps, and while the
+ * adaptive mode records everything (a burst must be seen soon).
+ */
+static int poll_ms(struct session *s)
+{
+	if (mono_ns() < s->rescan_until)
+		return 5;
+	if (s->adaptive && !s->skel->bss->sample_bytes)
+		return 10;
+	return 50;
+}
+
 static void collect(struct session *s)
 {
 	/* -d counts from the start of recording, whatever setting up took since. */
@@ -1509,10 +1523,10 @@ static void collect(struct session *s)
 			s->opts.on_tick(s, s->opts.tick_ctx);
 			next_tick += s->opts.tick_ns;
 		}
-		err = drain(s, mono_ns() < s->rescan_until ? 5 : 50, 50000000ULL, deadline);
+		err = drain(s, poll_ms(s), poll_ms(s) * 1000000ULL, deadline);
 		/* Events submitted without a wakeup sit until drained here. */
 		if (err >= 0 && !rp_exiting)
-			err = drain(s, -1, 50000000ULL, deadline);
+			err = drain(s, -1, poll_ms(s) * 1000000ULL, deadline);
 		if (err < 0) {
 			warn("ring buffer: %s", strerror(-err));
 			break;
