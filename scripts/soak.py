@@ -97,7 +97,11 @@ def main():
     print("captured %.0f s: %d allocs, %d frees, %d lost events (%.2f%% of allocs+frees+lost)"
           % (d["duration_ns"] / 1e9, t["allocs"], t["frees"], t["lost_events"],
              100.0 * t["lost_events"] / max(1, t["allocs"] + t["frees"] + t["lost_events"])))
-    print("rate: %.0f allocs/s delivered" % (t["allocs"] / (d["duration_ns"] / 1e9)))
+    print("rate: %.0f allocs/s" % (t["allocs"] / (d["duration_ns"] / 1e9)))
+    ev, lost = last_counts(live)
+    if ev is not None:
+        # With sampling, events carry a sample of the stacks; totals stay exact.
+        print("ring buffer: %d events delivered, %d lost (last live view)" % (ev, lost))
     if len(samples) >= 3:
         third = max(1, len(samples) // 3)
         first = sum(s[1] for s in samples[:third]) / third / 1024
