@@ -17,6 +17,7 @@ variance n (1 - p) / p (sampling) plus at most n p / 4 (rounding). Tests allow
 import json
 import math
 import os
+import re
 import sys
 import zlib
 
@@ -214,6 +215,23 @@ def test_estimates_marked_in_every_output():
     check(b"\x60\x80\x20" in raw, "pprof: period = 4096")
 
 
+@needs_bpf
+def test_live_view_shows_the_interval():
+    out = tmp("live.json")
+    r = run([RSPROBE, "-q", "-i", "0.2", "--sample-bytes", "64", "-o", out, "--",
+             fixture("slow")])
+    eq(r.returncode, 0, "rsprobe -i (stderr: %s)" % r.stderr)
+    check("mode --sample-bytes: sampling one per 64 B allocated" in r.stdout,
+          "live view: the interval in force: %r" % r.stdout[:600])
+    check(re.search(r"recording ~[0-9.]+% of the target's CPU", r.stdout),
+          "live view: the estimated cost of recording")
+    check(re.search(r"^ +\d+ .* ~\d+ ", r.stdout, re.M), "live view: ~ on site rows")
+    r = run([RSPROBE, "-q", "-i", "0.2", "-o", out, "--", fixture("slow")])
+    eq(r.returncode, 0, "rsprobe -i, default mode (stderr: %s)" % r.stderr)
+    check("mode adaptive: every allocation recorded, recording ~" in r.stdout
+          and "(budget 10%)" in r.stdout, "live view: adaptive, recording all: %r" % r.stdout[:600])
+
+
 def test_mode_usage_errors():
     one_line_error(run([RSPROBE, "--all", "--sample-bytes", "4096", "-p", "1"]), 2,
                    "cannot be combined")
@@ -234,6 +252,7 @@ TESTS = [
     test_default_equals_all_on_a_slow_program,
     test_default_records_the_demo_exactly,
     test_estimates_marked_in_every_output,
+    test_live_view_shows_the_interval,
 ]
 
 

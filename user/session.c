@@ -1439,7 +1439,9 @@ static void adapt(struct session *s)
 	uint64_t sum[RP_CNT_MAX], now = mono_ns(), next;
 	struct model *m = s->model;
 
-	if (!s->adaptive || now - s->last_interval_check < s->sampler.period_ns / 4)
+	/* Other modes only measure, for the live view. */
+	if ((!s->adaptive && !s->opts.on_tick) ||
+	    now - s->last_interval_check < s->sampler.period_ns / 4)
 		return;
 	s->last_interval_check = now;
 	sum_counters(s, sum);
@@ -1448,7 +1450,10 @@ static void adapt(struct session *s)
 	st.bytes = sum[RP_CNT_BYTES_ALLOC];
 	st.record_ns = sum[RP_CNT_SAMPLE_NS];
 	st.events = sum[RP_CNT_RECORDED];
-	if (sampler__tick(&s->sampler, now, &st, &next)) {
+	/* Not adaptive: the sampler measures the interval in force, never changes it. */
+	if (!s->adaptive)
+		s->sampler.interval = s->skel->bss->sample_bytes;
+	if (sampler__tick(&s->sampler, now, &st, &next) && s->adaptive) {
 		debug("sampling interval: %llu bytes (recording cost %.1f%% of the target's CPU)",
 		      (unsigned long long)next, s->sampler.overhead * 100);
 		s->skel->bss->sample_bytes = next;
