@@ -18,7 +18,7 @@ CFLAGS ?= -g -O2
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
 	  -D_GNU_SOURCE -DRSPROBE_VERSION='"$(VERSION)"' \
 	  -Iinclude -Iuser -I$(OUTPUT) -I/usr/include/libiberty
-LDLIBS := -lbpf -ldw -ldebuginfod -lelf -liberty -lz -lm -lprotobuf-c -lcapstone -ljson-c
+LDLIBS := -lbpf -lunwind-generic -lunwind -ldw -ldebuginfod -lelf -liberty -lz -lm -lprotobuf-c -lcapstone -ljson-c
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Iinclude -Ivmlinux/$(ARCH) -Wall -Werror
 
 # Sanitizer build for the tests: make SAN=1

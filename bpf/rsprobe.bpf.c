@@ -26,6 +26,12 @@ const volatile bool capture_stacks = true;
 /* DWARF unwinding is available (bpf_loop exists on this kernel). */
 const volatile bool use_dwarf = false;
 /*
+ * --unwind copy: no walk here; the registers and the top copy_bytes of the
+ * stack go to userspace (RP_EV_STACK), which unwinds them with libunwind.
+ */
+const volatile bool copy_stack = false;
+const volatile __u32 copy_bytes = RP_COPY_DEFAULT;
+/*
  * Frames walked per stack, 1..RP_MAX_FRAMES (--max-frames), and the room
  * kept for them: frames_mask + 1, a power of two, is what a free event
  * reserves in the ring and what bounds every write into frames[].
@@ -349,11 +355,61 @@ static __always_inline void unwind_fp(struct pt_regs *ctx, struct rp_event *e)
 	}
 }
 
+/*
+ * --unwind copy: send the registers and the stack from rsp up, as much of
+ * copy_bytes as is mapped (a read that crosses the end of the stack fails
+ * whole, so shorter lengths are tried, ending at a page boundary each).
+ */
+static __always_inline void send_stack_copy(struct pt_regs *ctx, __u64 pid_tgid)
+{
+	struct rp_stack_copy *c;
+	__u64 sp = PT_REGS_SP(ctx), first = 4096 - (sp & 4095), len;
+	int i;
+
+	c = bpf_ringbuf_reserve(&events, sizeof(*c) + copy_bytes, 0);
+	if (!c) {
+		count(RP_CNT_LOST);
+		return;
+	}
+	c->type = RP_EV_STACK;
+	c->tid = (__u32)pid_tgid;
+	c->pid = pid_tgid >> 32;
+	c->ip = PT_REGS_IP(ctx);
+	c->sp = sp;
+	c->bp = PT_REGS_FP(ctx);
+	c->bx = ctx->bx;
+	c->r12 = ctx->r12;
+	c->r13 = ctx->r13;
+	c->r14 = ctx->r14;
+	c->r15 = ctx->r15;
+	c->len = 0;
+	for (i = RP_COPY_MAX / 4096; i >= 0; i--) {
+		len = first + (__u64)i * 4096;
+		/* The bounds are checked on the register passed on. */
+		asm volatile("" : "+r"(len));
+		if (len > copy_bytes || len > RP_COPY_MAX)
+			continue;
+		if (!bpf_probe_read_user(c->data, len, (void *)sp)) {
+			c->len = len;
+			break;
+		}
+	}
+	if (!c->len && copy_bytes < first &&
+	    !bpf_probe_read_user(c->data, copy_bytes & (RP_COPY_MAX - 1), (void *)sp))
+		c->len = copy_bytes;
+	bpf_ringbuf_submit(c, 0);
+}
+
 static __always_inline void take_stack(struct pt_regs *ctx, struct rp_event *e)
 {
 	e->nframes = 0;
 	if (!capture_stacks)
 		return;
+	if (copy_stack) {
+		e->flags |= RP_F_COPIED;
+		send_stack_copy(ctx, bpf_get_current_pid_tgid());
+		return;
+	}
 	if (!unwind_dwarf(ctx, e))
 		unwind_fp(ctx, e);
 }
@@ -824,6 +880,9 @@ static __always_inline int free_enter(struct pt_regs *ctx, __u64 ptr, __u64 size
 			return 0;
 	}
 	t0 = bpf_ktime_get_ns();
+	/* The copy goes first: userspace joins it with the next event of the thread. */
+	if (copy_stack && capture_stacks)
+		send_stack_copy(ctx, pid_tgid);
 	/* Room for the frame limit: the ring is the only memory this program owns. */
 	e = bpf_ringbuf_reserve(&events,
 				RP_EVENT_HDR_SIZE + ((frames_mask & (RP_MAX_FRAMES - 1)) + 1) * 8, 0);
@@ -842,7 +901,10 @@ static __always_inline int free_enter(struct pt_regs *ctx, __u64 ptr, __u64 size
 
 		e->seq = t ? t->seq : 0;
 	}
-	take_stack(ctx, e);
+	if (copy_stack && capture_stacks)
+		e->flags |= RP_F_COPIED;
+	else
+		take_stack(ctx, e);
 	bpf_ringbuf_submit(e, wakeup_flags());
 	recorded(t0);
 	return 0;

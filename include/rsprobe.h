@@ -30,6 +30,12 @@ enum rp_event_type {
 	RP_EV_FREE = 2,		/* ptr, size, align: an allocation ends */
 	RP_EV_REALLOC = 3,	/* old_ptr -> ptr, size: an allocation continues */
 	RP_EV_MAPS = 4,		/* the dynamic loader changed the objects mapped */
+	/*
+	 * struct rp_stack_copy: the registers and the top of the user stack
+	 * at an allocator's entry (--unwind copy), sent before the event whose
+	 * stack it is (that event has RP_F_COPIED and no frames).
+	 */
+	RP_EV_STACK = 16,
 };
 
 enum rp_event_flags {
@@ -38,6 +44,7 @@ enum rp_event_flags {
 	RP_F_DWARF = 1 << 2,	/* unwound with CFI tables (else frame pointers) */
 	RP_F_COMPLETE = 1 << 3,	/* the walk reached the outermost frame */
 	RP_F_UNMAPPED = 1 << 4,	/* the walk met code outside the known objects */
+	RP_F_COPIED = 1 << 12,	/* the stack is in this thread's last RP_EV_STACK */
 };
 
 /* Indexes into the counters map. */
@@ -178,6 +185,23 @@ struct rp_percpu {
 	__u64 cnt[RP_CNT_MAX];	/* enum rp_counter */
 	__s64 countdown;	/* bytes until the next sample */
 	__u64 interval;		/* the mean the countdown was drawn with */
+};
+
+/*
+ * --unwind copy: stack bytes copied per event, at most (a power of two); the
+ * ring reserves header + copy_bytes per copy whatever part of it is used.
+ */
+#define RP_COPY_MAX (64 * 1024)
+#define RP_COPY_DEFAULT (16 * 1024)
+
+struct rp_stack_copy {
+	__u32 type;		/* RP_EV_STACK */
+	__u32 tid;
+	__u32 pid;
+	__u32 len;		/* valid bytes in data[], copied from sp up */
+	/* at the probed entry: rip, rsp, rbp and the other callee-saved registers */
+	__u64 ip, sp, bp, bx, r12, r13, r14, r15;
+	__u8 data[];
 };
 
 #define RP_EVENT_HDR_SIZE ((unsigned long)&((struct rp_event *)0)->frames)

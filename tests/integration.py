@@ -378,9 +378,13 @@ def chain_of(stack):
 
 @needs_bpf
 def test_complete_stacks_without_frame_pointers():
-    _, d, _ = profile_launch("ownership")
+    check_golden_stacks([], "dwarf")
+
+
+def check_golden_stacks(extra, method):
+    _, d, _ = profile_launch("ownership", extra=extra)
     st = d["stacks"]
-    eq(st["method"], "dwarf", "unwinding method")
+    eq(st["method"], method, "unwinding method")
     eq(st["taken"], st["dwarf"], "every stack unwound with CFI")
     check(st["complete"] >= 0.99 * st["taken"],
           "%d of %d stacks reach the outermost frame" % (st["complete"], st["taken"]))
@@ -398,6 +402,19 @@ def test_complete_stacks_without_frame_pointers():
         for dr in s["drop_sites"]:
             check(any("thread_start" in f["function"] for f in dr["stack"]),
                   "the receiving thread's stack reaches its entry: %s" % chain_of(dr["stack"]))
+
+
+@needs_bpf
+def test_copy_unwinding_forced():
+    """--unwind copy (the path for kernels without bpf_loop), forced here:
+    the same golden chains and >= 99% complete stacks on the no-frame-pointer
+    build, and the ownership outcomes the fixture counts, on every build."""
+    check_golden_stacks(["--unwind", "copy"], "copy")
+    for name in OWNERSHIP_VARIANTS:
+        _, d, _ = profile_launch(name, extra=["--unwind", "copy"])
+        eq(d["stacks"]["method"], "copy", name + ": unwinding method")
+        eq(d["totals"]["lost_events"], 0, name + ": events lost")
+        check_outcomes(name, d)
 
 
 @needs_bpf
@@ -878,6 +895,7 @@ TESTS = [
     test_launch_totals_exact,
     test_ownership_outcomes,
     test_complete_stacks_without_frame_pointers,
+    test_copy_unwinding_forced,
     test_inline_frames_with_debug_info,
     test_stripped_binary_with_libc,
     test_stripped_with_build_id_debug_file,

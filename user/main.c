@@ -100,8 +100,10 @@ static const char usage_text[] =
 "      --libc             shorthand for --source libc\n"
 "      --unwind MODE      how stacks are unwound: dwarf (CFI tables from\n"
 "                         .eh_frame, walked in BPF; needs Linux 5.17), fp\n"
-"                         (frame pointers), or auto (default: dwarf where\n"
-"                         the kernel can)\n"
+"                         (frame pointers), copy (the top of the stack is\n"
+"                         copied and unwound in userspace with libunwind;\n"
+"                         any kernel, more ring bandwidth per event), or\n"
+"                         auto (default: dwarf where the kernel can)\n"
 "      --ring-mb N        ring buffer size in MiB (default 32, at most 2048);\n"
 "                         raise it if events are reported lost\n"
 "      --library-frame REGEX  functions matching REGEX (POSIX extended) are\n"
@@ -365,8 +367,10 @@ static void parse_args(int argc, char **argv, struct cli *c)
 				c->sess.unwind = UNWIND_DWARF;
 			else if (!strcmp(optarg, "fp"))
 				c->sess.unwind = UNWIND_FP;
+			else if (!strcmp(optarg, "copy"))
+				c->sess.unwind = UNWIND_COPY;
 			else
-				usage_error("--unwind: expected auto, dwarf or fp, got '%s'", optarg);
+				usage_error("--unwind: expected auto, dwarf, fp or copy, got '%s'", optarg);
 			break;
 		case OPT_PROBE_ONLY:
 			c->sess.empty_programs = true;

@@ -27,6 +27,7 @@
 #include "session.h"
 #include "tracker.h"
 #include "unwind.h"
+#include "copyunwind.h"
 #include "util.h"
 
 volatile sig_atomic_t rp_exiting;
@@ -62,6 +63,7 @@ struct session {
 	struct symbolizer *sym;
 	struct unwinder *unwinder;
 	bool dwarf;		/* BPF unwinds with CFI tables */
+	struct copy_unwinder *copyunw;	/* --unwind copy: stacks unwound here */
 	struct bpf_link *entry_link;	/* launch: stop at the entry point */
 	struct bpf_link *exec_link;	/* behind a proxy: stop where an exec begins */
 	uint64_t rescan_until;	/* the loader is changing the maps: look until then */
@@ -992,6 +994,8 @@ static void rescan_objects(struct session *s, bool sync)
 	}
 	if (s->dwarf)
 		unwinder__sync(s->unwinder);
+	if (s->copyunw)
+		copyunw__refresh(s->copyunw);
 	symbolizer__refresh_maps(s->sym);
 }
 
@@ -1182,6 +1186,15 @@ static int on_event(void *ctx, void *data, size_t len)
 		s->rescan_until = mono_ns() + 300000000ULL;
 		return 0;
 	}
+	/* --unwind copy: a stack, then the event it belongs to (RP_F_COPIED). */
+	if (len >= sizeof(struct rp_stack_copy) &&
+	    ((struct rp_stack_copy *)data)->type == RP_EV_STACK) {
+		if (s->copyunw)
+			copyunw__stack(s->copyunw, data, len);
+		return 0;
+	}
+	if (s->copyunw && len >= RP_EVENT_HDR_SIZE && (((struct rp_event *)data)->flags & RP_F_COPIED))
+		data = (void *)copyunw__fill(s->copyunw, data, &len);
 	if (len >= RP_EVENT_HDR_SIZE)
 		count_stack(s, data);
 
@@ -1236,6 +1249,16 @@ static size_t plan_unwinding(struct session *s)
 	size_t i, n = 0, rows;
 	bool have_loop = libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_loop, NULL) == 1;
 
+	if (s->opts.unwind == UNWIND_COPY) {
+		s->dwarf = false;
+		s->copyunw = copyunw__new(s->pid, s->opts.max_frames);
+		if (!s->copyunw)
+			warn("cannot set up unwinding in userspace: using frame pointers");
+		/* Launched, the program is not exec'd yet: its entry stop looks. */
+		else if (!s->launched)
+			copyunw__refresh(s->copyunw);
+		return 1;
+	}
 	s->dwarf = s->opts.unwind != UNWIND_FP && have_loop;
 	if (s->opts.unwind == UNWIND_DWARF && !have_loop)
 		warn("DWARF unwinding needs bpf_loop (Linux 5.17 or later): using frame pointers");
@@ -1290,7 +1313,7 @@ static void disable_unused(struct session *s)
 			keep = rust && s->use_ga;
 
 		if (!strcmp(name, "entry_stop"))
-			keep = s->launched && s->dwarf;
+			keep = s->launched && (s->dwarf || s->copyunw);
 		if (!strcmp(name, "dl_debug_state"))
 			keep = true;
 		bpf_program__set_autoload(p, keep);
@@ -1313,6 +1336,7 @@ static int load_bpf(struct session *s)
 	s->skel->rodata->targ_tgid = (uint32_t)s->pid;
 	s->skel->rodata->empty_programs = s->opts.empty_programs;
 	s->skel->rodata->use_dwarf = s->dwarf;
+	s->skel->rodata->copy_stack = s->copyunw != NULL;
 	if (s->opts.max_frames) {
 		uint32_t room = 1;
 
@@ -1349,7 +1373,7 @@ static int load_bpf(struct session *s)
 			return err;
 		}
 	}
-	s->model->stacks_info.method = s->dwarf ? "dwarf" : "frame pointers";
+	s->model->stacks_info.method = s->copyunw ? "copy" : s->dwarf ? "dwarf" : "frame pointers";
 	s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.events), on_event, s, NULL);
 	if (!s->rb) {
 		err = -errno;
@@ -1611,6 +1635,8 @@ int session__run(struct session *s)
 		s->skel->bss->stop_on_dlopen = s->launched;
 	}
 	/* Not fatal: without tables, events that meet unknown code ask for them. */
+	if (!err && s->copyunw && s->launched && attach_entry_stop(s) < 0)
+		debug("objects will be found at the first stack");
 	if (!err && s->dwarf && (s->launched ? attach_entry_stop(s) : unwinder__sync(s->unwinder)) < 0)
 		debug("unwind tables will be loaded lazily");
 	if (err) {
@@ -1744,5 +1770,6 @@ void session__free(struct session *s)
 	model__free(s->model);
 	symbolizer__free(s->sym);
 	unwinder__free(s->unwinder);
+	copyunw__free(s->copyunw);
 	free(s);
 }

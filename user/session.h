@@ -20,7 +20,7 @@ struct session_opts {
 	uint64_t sample_bytes;	/* fixed sampling interval; 0 (and !all): adaptive */
 	double budget_pct;	/* adaptive: recording cost allowed, % of the target's CPU */
 	bool empty_programs;	/* bench: the bare-uprobe floor */
-	enum unwind_mode { UNWIND_AUTO, UNWIND_DWARF, UNWIND_FP } unwind;
+	enum unwind_mode { UNWIND_AUTO, UNWIND_DWARF, UNWIND_FP, UNWIND_COPY } unwind;
 	enum source_mode {
 		SOURCE_AUTO, SOURCE_RUST, SOURCE_LIBC, SOURCE_JEMALLOC, SOURCE_MIMALLOC
 	} source;
