@@ -9,7 +9,6 @@
 #include <dwarf.h>
 #include <elf.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <libunwind.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -21,6 +20,7 @@
 #include "copyunwind.h"
 #include "hashmap.h"
 #include "procmaps.h"
+#include "util.h"
 
 /* libunwind's own table search, exported but not in its headers. */
 extern int _Ux86_64_dwarf_search_unwind_table(unw_addr_space_t as, unw_word_t ip,
@@ -146,12 +146,13 @@ static size_t object_of(struct copy_unwinder *cu, const struct mapping *m)
 	path = proc_path(cu->pid, m->path);
 	if (!path)
 		return SIZE_MAX;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	fd = rp_open_file(path);
 	free(path);
 	if (fd < 0)
 		return SIZE_MAX;
+	/* The file mapped, not one put at its path since. */
 	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size < (off_t)sizeof(Elf64_Ehdr) ||
-	    st.st_ino != m->inode) {
+	    (uint64_t)st.st_size > RP_FILE_MAX || st.st_ino != m->inode || st.st_dev != m->dev) {
 		close(fd);
 		return SIZE_MAX;
 	}
