@@ -60,6 +60,7 @@ struct copy_unwinder {
 	const struct rp_stack_copy *cur;	/* the copy being unwound */
 	size_t cur_len;
 	struct rp_event *out;
+	uint64_t stacks, ns;	/* unwound, and the time spent */
 };
 
 static const struct cu_map *find_map(const struct copy_unwinder *cu, uint64_t addr)
@@ -432,13 +433,14 @@ void copyunw__stack(struct copy_unwinder *cu, const struct rp_stack_copy *c, siz
 	struct cu_frames *f;
 	uint64_t old;
 	bool fresh;
-	uint64_t *slot;
+	uint64_t *slot, t0;
 
 	if (len < sizeof(*c) || c->len > len - sizeof(*c))
 		return;
 	f = calloc(1, sizeof(*f) + cu->max_frames * sizeof(f->pc[0]));
 	if (!f)
 		return;
+	t0 = mono_ns();
 	cu->cur = c;
 	cu->cur_len = c->len;
 	/* An object mapped since the last look (dlopen): look again, once. */
@@ -451,6 +453,8 @@ void copyunw__stack(struct copy_unwinder *cu, const struct rp_stack_copy *c, siz
 		walk(cu, f);
 	}
 	cu->cur = NULL;
+	cu->stacks++;
+	cu->ns += mono_ns() - t0;
 	slot = u64map_slot(&cu->pending, c->tid, &fresh);
 	if (!slot) {
 		free(f);
@@ -460,6 +464,12 @@ void copyunw__stack(struct copy_unwinder *cu, const struct rp_stack_copy *c, siz
 	if (!fresh && old)
 		free((void *)(uintptr_t)old);
 	*slot = (uint64_t)(uintptr_t)f;
+}
+
+void copyunw__cost(const struct copy_unwinder *cu, uint64_t *stacks, uint64_t *ns)
+{
+	*stacks = cu->stacks;
+	*ns = cu->ns;
 }
 
 const struct rp_event *copyunw__fill(struct copy_unwinder *cu, const struct rp_event *e,

@@ -25,6 +25,8 @@ void copyunw__stack(struct copy_unwinder *cu, const struct rp_stack_copy *c, siz
  * An event with RP_F_COPIED: the same event with the frames of its thread's
  * last copy (none if it was lost), in a buffer valid until the next call.
  */
+/* Stacks unwound so far, and the time that took. */
+void copyunw__cost(const struct copy_unwinder *cu, uint64_t *stacks, uint64_t *ns);
 const struct rp_event *copyunw__fill(struct copy_unwinder *cu, const struct rp_event *e,
 				     size_t *len);
 

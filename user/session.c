@@ -1493,6 +1493,13 @@ static void read_counters(struct session *s)
 
 	sum_counters(s, sum);
 	s->model->totals.lost_events = sum[RP_CNT_LOST] + sum[RP_CNT_PENDING_FULL];
+	if (s->copyunw) {
+		uint64_t n, ns;
+
+		copyunw__cost(s->copyunw, &n, &ns);
+		debug("unwound %llu copied stacks in userspace, %.1f us each",
+		      (unsigned long long)n, n ? ns / 1e3 / n : 0.0);
+	}
 	s->model->totals.failed_allocs = sum[RP_CNT_ALLOC_FAILED];
 	s->model->totals.sampled_full = sum[RP_CNT_SAMPLED_FULL];
 	debug("%llu returns without their entry (calls in flight at start or end)",
