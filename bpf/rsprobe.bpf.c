@@ -1135,3 +1135,27 @@ int BPF_KPROBE(mi_zalloc_aligned, __u64 size, __u64 align)
 {
 	return alloc_enter(ctx, size, align, RP_F_ZEROED);
 }
+
+/*
+ * Attached to a running process: an execve replaces its image, and the old
+ * heap with it. Tell userspace, and stop recording at once, so nothing of
+ * the new image is taken for the old one's.
+ */
+SEC("raw_tp/sched_process_exec")
+int on_exec(void *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct rp_event *e;
+
+	if (!recording || !targ_tgid || (__u32)(pid_tgid >> 32) != targ_tgid)
+		return 0;
+	recording = false;
+	e = bpf_ringbuf_reserve(&events, RP_EVENT_HDR_SIZE, 0);
+	if (!e) {
+		count(RP_CNT_LOST);
+		return 0;
+	}
+	init_event(e, RP_EV_EXEC, pid_tgid);
+	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
+	return 0;
+}

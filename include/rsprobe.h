@@ -30,6 +30,7 @@ enum rp_event_type {
 	RP_EV_FREE = 2,		/* ptr, size, align: an allocation ends */
 	RP_EV_REALLOC = 3,	/* old_ptr -> ptr, size: an allocation continues */
 	RP_EV_MAPS = 4,		/* the dynamic loader changed the objects mapped */
+	RP_EV_EXEC = 5,		/* the target called execve: its old image is gone */
 	/*
 	 * struct rp_stack_copy: the registers and the top of the user stack
 	 * at an allocator's entry (--unwind copy), sent before the event whose

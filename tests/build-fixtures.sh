@@ -45,6 +45,8 @@ build "$out/churn" "$here/fixtures/churn.rs" -O
 # dlopen: a Rust host that loads a Rust cdylib once told to.
 build "$out/libcdy.so" "$here/fixtures/cdy.rs" -O --crate-type cdylib --crate-name cdy
 build "$out/dlhost" "$here/fixtures/dlhost.rs" -O
+# Attach mode: a program that execs another while rsprobe is attached.
+build "$out/execs" "$here/fixtures/execs.rs" -O
 if [ ! -e "$out/ownership-stripped" ] || [ "$out/ownership" -nt "$out/ownership-stripped" ]; then
 	strip --strip-all -o "$out/ownership-stripped" "$out/ownership"
 fi

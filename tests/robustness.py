@@ -21,7 +21,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from integration import (RSPROBE, check, eq, fixture, needs_bpf, one_line_error, run,  # noqa: E402
-                         run_tests, tmp, check_contract)
+                         run_tests, tmp, check_contract, fixture_const)
 
 # ---------------------------------------------------------------- outputs
 
@@ -418,6 +418,50 @@ def test_root_without_cap_bpf_told_so():
     one_line_error(r, 1, "running as root but without CAP_BPF and CAP_PERFMON")
 
 
+@needs_bpf
+def test_exec_in_attach_mode_closes_old_heap():
+    """Attached, the target execs (itself, which then allocates AGAIN blocks
+    and frees them). The fixture tallies what it allocated after rsprobe was
+    attached and kept until the exec (N blocks, B bytes): those are closed by
+    the exec, not live or leaks; the new image's calls are not counted (allocs
+    are exactly the old image's 2 N: N kept, N freed churn), no frees of
+    unknown allocations, and every output says the target exec'd. Before,
+    the old heap was reported live and the new image's calls were mixed in."""
+    n = fixture_const("execs.rs", "N")
+    p = subprocess.Popen([fixture("execs")], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    out, txt = tmp("exec.json"), tmp("exec.txt")
+    try:
+        eq(p.stdout.readline(), b"ready\n", "fixture waiting")
+        rs = subprocess.Popen([RSPROBE, "-p", str(p.pid), "-o", out, "-o", txt],
+                              stderr=subprocess.PIPE, text=True)
+        attached(rs)
+        p.stdin.write(b"g")
+        p.stdin.flush()
+        tally = p.stdout.readline().split()
+        eq(p.wait(timeout=60), 0, "fixture exit")
+        code = rs.wait(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    err = rs.stderr.read()
+    eq(code, 0, "rsprobe exit (stderr: %s)" % err)
+    eq(tally[0], b"live", "fixture tally %r" % tally)
+    live, nbytes = int(tally[1]), int(tally[3])
+    eq(live, n, "fixture's own count of blocks live at exec")
+    d = json.load(open(out))
+    t = d["totals"]
+    eq(t["closed_by_exec"], live, "closed by exec")
+    eq(t["closed_by_exec_bytes"], nbytes, "bytes closed by exec")
+    eq(t["live_allocs"], 0, "live allocations reported")
+    eq(t["live_bytes"], 0, "live bytes reported")
+    eq(sum(s["live"] for s in d["sites"]), 0, "live at sites")
+    eq(t["allocs"], 2 * n, "allocations counted (the old image's only)")
+    eq(t["unknown_frees"], 0, "unknown frees")
+    check(any("exec'd" in w for w in d["warnings"]), "JSON warning: %r" % d["warnings"])
+    check("exec'd" in open(txt).read(), "text report warns of the exec")
+
+
 def test_ring_mb_limit():
     r = run([RSPROBE, "--ring-mb", "4096", "-p", "1"])
     one_line_error(r, 2, "--ring-mb")
@@ -435,6 +479,7 @@ TESTS = [
     test_debuglink_cannot_steer_to_host_files,
     test_tiny_duration_is_not_unlimited,
     test_ring_mb_limit,
+    test_exec_in_attach_mode_closes_old_heap,
     test_zombie_and_kernel_thread_named,
     test_root_without_cap_bpf_told_so,
 ]

@@ -114,6 +114,8 @@ struct totals {
 	/* Frees the allocator made of its own memory (thread-exit cache flush): in no other count. */
 	uint64_t allocator_internal_frees;
 	uint64_t sampled_full;		/* sampled allocations BPF had no room to remember */
+	/* Live when the target exec'd (attach mode): closed, in no live count. */
+	uint64_t closed_by_exec, closed_by_exec_bytes;
 	uint64_t outcomes[OUTCOME_MAX];
 };
 
@@ -150,6 +152,7 @@ struct model {
 	struct target_info target;
 	struct mode_info mode;
 	uint64_t start_ns, end_ns;	/* session, CLOCK_MONOTONIC */
+	uint64_t exec_ns;		/* the target exec'd then (capture ended); 0: it did not */
 	uint64_t unsymbolized_frames;
 	uint64_t truncated_stacks;
 	unsigned int max_frames;	/* the frame limit stacks were walked with */

@@ -189,7 +189,8 @@ int report_json(FILE *f, const struct model *m, const struct report_opts *o)
 		   "\"unknown_reallocs\":%llu,"
 		   "\"lost_events\":%llu,\"failed_allocs\":%llu,\"temporaries\":%llu,"
 		   "\"cross_thread\":%llu,\"peak_live_bytes\":%llu,\"peak_live_allocs\":%llu,"
-		   "\"peak_ns\":%llu,\"sampled_full\":%llu,\"outcomes\":{",
+		   "\"peak_ns\":%llu,\"sampled_full\":%llu,\"closed_by_exec\":%llu,"
+		   "\"closed_by_exec_bytes\":%llu,\"outcomes\":{",
 		(unsigned long long)t->allocs, (unsigned long long)t->frees,
 		(unsigned long long)t->reallocs, (unsigned long long)t->bytes_allocated,
 		(unsigned long long)t->bytes_freed, (unsigned long long)t->live_allocs,
@@ -198,7 +199,8 @@ int report_json(FILE *f, const struct model *m, const struct report_opts *o)
 		(unsigned long long)t->failed_allocs, (unsigned long long)t->temporaries,
 		(unsigned long long)t->cross_thread, (unsigned long long)m->heap.max_bytes,
 		(unsigned long long)m->heap.max_blocks,
-		(unsigned long long)model__peak_offset_ns(m), (unsigned long long)t->sampled_full);
+		(unsigned long long)model__peak_offset_ns(m), (unsigned long long)t->sampled_full,
+		(unsigned long long)t->closed_by_exec, (unsigned long long)t->closed_by_exec_bytes);
 	for (k = 0; k < OUTCOME_MAX; k++)
 		fprintf(f, "%s\"%s\":%llu", k ? "," : "", outcome_name(k),
 			(unsigned long long)t->outcomes[k]);

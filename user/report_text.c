@@ -505,10 +505,18 @@ static uint64_t unnamed_attributed(const struct model *m)
 
 int report_warnings(const struct model *m, char ***out)
 {
-	char **w = xcalloc(18, sizeof(*w));
+	char **w = xcalloc(19, sizeof(*w));
 	uint64_t unnamed;
 	int n = 0;
 
+	if (m->exec_ns)
+		w[n++] = xasprintf("the target exec'd a new program %.3f s into the session: capture "
+				   "ended there (figures are the old image's up to its exec); its %llu "
+				   "allocations still live (%llu bytes) were closed by the exec, not "
+				   "counted as live or leaks",
+				   m->exec_ns > m->start_ns ? (m->exec_ns - m->start_ns) / 1e9 : 0.0,
+				   (unsigned long long)m->totals.closed_by_exec,
+				   (unsigned long long)m->totals.closed_by_exec_bytes);
 	if (m->totals.sampled_full)
 		w[n++] = xasprintf("%llu sampled allocations could not be remembered in BPF (table "
 				   "full): their frees were not recorded, so they count as live",

@@ -75,6 +75,8 @@ struct session {
 	uint64_t batch_end;	/* ring drain: hand control back to the loop then */
 	uint32_t batch_events;
 	bool draining;		/* probes removed: read the ring to its end */
+	bool exec_armed;	/* attached: an execve of the target ends the capture */
+	bool exec_seen;		/* it did: later events are the new image's */
 	struct sampler sampler;	/* adaptive mode */
 	bool adaptive;
 	uint64_t last_interval_check;
@@ -965,6 +967,37 @@ static void attach_dl_hook(struct session *s)
 }
 
 /*
+ * Attached: notice an execve of the target (its probes, tables and heap
+ * belong to the old image). Not fatal: without it, an exec goes unseen.
+ */
+static void attach_exec_hook(struct session *s)
+{
+	struct bpf_link *l;
+
+	if (s->launched)
+		return;
+	l = bpf_program__attach(s->skel->progs.on_exec);
+	if (!l) {
+		warn("cannot watch for exec (raw tracepoint sched_process_exec): %s; an exec of "
+		     "the target would go unnoticed", strerror(errno));
+		return;
+	}
+	ARR_RESERVE(s->links, s->links_cap, s->nlinks + 1);
+	s->links[s->nlinks++] = l;
+	s->exec_armed = true;
+}
+
+/* The target exec'd: close the old image's heap; the capture ends here. */
+static void on_exec(struct session *s, uint64_t ts)
+{
+	if (s->exec_seen)
+		return;
+	s->exec_seen = true;
+	s->model->exec_ns = ts ? ts : mono_ns();
+	tracker__close_all(&s->tracker);
+}
+
+/*
  * Objects mapped since the start (dlopen): probe the ones that hold the
  * layer's allocator, and give every new one its unwind table and symbols.
  */
@@ -1186,6 +1219,13 @@ static int on_event(void *ctx, void *data, size_t len)
 		s->rescan_until = mono_ns() + 300000000ULL;
 		return 0;
 	}
+	/* Nothing after an exec is the old image's (BPF stops recording there). */
+	if (s->exec_seen)
+		return 0;
+	if (len >= RP_EVENT_HDR_SIZE && ((struct rp_event *)data)->type == RP_EV_EXEC) {
+		on_exec(s, ((struct rp_event *)data)->ts);
+		return RP_BATCH_END;
+	}
 	/* --unwind copy: a stack, then the event it belongs to (RP_F_COPIED). */
 	if (len >= sizeof(struct rp_stack_copy) &&
 	    ((struct rp_stack_copy *)data)->type == RP_EV_STACK) {
@@ -1316,6 +1356,8 @@ static void disable_unused(struct session *s)
 			keep = s->launched && (s->dwarf || s->copyunw);
 		if (!strcmp(name, "dl_debug_state"))
 			keep = true;
+		if (!strcmp(name, "on_exec"))
+			keep = !s->launched;
 		bpf_program__set_autoload(p, keep);
 	}
 }
@@ -1573,6 +1615,9 @@ static void collect(struct session *s)
 			break;
 		if (deadline && mono_ns() >= deadline)
 			break;
+		/* BPF turns recording off at an exec, even with no room in the ring. */
+		if (s->exec_seen || (s->exec_armed && !s->skel->bss->recording))
+			break;
 		adapt(s);
 	}
 }
@@ -1604,6 +1649,14 @@ static void exact_totals(struct session *s)
 		m->totals.bytes_allocated = c.bytes_allocated;
 		m->totals.bytes_freed = c.bytes_freed;
 		m->totals.live_bytes = c.live_bytes;
+	}
+	/* The old image's heap was closed at its exec: nothing of it is live. */
+	if (m->exec_ns) {
+		/* BPF stopped counting at the exec: its counts are exact there. */
+		m->totals.closed_by_exec = c.live_allocs;
+		if (s->layer == LAYER_RUST)
+			m->totals.closed_by_exec_bytes = c.live_bytes;
+		m->totals.live_allocs = m->totals.live_bytes = 0;
 	}
 }
 
@@ -1638,6 +1691,7 @@ int session__run(struct session *s)
 		err = attach_all(s);
 	if (!err) {
 		attach_dl_hook(s);
+		attach_exec_hook(s);
 		/* Only as the parent: nobody else waits for the program's stops. */
 		s->skel->bss->stop_on_dlopen = s->launched;
 	}
@@ -1673,6 +1727,16 @@ int session__run(struct session *s)
 	info("profiling pid %d (%s); Ctrl-C to stop", s->pid, m->target.comm);
 
 	collect(s);
+	/*
+	 * Everything in the ring before the exec's event is the old image's:
+	 * read it all (up to that event) before closing its heap.
+	 */
+	if (s->exec_armed && !s->exec_seen && !s->skel->bss->recording) {
+		s->draining = true;
+		ring_buffer__consume(s->rb);
+		s->draining = false;
+		on_exec(s, 0);
+	}
 
 	s->skel->bss->recording = false;
 	m->end_ns = mono_ns();

@@ -205,6 +205,24 @@ int tracker__event(struct tracker *t, const struct rp_event *e, size_t len)
 	return 0;
 }
 
+void tracker__close_all(struct tracker *t)
+{
+	size_t i = 0;
+	uint64_t ptr, idx;
+
+	while (u64map_next(&t->live, &i, &ptr, &idx)) {
+		struct live_alloc *a = &t->pool[idx];
+		uint64_t w = a->weight ? a->weight : 1;
+
+		t->model->totals.closed_by_exec += w;
+		t->model->totals.closed_by_exec_bytes += w * a->size;
+	}
+	u64map_free(&t->live);
+	u64map_init(&t->live);
+	t->pool_len = 0;
+	t->nfree_slots = 0;
+}
+
 void tracker__finish(struct tracker *t, uint64_t end_ns)
 {
 	size_t i = 0;

@@ -51,6 +51,11 @@ void tracker__init(struct tracker *t, struct model *m);
 void tracker__free(struct tracker *t);
 /* Feed one event; returns 0, or -EINVAL for a malformed event. */
 int tracker__event(struct tracker *t, const struct rp_event *e, size_t len);
+/*
+ * The target exec'd: its old heap is gone. Close every live allocation,
+ * counted in the model's closed_by_exec, not as live.
+ */
+void tracker__close_all(struct tracker *t);
 /* End of session at end_ns: report every live allocation to the model. */
 void tracker__finish(struct tracker *t, uint64_t end_ns);
 
