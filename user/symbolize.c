@@ -55,20 +55,6 @@ static const char *const runtime_syms[] = {
 	"clone", "clone3", "__clone", "__clone3", "__rust_try",
 };
 
-static bool is_lib_module(const char *module)
-{
-	const char *base;
-
-	if (!module)
-		return false;
-	base = strrchr(module, '/');
-	base = base ? base + 1 : module;
-	return !strncmp(base, "libc.so", 7) || !strncmp(base, "libc-", 5) ||
-	       !strncmp(base, "ld-linux", 8) || !strncmp(base, "libpthread", 10) ||
-	       !strncmp(base, "libgcc_s", 8) || !strncmp(base, "libm.so", 7) ||
-	       !strncmp(base, "libstd-", 7);
-}
-
 bool is_libc_module(const char *module)
 {
 	const char *base;
@@ -79,6 +65,21 @@ bool is_libc_module(const char *module)
 	base = base ? base + 1 : module;
 	return !strncmp(base, "libc.so", 7) || !strncmp(base, "libc-", 5) ||
 	       !strncmp(base, "ld-linux", 8) || !strncmp(base, "libpthread", 10);
+}
+
+/* libc and the loader, and the runtime libraries beside them. */
+static bool is_lib_module(const char *module)
+{
+	const char *base;
+
+	if (is_libc_module(module))
+		return true;
+	if (!module)
+		return false;
+	base = strrchr(module, '/');
+	base = base ? base + 1 : module;
+	return !strncmp(base, "libgcc_s", 8) || !strncmp(base, "libm.so", 7) ||
+	       !strncmp(base, "libstd-", 7);
 }
 
 /* --library-frame patterns; few, compiled once, never freed (they live as long as the run). */
