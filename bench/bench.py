@@ -51,6 +51,12 @@ CONFIGS = {
     "all": {"label": "rsprobe --all", "kind": "rsprobe", "flags": ["--all"]},
     "all-fp": {"label": "rsprobe --all --unwind fp", "kind": "rsprobe",
                "flags": ["--all", "--unwind", "fp"], "fp_builds_only": True},
+    # The path for kernels without bpf_loop, forced: stacks copied, unwound
+    # in userspace, with the default sampling and with every allocation.
+    "copy": {"label": "rsprobe --unwind copy", "kind": "rsprobe",
+             "flags": ["--unwind", "copy"]},
+    "copy-all": {"label": "rsprobe --all --unwind copy", "kind": "rsprobe",
+                 "flags": ["--all", "--unwind", "copy"]},
     "heaptrack": {"label": "heaptrack (LD_PRELOAD peer)", "kind": "heaptrack"},
     "bt-track": {"label": "bpftrace tracking (uprobe peer)", "kind": "bpftrace",
                  "script": "track"},
@@ -563,7 +569,8 @@ def print_table(info, summary, mem, skipped, meta, fixed):
         print("rsprobe CPU per session, not per event (a run with one allocation), left out "
               "of CPU ns/ev:")
         short = {"floor": "--probe-only", "default": "default mode", "all": "--all",
-                 "all-fp": "--all --unwind fp", "sampled": "--sample-bytes 512K"}
+                 "all-fp": "--all --unwind fp", "sampled": "--sample-bytes 512K",
+                 "copy": "--unwind copy", "copy-all": "--all --unwind copy"}
         print("  " + ", ".join(f"{short.get(c, c)}{' (fp build)' if v == 'fp' else ''} {x:.2f} s"
                                for (v, c), x in sorted(fixed.items(), key=lambda k: (
                                    VARIANTS.index(k[0][0]), list(CONFIGS).index(k[0][1])))))
