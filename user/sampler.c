@@ -97,7 +97,11 @@ static uint64_t next_interval(struct sampler *sp, double base_ns, double wall_ns
 	per_event = record_ns / d->events;
 	/* Recording everything: a step per call, and one more per allocation (its return). */
 	exact_cost = per_event * (d->calls + d->allocs);
-	if (exact_cost <= 0.5 * (allowed - counting))
+	/*
+	 * Everything stays recorded while that fits the budget (as --budget
+	 * promises); only an interval, once sampling, aims below it.
+	 */
+	if (exact_cost <= allowed - counting)
 		return 0;
 	/* A short program, or a short burst: recorded whole. */
 	if (!sp->interval && sp->total_record_ns < SAMPLER_GRACE_NS)
