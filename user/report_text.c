@@ -394,12 +394,13 @@ static void growth(FILE *f, const struct model *m, int top)
 
 static void live(FILE *f, const struct model *m, int top)
 {
-	struct site **v = model__sorted_sites(m, ORDER_LIVE_BYTES);
 	char a[32], b[32], fn[64];
+	struct site **v;
 	size_t i;
 
 	if (!m->totals.live_allocs)
 		return;
+	v = model__sorted_sites(m, ORDER_LIVE_BYTES);
 	fprintf(f, "\nLive at end (leak candidates: the oldest first within each site)\n");
 	for (i = 0; i < m->nsites && (int)i < top && v[i]->live; i++)
 		fprintf(f, "  site %u %-50s %8llu live %10s  oldest %s\n", v[i]->id,
