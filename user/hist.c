@@ -101,6 +101,27 @@ uint64_t hist_quantile(const struct hist *h, double q)
 	return MAX(MIN(mid, h->max), h->min);
 }
 
+void hist_cumulative(const struct hist *h, const uint64_t *bounds, int n, uint64_t *out)
+{
+	uint64_t seen = 0, lo, hi;
+	int b, i = 0;
+
+	memset(out, 0, n * sizeof(*out));
+	if (!h->buckets)
+		return;
+	for (b = 0; b < HIST_BUCKETS && i < n; b++) {
+		if (!h->buckets[b])
+			continue;
+		bucket_range(b, &lo, &hi);
+		/* Bounds below this bucket's midpoint see only what came before it. */
+		while (i < n && bounds[i] < lo + (hi - lo) / 2)
+			out[i++] = seen;
+		seen += h->buckets[b];
+	}
+	while (i < n)
+		out[i++] = seen;
+}
+
 void hist_log2(const struct hist *h, uint64_t out[HIST_LOG2_BUCKETS])
 {
 	int b;

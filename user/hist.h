@@ -26,6 +26,11 @@ void hist_merge(struct hist *dst, const struct hist *src);
 void hist_free(struct hist *h);
 /* Value at quantile q in [0, 1]; 0 for an empty histogram. */
 uint64_t hist_quantile(const struct hist *h, double q);
+/*
+ * Cumulative counts at n ascending bounds: out[i] = values at or below
+ * bounds[i], a bucket that holds a bound counted by its midpoint.
+ */
+void hist_cumulative(const struct hist *h, const uint64_t *bounds, int n, uint64_t *out);
 /* Counts per log2 bucket: out[0] holds [0, 2), out[k] holds [2^k, 2^(k+1)). */
 void hist_log2(const struct hist *h, uint64_t out[HIST_LOG2_BUCKETS]);
 static inline uint64_t hist_log2_lower(int k)
