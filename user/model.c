@@ -42,7 +42,9 @@ void model__free(struct model *m)
 	hist_free(&m->lifetime);
 	u64map_free(&m->site_of_stack);
 	u64map_free(&m->func_idx);
-	stack_table__free(m->stacks);
+	if (!m->shares_stacks)
+		stack_table__free(m->stacks);
+	model__free(m->window);
 	free(m->target.exe);
 	free(m->tables_full);
 	free(m->mode.source_reason);
@@ -288,7 +290,7 @@ static uint64_t weight(const struct model *m)
 	return m->weight ? m->weight : 1;
 }
 
-void model__on_alloc(struct model *m, struct site *s, uint64_t size)
+static void feed_alloc(struct model *m, struct site *s, uint64_t size)
 {
 	struct function *f = function_for(m, site_function(m, s));
 	uint64_t n = weight(m);
@@ -304,13 +306,16 @@ void model__on_alloc(struct model *m, struct site *s, uint64_t size)
 	m->timeline.b[s->tl[s->ntl - 1].bucket].bytes += size * n;
 }
 
-void model__on_realloc(struct model *m, struct site *s, uint64_t old_size, uint64_t new_size)
+static void feed_realloc(struct model *m, struct site *s, uint64_t old_size, uint64_t new_size)
 {
 	uint64_t n = weight(m);
 
 	m->totals.reallocs += n;
-	if (!s)
+	if (!s) {
+		/* Born before tracking began: its later free is an unknown free too. */
+		m->totals.unknown_reallocs++;
 		return;
+	}
 	s->reallocs += n;
 	heap_change(m, s, (int64_t)(new_size - old_size) * (int64_t)n, 0);
 	/* Growth counts as allocated bytes of the birth site. */
@@ -325,8 +330,8 @@ void model__on_realloc(struct model *m, struct site *s, uint64_t old_size, uint6
 	}
 }
 
-void model__on_free(struct model *m, struct site *s, uint32_t drop_stack, uint64_t size,
-		    uint64_t lifetime_ns, bool cross_thread, bool temporary)
+static void feed_free(struct model *m, struct site *s, uint32_t drop_stack, uint64_t size,
+		      uint64_t lifetime_ns, bool cross_thread, bool temporary)
 {
 	const struct stack *ds = stack_table__get(m->stacks, drop_stack);
 	struct function *f = function_for(m, stack__function(ds));
@@ -371,21 +376,50 @@ void model__on_free(struct model *m, struct site *s, uint32_t drop_stack, uint64
 	}
 }
 
-void model__on_grown(struct model *m, struct site *s, uint32_t reallocs, uint64_t final_size)
+static void add_grown(struct model *m, struct site *s, uint32_t reallocs, uint64_t final_size)
 {
-	if (!reallocs)
-		return;
 	s->grown += weight(m);
 	s->grown_final_bytes += final_size * weight(m);
 	s->grown_max_final = MAX(s->grown_max_final, final_size);
 	s->grown_max_reallocs = MAX(s->grown_max_reallocs, reallocs);
 }
 
+static void feed_grown(struct model *m, struct site *s, uint32_t reallocs, uint64_t final_size)
+{
+	if (!reallocs)
+		return;
+	add_grown(m, s, reallocs, final_size);
+	s->grown_freed.n = s->grown;
+	s->grown_freed.final_bytes = s->grown_final_bytes;
+	s->grown_freed.max_final = s->grown_max_final;
+	s->grown_freed.max_reallocs = s->grown_max_reallocs;
+}
+
+void model__live_clear(struct model *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->nsites; i++) {
+		struct site *s = m->sites[i];
+
+		s->live = s->live_bytes = s->live_age_sum = 0;
+		s->noldest = 0;
+		s->grown = s->grown_freed.n;
+		s->grown_final_bytes = s->grown_freed.final_bytes;
+		s->grown_max_final = s->grown_freed.max_final;
+		s->grown_max_reallocs = s->grown_freed.max_reallocs;
+	}
+	m->totals.live_allocs = m->totals.live_bytes = 0;
+}
+
 void model__on_live(struct model *m, struct site *s, uint64_t size, uint64_t age_ns,
-		    uint64_t ptr)
+		    uint64_t ptr, uint32_t reallocs)
 {
 	uint64_t n = weight(m);
 	int i;
+
+	if (reallocs)
+		add_grown(m, s, reallocs, size);
 
 	s->live += n;
 	s->live_bytes += size * n;
@@ -403,23 +437,179 @@ void model__on_live(struct model *m, struct site *s, uint64_t size, uint64_t age
 	}
 }
 
-static enum site_order sort_order;
-static const struct model *sort_model;
+struct site *model__site_like(struct model *m, const struct site *s)
+{
+	struct site *w;
+	bool fresh = !u64map_get(&m->site_of_stack, s->stack, NULL);
 
-static uint64_t peak_bytes_of(const struct site *s)
+	w = model__site(m, s->stack);
+	/* New in a window: what the site holds is live in the window too. */
+	if (fresh && w != s) {
+		w->heap.cur_bytes = w->heap.max_bytes = w->heap.peak_bytes = s->heap.cur_bytes;
+		w->heap.cur_blocks = w->heap.max_blocks = w->heap.peak_blocks = s->heap.cur_blocks;
+		w->heap.peak_epoch = m->peak_epoch;
+	}
+	return w;
+}
+
+/*
+ * The window's site for a site of m, found before m changes it (a new
+ * window site starts from the site's live heap before the event).
+ */
+static struct site *window_site(struct model *m, struct site *s)
+{
+	if (!m->window)
+		return NULL;
+	m->window->now_ns = m->now_ns;
+	m->window->weight = m->weight;
+	return s ? model__site_like(m->window, s) : NULL;
+}
+
+void model__on_alloc(struct model *m, struct site *s, uint64_t size)
+{
+	struct site *ws = window_site(m, s);
+
+	feed_alloc(m, s, size);
+	if (m->window)
+		feed_alloc(m->window, ws, size);
+}
+
+void model__on_realloc(struct model *m, struct site *s, uint64_t old_size, uint64_t new_size)
+{
+	struct site *ws = window_site(m, s);
+
+	feed_realloc(m, s, old_size, new_size);
+	if (m->window)
+		feed_realloc(m->window, ws, old_size, new_size);
+}
+
+void model__on_free(struct model *m, struct site *s, uint32_t drop_stack, uint64_t size,
+		    uint64_t lifetime_ns, bool cross_thread, bool temporary)
+{
+	struct site *ws = window_site(m, s);
+
+	feed_free(m, s, drop_stack, size, lifetime_ns, cross_thread, temporary);
+	if (m->window)
+		feed_free(m->window, ws, drop_stack, size, lifetime_ns, cross_thread, temporary);
+}
+
+void model__on_grown(struct model *m, struct site *s, uint32_t reallocs, uint64_t final_size)
+{
+	struct site *ws = window_site(m, s);
+
+	feed_grown(m, s, reallocs, final_size);
+	if (m->window)
+		feed_grown(m->window, ws, reallocs, final_size);
+}
+
+void model__on_stack(struct model *m, uint32_t flags)
+{
+	for (; m; m = m->window) {
+		m->stacks_info.taken++;
+		m->stacks_info.dwarf += !!(flags & RP_F_DWARF);
+		m->stacks_info.complete += !!(flags & RP_F_COMPLETE);
+		m->stacks_info.truncated += !!(flags & RP_F_TRUNCATED);
+		m->stacks_info.unmapped += !!(flags & RP_F_UNMAPPED);
+	}
+}
+
+void model__on_internal_free(struct model *m)
+{
+	for (; m; m = m->window)
+		m->totals.allocator_internal_frees++;
+}
+
+void model__on_closed_by_exec(struct model *m, uint64_t size)
+{
+	uint64_t n = weight(m);
+
+	for (; m; m = m->window) {
+		m->totals.closed_by_exec += n;
+		m->totals.closed_by_exec_bytes += n * size;
+	}
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+/* The run's metadata, as m has it now. */
+static void copy_run(struct model *w, const struct model *m)
+{
+	free(w->target.exe);
+	free(w->mode.source_reason);
+	free(w->tables_full);
+	w->target = m->target;
+	w->target.exe = dup_or_null(m->target.exe);
+	w->mode = m->mode;
+	w->mode.source_reason = dup_or_null(m->mode.source_reason);
+	w->tables_full = dup_or_null(m->tables_full);
+	w->max_frames = m->max_frames;
+	w->stacks_info.method = m->stacks_info.method;
+	w->unsymbolized_frames = m->unsymbolized_frames;
+	w->exec_ns = m->exec_ns >= w->start_ns ? m->exec_ns : 0;
+}
+
+static struct model *window_new(struct model *m, uint64_t now_ns)
+{
+	struct model *w = xcalloc(1, sizeof(*w));
+
+	w->sym = m->sym;
+	w->stacks = m->stacks;
+	w->shares_stacks = true;
+	w->max_frames = m->max_frames;
+	w->timeline.max_points = m->timeline.max_points;
+	u64map_init(&w->site_of_stack);
+	u64map_init(&w->func_idx);
+	w->start_ns = now_ns;
+	/* The live heap goes on; the window's maximum starts from what is live now. */
+	w->heap.cur_bytes = w->heap.max_bytes = m->heap.cur_bytes;
+	w->heap.cur_blocks = w->heap.max_blocks = m->heap.cur_blocks;
+	w->peak_ns = now_ns;
+	copy_run(w, m);
+	return w;
+}
+
+void model__window_begin(struct model *m, uint64_t now_ns)
+{
+	if (!m->window)
+		m->window = window_new(m, now_ns);
+}
+
+struct model *model__rotate(struct model *m, uint64_t now_ns)
+{
+	struct model *w = m->window;
+
+	if (!w)
+		return NULL;
+	w->end_ns = now_ns;
+	model__timeline_close(w, now_ns);
+	copy_run(w, m);
+	m->window = window_new(m, now_ns);
+	return w;
+}
+
+struct sort_key {
+	enum site_order order;
+	const struct model *m;
+};
+
+static uint64_t peak_bytes_of(const struct model *m, const struct site *s)
 {
 	uint64_t b, n;
 
-	model__heap_at_peak(sort_model, s, &b, &n);
+	model__heap_at_peak(m, s, &b, &n);
 	return b;
 }
 
-static int cmp_site(const void *a, const void *b)
+static int cmp_site(const void *a, const void *b, void *arg)
 {
 	const struct site *x = *(const struct site **)a, *y = *(const struct site **)b;
+	const struct sort_key *k = arg;
 	uint64_t kx, ky;
 
-	switch (sort_order) {
+	switch (k->order) {
 	case ORDER_ALLOCS:
 		kx = x->allocs, ky = y->allocs;
 		break;
@@ -427,7 +617,7 @@ static int cmp_site(const void *a, const void *b)
 		kx = x->live_bytes, ky = y->live_bytes;
 		break;
 	case ORDER_PEAK_BYTES:
-		kx = peak_bytes_of(x), ky = peak_bytes_of(y);
+		kx = peak_bytes_of(k->m, x), ky = peak_bytes_of(k->m, y);
 		break;
 	case ORDER_MAX_LIVE:
 		kx = x->heap.max_bytes, ky = y->heap.max_bytes;
@@ -446,12 +636,11 @@ static int cmp_site(const void *a, const void *b)
 struct site **model__sorted_sites(const struct model *m, enum site_order order)
 {
 	struct site **v = xmalloc((m->nsites + 1) * sizeof(*v));
+	struct sort_key key = { order, m };
 
 	if (m->nsites)
 		memcpy(v, m->sites, m->nsites * sizeof(*v));
-	sort_order = order;
-	sort_model = m;
-	qsort(v, m->nsites, sizeof(*v), cmp_site);
+	qsort_r(v, m->nsites, sizeof(*v), cmp_site, &key);
 	return v;
 }
 

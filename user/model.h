@@ -88,8 +88,14 @@ struct site {
 	uint64_t outcomes[OUTCOME_MAX];
 	uint64_t cross_thread, temporaries;
 	struct hist lifetime;
-	/* Growth: allocations that were reallocated at least once. */
+	/*
+	 * Growth: allocations that were reallocated at least once, freed or live
+	 * at the last model__live_clear(); grown_freed: the freed ones alone.
+	 */
 	uint64_t grown, grown_final_bytes, grown_max_final, grown_max_reallocs;
+	struct {
+		uint64_t n, final_bytes, max_final, max_reallocs;
+	} grown_freed;
 	struct drop_site *drops;
 	size_t ndrops, drops_cap;
 	struct u64map drop_idx;	/* drop stack -> index + 1 */
@@ -181,6 +187,9 @@ struct model {
 	 * weight), set by the tracker; 0 means 1.
 	 */
 	uint64_t weight;
+	/* The window being recorded (model__window_begin()), or NULL. */
+	struct model *window;
+	bool shares_stacks;		/* a window: the stack table is its parent's */
 };
 
 struct model *model__new(struct symbolizer *sym);
@@ -194,8 +203,40 @@ void model__on_free(struct model *m, struct site *s, uint32_t drop_stack, uint64
 		    uint64_t lifetime_ns, bool cross_thread, bool temporary);
 /* An allocation ended its growth (freed, or still live at the end). */
 void model__on_grown(struct model *m, struct site *s, uint32_t reallocs, uint64_t final_size);
+/* An event's stack was taken, walked as its RP_F_* flags say. */
+void model__on_stack(struct model *m, uint32_t flags);
+/* The allocator freed memory of its own (see totals.allocator_internal_frees). */
+void model__on_internal_free(struct model *m);
+/* The target exec'd: an allocation of size bytes live then is closed (weighted). */
+void model__on_closed_by_exec(struct model *m, uint64_t size);
+
+/*
+ * Live figures (sites' live, live_bytes, oldest, live_age_sum, the growth of
+ * live allocations; totals.live_*) are a picture of the live table taken at
+ * one time, not accumulated: model__live_clear() forgets the last picture,
+ * then model__on_live() adds each live allocation (tracker__fill_live() does
+ * both). A model can be pictured any number of times.
+ */
+void model__live_clear(struct model *m);
 void model__on_live(struct model *m, struct site *s, uint64_t size, uint64_t age_ns,
-		    uint64_t ptr);
+		    uint64_t ptr, uint32_t reallocs);
+
+/*
+ * Windows, for interval exports (a profile per interval, counters since the
+ * start). model__window_begin(m, now) starts recording a window: from then
+ * on, everything fed to m is fed to m->window too, a model of its own whose
+ * sites are found by birth stack and which shares m's symbolizer and stack
+ * table. Its live heap starts from m's at that time; its counts, lifetimes,
+ * functions and timeline start from zero. model__rotate(m, now) ends the
+ * window at now, gives it to the caller (to render, fill with
+ * tracker__fill_live() for the in-use figures, and model__free() before m),
+ * and starts the next one; NULL if no window was being recorded. The run's
+ * metadata (target, mode, stack method, frame limit) is copied from m then.
+ */
+void model__window_begin(struct model *m, uint64_t now_ns);
+struct model *model__rotate(struct model *m, uint64_t now_ns);
+/* A site of m for a site of the model m's window came from (by birth stack). */
+struct site *model__site_like(struct model *m, const struct site *s);
 
 /* A site's live bytes and blocks at the global maximum. */
 void model__heap_at_peak(const struct model *m, const struct site *s, uint64_t *bytes,

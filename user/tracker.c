@@ -140,7 +140,7 @@ static void on_free(struct tracker *t, const struct rp_event *e)
 	if (!u64map_del(&t->live, e->ptr, &idx)) {
 		/* The allocator freeing its own cache is not memory of the program's. */
 		if (stack__allocator_internal(stack_table__get(t->model->stacks, drop)))
-			t->model->totals.allocator_internal_frees++;
+			model__on_internal_free(t->model);
 		else
 			model__on_free(t->model, NULL, drop, e->size, 0, false, false);
 		return;
@@ -164,8 +164,6 @@ static void on_realloc(struct tracker *t, const struct rp_event *e)
 	uint64_t idx, old_size;
 
 	if (!u64map_del(&t->live, e->old_ptr, &idx)) {
-		/* Born before tracking began: its later free is an unknown free too. */
-		t->model->totals.unknown_reallocs++;
 		model__on_realloc(t->model, NULL, 0, e->size);
 		return;
 	}
@@ -205,37 +203,59 @@ int tracker__event(struct tracker *t, const struct rp_event *e, size_t len)
 	return 0;
 }
 
-void tracker__close_all(struct tracker *t)
+void tracker__visit_live(const struct tracker *t, tracker_visit_fn fn, void *ctx)
 {
 	size_t i = 0;
 	uint64_t ptr, idx;
 
-	while (u64map_next(&t->live, &i, &ptr, &idx)) {
-		struct live_alloc *a = &t->pool[idx];
-		uint64_t w = a->weight ? a->weight : 1;
+	while (u64map_next(&t->live, &i, &ptr, &idx))
+		fn(ctx, ptr, &t->pool[idx]);
+}
 
-		t->model->totals.closed_by_exec += w;
-		t->model->totals.closed_by_exec_bytes += w * a->size;
-	}
+static void close_one(void *ctx, uint64_t ptr, const struct live_alloc *a)
+{
+	struct model *m = ctx;
+
+	m->weight = a->weight;
+	model__on_closed_by_exec(m, a->size);
+}
+
+void tracker__close_all(struct tracker *t)
+{
+	tracker__visit_live(t, close_one, t->model);
+	t->model->weight = 0;
 	u64map_free(&t->live);
 	u64map_init(&t->live);
 	t->pool_len = 0;
 	t->nfree_slots = 0;
 }
 
+struct fill {
+	struct model *m;
+	uint64_t now_ns;
+};
+
+static void fill_one(void *ctx, uint64_t ptr, const struct live_alloc *a)
+{
+	struct fill *f = ctx;
+	struct site *s = model__site_like(f->m, a->site);
+
+	f->m->weight = a->weight;
+	model__on_live(f->m, s, a->size, f->now_ns > a->birth_ns ? f->now_ns - a->birth_ns : 0, ptr,
+		       a->reallocs);
+}
+
+void tracker__fill_live(const struct tracker *t, struct model *m, uint64_t now_ns)
+{
+	struct fill f = { m, now_ns };
+
+	model__live_clear(m);
+	tracker__visit_live(t, fill_one, &f);
+	m->weight = 0;
+}
+
 void tracker__finish(struct tracker *t, uint64_t end_ns)
 {
-	size_t i = 0;
-	uint64_t ptr, idx;
-
 	model__timeline_close(t->model, end_ns);
-	while (u64map_next(&t->live, &i, &ptr, &idx)) {
-		struct live_alloc *a = &t->pool[idx];
-
-		t->model->weight = a->weight;
-		model__on_grown(t->model, a->site, a->reallocs, a->size);
-		model__on_live(t->model, a->site, a->size,
-			       end_ns > a->birth_ns ? end_ns - a->birth_ns : 0, ptr);
-	}
-	t->model->weight = 0;
+	tracker__fill_live(t, t->model, end_ns);
 }

@@ -56,7 +56,18 @@ int tracker__event(struct tracker *t, const struct rp_event *e, size_t len);
  * counted in the model's closed_by_exec, not as live.
  */
 void tracker__close_all(struct tracker *t);
-/* End of session at end_ns: report every live allocation to the model. */
+/*
+ * Every live allocation, in no particular order; the table is left as it
+ * is. fn must not feed the tracker.
+ */
+typedef void (*tracker_visit_fn)(void *ctx, uint64_t ptr, const struct live_alloc *a);
+void tracker__visit_live(const struct tracker *t, tracker_visit_fn fn, void *ctx);
+/*
+ * The live figures of m (the tracker's model, or a window of it) at now_ns:
+ * the last ones replaced by what is live now (see model__live_clear()).
+ */
+void tracker__fill_live(const struct tracker *t, struct model *m, uint64_t now_ns);
+/* End of session at end_ns: the timeline closed, the live figures filled (again). */
 void tracker__finish(struct tracker *t, uint64_t end_ns);
 
 #endif
