@@ -68,7 +68,7 @@ all: $(BIN)
 $(OUTPUT):
 	$(Q)mkdir -p $@
 
-$(BPF_OBJ): bpf/rsprobe.bpf.c include/rsprobe.h $(VMLINUX) | $(OUTPUT)
+$(BPF_OBJ): bpf/rsprobe.bpf.c $(wildcard bpf/*.bpf.h) include/rsprobe.h include/rp_exp.h $(VMLINUX) | $(OUTPUT)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 

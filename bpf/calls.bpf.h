@@ -1,0 +1,409 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * Allocator calls: per-thread call state between entry and return, Poisson
+ * sampling by bytes, the table of sampled pointers, the one entry preamble
+ * and the one return every program goes through.
+ * Included by rsprobe.bpf.c only (one BPF object).
+ */
+#ifndef RP_CALLS_BPF_H
+#define RP_CALLS_BPF_H
+
+/*
+ * Mean bytes between sampled allocations; 0: record every allocation.
+ * Userspace changes it while the capture runs (adaptive mode).
+ */
+__u64 sample_bytes = 0;
+/* --all: never sampled, so no table of sampled pointers is kept. */
+const volatile bool fixed_exact = true;
+/* The probed layer calls itself (libc, mimalloc): look for inner calls at frees. */
+const volatile bool nested_calls = true;
+
+/* Per-thread call and sampling state. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, RP_MAX_THREADS);
+	__type(key, __u32);
+	__type(value, struct rp_thread);
+} threads SEC(".maps");
+
+/* Pointers of the sampled allocations still live: only their frees are recorded. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, RP_MAX_SAMPLED);	/* resized from userspace */
+	__type(key, __u64);
+	__type(value, __u8);
+} sampled_ptrs SEC(".maps");
+
+/* Sampled calls between their entry and their return, all threads. */
+__u64 sampled_in_flight = 0;
+
+/* An exponential draw of the given mean (include/rp_exp.h). */
+static __always_inline __s64 draw_exp(__u64 mean)
+{
+	return rp_exp_draw(bpf_get_prandom_u32(), mean);
+}
+
+static __always_inline struct rp_thread *thread_of(__u32 tid)
+{
+	struct rp_thread *t = bpf_map_lookup_elem(&threads, &tid), z = {};
+
+	if (t)
+		return t;
+	bpf_map_update_elem(&threads, &tid, &z, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&threads, &tid);
+}
+
+/*
+ * Entry of an allocator call: this thread's state, or NULL when this is an
+ * inner call of one already in progress (part of it, not an event). A call
+ * in progress whose stack pointer is below ours has returned without its
+ * return probe (attached mid-call): it is stale and replaced. The same stack
+ * pointer is a tail call (glibc's realloc(NULL, n) jumps to malloc), inside.
+ */
+static __always_inline struct rp_thread *enter_call(struct pt_regs *ctx, __u32 tid, __u8 kind)
+{
+	struct rp_thread *t = thread_of(tid);
+
+	if (!t) {
+		count(RP_CNT_PENDING_FULL);
+		return NULL;
+	}
+	if (t->in_call) {
+		if (PT_REGS_SP(ctx) <= t->entry_sp) {
+			t->depth++;
+			return NULL;
+		}
+		if (t->sampled)
+			bpf_map_delete_elem(&pending, &tid);
+	}
+	t->in_call = 1;
+	t->depth = 0;
+	t->entry_sp = PT_REGS_SP(ctx);
+	t->kind = kind;
+	t->sampled = 0;
+	return t;
+}
+
+/* At a return probe: the call that returns, or NULL for an inner call's return. */
+static __always_inline struct rp_thread *leave_call(__u32 tid)
+{
+	struct rp_thread *t = bpf_map_lookup_elem(&threads, &tid);
+
+	if (!t || !t->in_call) {
+		count(RP_CNT_NO_PENDING);
+		return NULL;
+	}
+	if (t->depth) {
+		t->depth--;
+		return NULL;
+	}
+	t->in_call = 0;
+	return t;
+}
+
+/*
+ * Poisson sampling by bytes: the allocation is sampled when the thread's
+ * countdown, drawn from an exponential of mean n, runs out within its bytes
+ * (probability 1 - exp(-size / n), whatever came before). A new interval
+ * starts a new countdown.
+ */
+static __always_inline bool countdown(struct rp_percpu *c, __u64 n, __u64 size)
+{
+	if (c->interval != n) {
+		c->interval = n;
+		c->countdown = draw_exp(n);
+	}
+	c->countdown -= (__s64)size;
+	if (c->countdown > 0)
+		return false;
+	c->countdown = draw_exp(n);
+	return true;
+}
+
+/*
+ * In front of the table of sampled pointers, a counting filter small enough
+ * to stay in cache: a free whose slot is zero was not sampled, and most
+ * frees are told so by one load, without hashing into a table of megabytes.
+ */
+#define FILTER_SLOTS (1u << 15)
+__u32 sampled_filter[FILTER_SLOTS];
+
+static __always_inline __u32 filter_slot(__u64 ptr)
+{
+	return (__u32)((ptr * 0x9e3779b97f4a7c15ULL) >> 49) & (FILTER_SLOTS - 1);
+}
+
+static __always_inline bool is_sampled_ptr(__u64 ptr)
+{
+	if (!sampled_filter[filter_slot(ptr)])
+		return false;
+	return bpf_map_lookup_elem(&sampled_ptrs, &ptr) != NULL;
+}
+
+/* A fresh pending event for this thread, owned by it until its return probe. */
+static __always_inline struct rp_event *new_pending(struct pt_regs *ctx, __u32 type,
+						    __u64 pid_tgid, struct rp_thread *t,
+						    __u64 n)
+{
+	__u32 zero = 0, tid = (__u32)pid_tgid;
+	struct rp_event *z, *e;
+
+	z = bpf_map_lookup_elem(&zero_event, &zero);
+	if (!z)
+		return NULL;
+	if (bpf_map_update_elem(&pending, &tid, z, BPF_ANY)) {
+		count(RP_CNT_PENDING_FULL);
+		return NULL;
+	}
+	e = bpf_map_lookup_elem(&pending, &tid);
+	if (e) {
+		init_event(e, type, pid_tgid);
+		e->sample_bytes = n;
+		if (t) {
+			e->seq = t->seq;
+			t->sampled = 1;
+		} else {
+			__sync_fetch_and_add(&sampled_in_flight, 1);
+		}
+	}
+	return e;
+}
+
+/* An allocation begins: counted always, recorded when sampled. */
+static __always_inline int alloc_begin(struct pt_regs *ctx, __u8 kind, __u64 size, __u64 align,
+				       __u64 arg, __u16 flags)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid(), n = sample_bytes, t0;
+	struct rp_thread *t;
+	struct rp_event *e;
+
+	struct rp_percpu *c;
+
+	if (empty_programs || !is_target(pid_tgid))
+		return 0;
+	c = percpu();
+	if (!c)
+		return 0;
+	if (!nested_calls) {
+		/*
+		 * The shims: no inner calls, so no per-thread state. The call is
+		 * counted here (a failure is taken back at the return).
+		 */
+		t = NULL;
+		c->cnt[RP_CNT_ALLOCS]++;
+		c->cnt[RP_CNT_BYTES_ALLOC] += size;
+	} else {
+		t = enter_call(ctx, (__u32)pid_tgid, kind);
+		if (!t)
+			return 0;
+		t->size = size;
+		t->arg = arg;
+		t->seq++;
+	}
+	if (n && !countdown(c, n, size))
+		return 0;
+	t0 = bpf_ktime_get_ns();
+	e = new_pending(ctx, RP_EV_ALLOC, pid_tgid, t, n);
+	if (!e)
+		return 0;
+	e->size = size;
+	e->align = align;
+	e->flags = flags;
+	take_stack(ctx, e);
+	recorded(t0);
+	return 0;
+}
+
+static __always_inline int alloc_enter(struct pt_regs *ctx, __u64 size, __u64 align,
+				       __u16 flags)
+{
+	return alloc_begin(ctx, RP_CALL_ALLOC, size, align, 0, flags);
+}
+
+/*
+ * A realloc of a live block continues its allocation: recorded when the
+ * allocation is (always, when every allocation is recorded). The growth of
+ * one that is not counts towards the countdown: a sample that falls in it
+ * finds no birth to continue and is not taken, which leaves each birth's
+ * chance of being sampled what its weight says.
+ */
+static __always_inline int realloc_begin(struct pt_regs *ctx, __u64 ptr, __u64 old_size,
+					 __u64 size, bool stack)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid(), n = sample_bytes, t0;
+	struct rp_thread *t;
+	struct rp_event *e;
+
+	struct rp_percpu *c;
+
+	if (empty_programs || !is_target(pid_tgid))
+		return 0;
+	c = percpu();
+	if (!c)
+		return 0;
+	if (!nested_calls) {
+		t = NULL;
+		c->cnt[RP_CNT_REALLOCS]++;
+		if (size > old_size)
+			c->cnt[RP_CNT_BYTES_ALLOC] += size - old_size;
+		else
+			c->cnt[RP_CNT_BYTES_SHRUNK] += old_size - size;
+	} else {
+		t = enter_call(ctx, (__u32)pid_tgid, RP_CALL_REALLOC);
+		if (!t)
+			return 0;
+		t->size = size;
+		t->old_size = old_size;
+		t->arg = ptr;
+	}
+	if (n && !is_sampled_ptr(ptr)) {
+		if (old_size != ~0ULL && size > old_size)
+			countdown(c, n, size - old_size);
+		return 0;
+	}
+	t0 = bpf_ktime_get_ns();
+	e = new_pending(ctx, RP_EV_REALLOC, pid_tgid, t, 0);
+	if (!e)
+		return 0;
+	e->old_ptr = ptr;
+	e->size = size;
+	if (stack)
+		take_stack(ctx, e);
+	recorded(t0);
+	return 0;
+}
+
+/* Remember a sampled allocation's pointer until its free. */
+static __always_inline void remember(__u64 ptr)
+{
+	__u8 one = 1;
+	long err;
+
+	if (fixed_exact)
+		return;
+	err = bpf_map_update_elem(&sampled_ptrs, &ptr, &one, BPF_NOEXIST);
+	if (!err)
+		__sync_fetch_and_add(&sampled_filter[filter_slot(ptr)], 1);
+	else if (err != -17 /* EEXIST: handed out again, its free was not seen */)
+		count(RP_CNT_SAMPLED_FULL);
+}
+
+static __always_inline void forget(__u64 ptr)
+{
+	if (!fixed_exact && !bpf_map_delete_elem(&sampled_ptrs, &ptr))
+		__sync_fetch_and_add(&sampled_filter[filter_slot(ptr)], -1);
+}
+
+static __always_inline int call_exit_kind(__u64 ret, bool realloc);
+
+static __always_inline int call_exit(__u64 ret)
+{
+	return call_exit_kind(ret, false);
+}
+
+/*
+ * The return of an allocator call: count what it did; if it was sampled,
+ * complete its pending event and send it.
+ */
+/*
+ * The return of a shim. Unsampled calls were counted at their entry and have
+ * nothing here; only while some sampled call is in flight (rarely, when
+ * sampling) is this thread's pending event looked for.
+ */
+static __always_inline int shim_exit(__u32 tid, __u64 ret, bool realloc)
+{
+	struct rp_event *e;
+	__u64 t0;
+
+	if (!ret) {
+		/* Counted at entry: take it back (its bytes stay counted). */
+		if (!realloc)
+			count(RP_CNT_ALLOC_FAILED);
+		else
+			add(RP_CNT_REALLOCS, -1ULL);
+	}
+	if (!sampled_in_flight)
+		return 0;
+	e = bpf_map_lookup_elem(&pending, &tid);
+	if (!e)
+		return 0;
+	t0 = bpf_ktime_get_ns();
+	__sync_fetch_and_add(&sampled_in_flight, -1);
+	if (ret) {
+		e->ptr = ret;
+		if (realloc && ret != e->old_ptr)
+			forget(e->old_ptr);
+		remember(ret);
+		emit(e);
+	}
+	bpf_map_delete_elem(&pending, &tid);
+	recorded(t0);
+	return 0;
+}
+
+static __always_inline int call_exit_kind(__u64 ret, bool realloc)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid(), t0;
+	__u32 tid = (__u32)pid_tgid;
+	struct rp_thread *t;
+	struct rp_event *e;
+
+	if (empty_programs || !is_target(pid_tgid))
+		return 0;
+	if (!nested_calls)
+		return shim_exit(tid, ret, realloc);
+	t = leave_call(tid);
+	if (!t)
+		return 0;
+	if (t->kind == RP_CALL_MEMALIGN) {
+		__u64 ptr = 0;
+
+		/* posix_memalign returns 0 and stores the pointer through its first argument. */
+		if (ret || !t->arg || bpf_probe_read_user(&ptr, sizeof(ptr), (void *)t->arg))
+			ptr = 0;
+		ret = ptr;
+	}
+	if (t->kind == RP_CALL_FREE) {
+		/* realloc(p, 0) freed p (glibc returns NULL) */
+		if (ret)
+			return 0;
+		count(RP_CNT_FREES);
+	} else if (!ret) {
+		if (t->kind != RP_CALL_REALLOC)
+			count(RP_CNT_ALLOC_FAILED);
+		if (t->sampled)
+			bpf_map_delete_elem(&pending, &tid);
+		return 0;
+	} else if (t->kind == RP_CALL_REALLOC) {
+		count(RP_CNT_REALLOCS);
+		if (t->old_size != ~0ULL && t->size > t->old_size)
+			add(RP_CNT_BYTES_ALLOC, t->size - t->old_size);
+		else if (t->old_size != ~0ULL)
+			add(RP_CNT_BYTES_SHRUNK, t->old_size - t->size);
+	} else {
+		count(RP_CNT_ALLOCS);
+		add(RP_CNT_BYTES_ALLOC, t->size);
+	}
+	if (!t->sampled)
+		return 0;
+	t0 = bpf_ktime_get_ns();
+	e = bpf_map_lookup_elem(&pending, &tid);
+	if (e) {
+		if (t->kind == RP_CALL_FREE) {
+			e->type = RP_EV_FREE;
+			e->ptr = e->old_ptr;
+			e->old_ptr = 0;
+			forget(e->ptr);
+		} else {
+			e->ptr = ret;
+			if (t->kind == RP_CALL_REALLOC && ret != e->old_ptr)
+				forget(e->old_ptr);
+			remember(ret);
+		}
+		emit(e);
+	}
+	bpf_map_delete_elem(&pending, &tid);
+	recorded(t0);
+	return 0;
+}
+#endif /* RP_CALLS_BPF_H */

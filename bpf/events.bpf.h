@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * Event plumbing: the ring buffer to userspace, the per-CPU counters, and
+ * events built and sent. Included by rsprobe.bpf.c only (one BPF object).
+ */
+#ifndef RP_EVENTS_BPF_H
+#define RP_EVENTS_BPF_H
+
+/* Wake the consumer once this much data waits; below it, it drains on a timer. */
+const volatile __u64 wakeup_bytes = 256 * 1024;
+/* Diagnostic: do nothing at all in the programs (the uprobe floor). */
+const volatile bool empty_programs = false;
+/* Set by the first event: wake the consumer at once so it reads the layout early. */
+bool first_event_sent = false;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 32 * 1024 * 1024);	/* resized from userspace */
+} events SEC(".maps");
+
+/* Entry state kept per thread until the matching return. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, RP_MAX_PENDING);
+	__type(key, __u32);
+	__type(value, struct rp_event);
+} pending SEC(".maps");
+
+/*
+ * An all-zero event, only ever read: the initial value of a pending entry,
+ * which is too large for the BPF stack. (A per-CPU scratch buffer is not safe
+ * here: uprobe programs run with migration, not preemption, disabled, so two
+ * threads' programs can interleave on one CPU.)
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct rp_event);
+} zero_event SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct rp_percpu);
+} counters SEC(".maps");
+
+static __always_inline struct rp_percpu *percpu(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&counters, &zero);
+}
+
+static __always_inline void add(__u32 idx, __u64 n)
+{
+	struct rp_percpu *c = percpu();
+
+	if (c && idx < RP_CNT_MAX)
+		c->cnt[idx] += n;
+}
+
+static __always_inline void count(__u32 idx)
+{
+	add(idx, 1);
+}
+
+/* A recording step (stack walk, event) that began at t0: what it cost. */
+static __always_inline void recorded(__u64 t0)
+{
+	struct rp_percpu *c = percpu();
+
+	if (c) {
+		c->cnt[RP_CNT_SAMPLE_NS] += bpf_ktime_get_ns() - t0;
+		c->cnt[RP_CNT_RECORDED]++;
+	}
+}
+
+static __always_inline __u64 wakeup_flags(void)
+{
+	if (!first_event_sent ||
+	    bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes) {
+		first_event_sent = true;
+		return BPF_RB_FORCE_WAKEUP;
+	}
+	return BPF_RB_NO_WAKEUP;
+}
+
+/* Send a pending entry (a map value) with only the frames it holds. */
+static __always_inline void emit(struct rp_event *e)
+{
+	__u64 sz = RP_EVENT_HDR_SIZE + (__u64)e->nframes * 8;
+
+	if (sz > sizeof(*e))
+		sz = sizeof(*e);
+	if (bpf_ringbuf_output(&events, e, sz, wakeup_flags()))
+		count(RP_CNT_LOST);
+}
+
+static __always_inline void init_event(struct rp_event *e, __u32 type, __u64 pid_tgid)
+{
+	e->type = type;
+	e->tid = (__u32)pid_tgid;
+	e->pid = pid_tgid >> 32;
+	e->flags = 0;
+	e->nframes = 0;
+	e->ts = bpf_ktime_get_ns();
+	e->ptr = 0;
+	e->old_ptr = 0;
+	e->size = 0;
+	e->align = 0;
+	e->sample_bytes = 0;
+	e->seq = 0;
+}
+
+#endif /* RP_EVENTS_BPF_H */

@@ -1,0 +1,285 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * Stacks at an allocator's entry: DWARF-CFI unwinding over the tables
+ * userspace loaded, the frame-pointer walk without them, or a copy of the
+ * stack top for userspace to unwind (--unwind copy).
+ * Included by rsprobe.bpf.c only (one BPF object).
+ */
+#ifndef RP_UNWIND_BPF_H
+#define RP_UNWIND_BPF_H
+
+/* Capture user stacks at all (off for the bare-probe cost floor). */
+const volatile bool capture_stacks = true;
+/* DWARF unwinding is available (bpf_loop exists on this kernel). */
+const volatile bool use_dwarf = false;
+/*
+ * --unwind copy: no walk here; the registers and the top copy_bytes of the
+ * stack go to userspace (RP_EV_STACK), which unwinds them with libunwind.
+ */
+const volatile bool copy_stack = false;
+const volatile __u32 copy_bytes = RP_COPY_DEFAULT;
+/*
+ * Frames walked per stack, 1..RP_MAX_FRAMES (--max-frames), and the room
+ * kept for them: frames_mask + 1, a power of two, is what a free event
+ * reserves in the ring and what bounds every write into frames[].
+ */
+const volatile __u32 max_frames = RP_DEFAULT_FRAMES;
+const volatile __u32 frames_mask = RP_DEFAULT_FRAMES - 1;
+/* Which unwind_maps slot is current; DWARF unwinding is off while it is empty. */
+__u32 maps_slot = 0;
+
+/* Unwind tables of every object, concatenated (sized from userspace). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);	/* userspace writes rows in place */
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct rp_cfi_row);
+} cfi_rows SEC(".maps");
+
+/*
+ * Where the objects are: two slots, userspace fills the idle one and then
+ * flips maps_slot, so a walk never sees a half-written table.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct rp_maps);
+} unwind_maps SEC(".maps");
+
+/*
+ * Binary searches without data-dependent branches: the verifier follows every
+ * branch of a loop separately, and a branchy search over thousands of rows
+ * multiplies its paths past its limit. "x >= y" is computed as arithmetic.
+ */
+static __always_inline __u64 ge(__u64 x, __u64 y)
+{
+	return 1 - ((x - y) >> 63);	/* both below 2^63: user addresses */
+}
+
+/* The object containing pc. */
+static __always_inline const struct rp_map_entry *find_map(const struct rp_maps *mt, __u64 pc)
+{
+	__u32 base = 0, n = mt->n, i;
+	const struct rp_map_entry *m;
+
+	if (n > RP_MAX_MAPS)
+		n = RP_MAX_MAPS;
+	if (!n)
+		return NULL;
+	/* The last entry with start <= pc. */
+	for (i = 0; i < 9; i++) {	/* log2(RP_MAX_MAPS) + 1 */
+		__u32 half = n / 2;
+
+		base += half * ge(pc, mt->m[(base + half) & (RP_MAX_MAPS - 1)].start);
+		n -= half;
+	}
+	m = &mt->m[base & (RP_MAX_MAPS - 1)];
+	return pc >= m->start && pc < m->end ? m : NULL;
+}
+
+/* The last row at or before vaddr in the object's rows. */
+static __always_inline const struct rp_cfi_row *find_row(const struct rp_map_entry *m,
+							  __u64 vaddr)
+{
+	__u32 base = m->row_start, n = m->row_count, i, idx;
+	const struct rp_cfi_row *r;
+
+	if (!n)
+		return NULL;
+	for (i = 0; i < 24; i++) {	/* up to 16M rows */
+		__u32 half = n / 2;
+
+		idx = base + half;
+		r = bpf_map_lookup_elem(&cfi_rows, &idx);
+		if (!r)
+			return NULL;
+		base += half * ge(vaddr, r->pc);
+		n -= half;
+	}
+	r = bpf_map_lookup_elem(&cfi_rows, &base);
+	return r && r->pc <= vaddr ? r : NULL;
+}
+
+struct unwind_ctx {
+	const struct rp_maps *mt;
+	struct rp_event *e;
+	__u64 ip, sp, bp;
+};
+
+/* One frame: find the object, the row, the CFA; read the return address. */
+static int unwind_step(__u32 i, void *arg)
+{
+	struct unwind_ctx *u = arg;
+	/* After the first frame, ip is a return address: look up the call. */
+	__u64 at = i ? u->ip - 1 : u->ip, cfa, ra = 0, bp = u->bp;
+	__u32 idx;
+	const struct rp_map_entry *m = find_map(u->mt, at);
+	const struct rp_cfi_row *r;
+
+	if (!m) {
+		u->e->flags |= RP_F_UNMAPPED;
+		return 1;
+	}
+	r = find_row(m, at - m->bias);
+	if (!r)
+		return 1;
+	/* Outermost (_start, clone): its CFA may not even be expressible. */
+	if (r->rbp_type == RP_RBP_UNDEFINED) {
+		u->e->flags |= RP_F_COMPLETE;
+		return 1;
+	}
+	if (r->cfa_type == RP_CFA_RSP)
+		cfa = u->sp + r->cfa_off;
+	else if (r->cfa_type == RP_CFA_RBP)
+		cfa = u->bp + r->cfa_off;
+	else if (r->cfa_type == RP_CFA_PLT)
+		cfa = u->sp + 8 + ((u->ip & 15) >= 11 ? 8 : 0);
+	else
+		return 1;
+	/* The stack grows down: a caller's frame is above. Anything else is garbage. */
+	if (cfa <= u->sp)
+		return 1;
+	if (bpf_probe_read_user(&ra, sizeof(ra), (void *)(cfa - 8)))
+		return 1;
+	if (r->rbp_type == RP_RBP_OFFSET &&
+	    bpf_probe_read_user(&bp, sizeof(bp), (void *)(cfa + r->rbp_off)))
+		return 1;
+	if (!ra) {
+		u->e->flags |= RP_F_COMPLETE;
+		return 1;
+	}
+	/*
+	 * The index is read back from the event, not kept in u: the verifier
+	 * then knows it only by the mask, and does not walk every value of a
+	 * precise counter (which it gives up on for long limits).
+	 */
+	idx = u->e->nframes;
+	if (idx >= max_frames) {
+		u->e->flags |= RP_F_TRUNCATED;
+		return 1;
+	}
+	u->e->frames[idx & frames_mask & (RP_MAX_FRAMES - 1)] = ra;
+	u->e->nframes = idx + 1;
+	u->sp = cfa;
+	u->ip = ra;
+	u->bp = bp;
+	return 0;
+}
+
+/*
+ * DWARF-CFI unwinding with the tables userspace loaded. bpf_loop (5.17)
+ * keeps the verifier's work to one pass over the step; without it, or
+ * without tables, the caller falls back to frame pointers.
+ */
+static __always_inline bool unwind_dwarf(struct pt_regs *ctx, struct rp_event *e)
+{
+	__u32 slot = maps_slot & 1;
+	struct unwind_ctx u = {};
+
+	if (!use_dwarf)
+		return false;
+	u.mt = bpf_map_lookup_elem(&unwind_maps, &slot);
+	if (!u.mt || !u.mt->n)
+		return false;
+	u.e = e;
+	u.ip = PT_REGS_IP(ctx);
+	u.sp = PT_REGS_SP(ctx);
+	u.bp = PT_REGS_FP(ctx);
+	e->flags |= RP_F_DWARF;
+	/* One step more than frames kept: the last one tells a full stack from a cut one. */
+	e->nframes = 0;
+	bpf_loop(max_frames + 1, unwind_step, &u, 0);
+	return true;
+}
+
+/*
+ * Without tables, the kernel's frame-pointer walk: the probed address first,
+ * then return addresses. The shims begin with a jmp and have no frame of
+ * their own, so the immediate caller's return address is at [rsp]; it
+ * replaces the probed address in slot 0.
+ */
+static __always_inline void unwind_fp(struct pt_regs *ctx, struct rp_event *e)
+{
+	long n;
+	__u64 ra = 0;
+
+	n = bpf_get_stack(ctx, e->frames, ((frames_mask & (RP_MAX_FRAMES - 1)) + 1) * 8,
+			  BPF_F_USER_STACK);
+	if (n < 0) {
+		count(RP_CNT_STACK_ERR);
+		n = 8;
+	} else if (n < 8) {
+		n = 8;
+	}
+	if (bpf_probe_read_user(&ra, sizeof(ra), (void *)PT_REGS_SP(ctx)) < 0)
+		ra = 0;
+	e->frames[0] = ra;
+	e->nframes = n / 8;
+	if (e->nframes >= max_frames) {
+		e->nframes = max_frames;
+		e->flags |= RP_F_TRUNCATED;
+	}
+}
+
+/*
+ * --unwind copy: send the registers and the stack from rsp up, as much of
+ * copy_bytes as is mapped (a read that crosses the end of the stack fails
+ * whole, so shorter lengths are tried, ending at a page boundary each).
+ */
+static __always_inline void send_stack_copy(struct pt_regs *ctx, __u64 pid_tgid)
+{
+	struct rp_stack_copy *c;
+	__u64 sp = PT_REGS_SP(ctx), first = 4096 - (sp & 4095), len;
+	int i;
+
+	c = bpf_ringbuf_reserve(&events, sizeof(*c) + copy_bytes, 0);
+	if (!c) {
+		count(RP_CNT_LOST);
+		return;
+	}
+	c->type = RP_EV_STACK;
+	c->tid = (__u32)pid_tgid;
+	c->pid = pid_tgid >> 32;
+	c->ip = PT_REGS_IP(ctx);
+	c->sp = sp;
+	c->bp = PT_REGS_FP(ctx);
+	c->bx = ctx->bx;
+	c->r12 = ctx->r12;
+	c->r13 = ctx->r13;
+	c->r14 = ctx->r14;
+	c->r15 = ctx->r15;
+	c->len = 0;
+	for (i = RP_COPY_MAX / 4096; i >= 0; i--) {
+		len = first + (__u64)i * 4096;
+		/* The bounds are checked on the register passed on. */
+		asm volatile("" : "+r"(len));
+		if (len > copy_bytes || len > RP_COPY_MAX)
+			continue;
+		if (!bpf_probe_read_user(c->data, len, (void *)sp)) {
+			c->len = len;
+			break;
+		}
+	}
+	if (!c->len && copy_bytes < first &&
+	    !bpf_probe_read_user(c->data, copy_bytes & (RP_COPY_MAX - 1), (void *)sp))
+		c->len = copy_bytes;
+	bpf_ringbuf_submit(c, 0);
+}
+
+static __always_inline void take_stack(struct pt_regs *ctx, struct rp_event *e)
+{
+	e->nframes = 0;
+	if (!capture_stacks)
+		return;
+	if (copy_stack) {
+		e->flags |= RP_F_COPIED;
+		send_stack_copy(ctx, bpf_get_current_pid_tgid());
+		return;
+	}
+	if (!unwind_dwarf(ctx, e))
+		unwind_fp(ctx, e);
+}
+
+#endif /* RP_UNWIND_BPF_H */
