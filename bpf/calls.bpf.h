@@ -169,20 +169,37 @@ static __always_inline struct rp_event *new_pending(struct pt_regs *ctx, __u32 t
 	return e;
 }
 
+/*
+ * What every program at an allocator's entry or return starts from: the
+ * thread, the sampling interval in force, this CPU's counters.
+ */
+struct call {
+	__u64 pid_tgid;
+	__u64 n;		/* sample_bytes: 0, every allocation is recorded */
+	struct rp_percpu *c;
+};
+
+/* The one preamble: false when the calling process is not traced now. */
+static __always_inline bool call_begin(struct call *k)
+{
+	k->pid_tgid = bpf_get_current_pid_tgid();
+	k->n = sample_bytes;
+	if (empty_programs || !is_target(k->pid_tgid))
+		return false;
+	k->c = percpu();
+	return k->c != NULL;
+}
+
 /* An allocation begins: counted always, recorded when sampled. */
 static __always_inline int alloc_begin(struct pt_regs *ctx, __u8 kind, __u64 size, __u64 align,
 				       __u64 arg, __u16 flags)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid(), n = sample_bytes, t0;
+	struct call k;
 	struct rp_thread *t;
 	struct rp_event *e;
+	__u64 t0;
 
-	struct rp_percpu *c;
-
-	if (empty_programs || !is_target(pid_tgid))
-		return 0;
-	c = percpu();
-	if (!c)
+	if (!call_begin(&k))
 		return 0;
 	if (!nested_calls) {
 		/*
@@ -190,20 +207,20 @@ static __always_inline int alloc_begin(struct pt_regs *ctx, __u8 kind, __u64 siz
 		 * counted here (a failure is taken back at the return).
 		 */
 		t = NULL;
-		c->cnt[RP_CNT_ALLOCS]++;
-		c->cnt[RP_CNT_BYTES_ALLOC] += size;
+		k.c->cnt[RP_CNT_ALLOCS]++;
+		k.c->cnt[RP_CNT_BYTES_ALLOC] += size;
 	} else {
-		t = enter_call(ctx, (__u32)pid_tgid, kind);
+		t = enter_call(ctx, (__u32)k.pid_tgid, kind);
 		if (!t)
 			return 0;
 		t->size = size;
 		t->arg = arg;
 		t->seq++;
 	}
-	if (n && !countdown(c, n, size))
+	if (k.n && !countdown(k.c, k.n, size))
 		return 0;
 	t0 = bpf_ktime_get_ns();
-	e = new_pending(ctx, RP_EV_ALLOC, pid_tgid, t, n);
+	e = new_pending(ctx, RP_EV_ALLOC, k.pid_tgid, t, k.n);
 	if (!e)
 		return 0;
 	e->size = size;
@@ -230,39 +247,35 @@ static __always_inline int alloc_enter(struct pt_regs *ctx, __u64 size, __u64 al
 static __always_inline int realloc_begin(struct pt_regs *ctx, __u64 ptr, __u64 old_size,
 					 __u64 size, bool stack)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid(), n = sample_bytes, t0;
+	struct call k;
 	struct rp_thread *t;
 	struct rp_event *e;
+	__u64 t0;
 
-	struct rp_percpu *c;
-
-	if (empty_programs || !is_target(pid_tgid))
-		return 0;
-	c = percpu();
-	if (!c)
+	if (!call_begin(&k))
 		return 0;
 	if (!nested_calls) {
 		t = NULL;
-		c->cnt[RP_CNT_REALLOCS]++;
+		k.c->cnt[RP_CNT_REALLOCS]++;
 		if (size > old_size)
-			c->cnt[RP_CNT_BYTES_ALLOC] += size - old_size;
+			k.c->cnt[RP_CNT_BYTES_ALLOC] += size - old_size;
 		else
-			c->cnt[RP_CNT_BYTES_SHRUNK] += old_size - size;
+			k.c->cnt[RP_CNT_BYTES_SHRUNK] += old_size - size;
 	} else {
-		t = enter_call(ctx, (__u32)pid_tgid, RP_CALL_REALLOC);
+		t = enter_call(ctx, (__u32)k.pid_tgid, RP_CALL_REALLOC);
 		if (!t)
 			return 0;
 		t->size = size;
 		t->old_size = old_size;
 		t->arg = ptr;
 	}
-	if (n && !is_sampled_ptr(ptr)) {
+	if (k.n && !is_sampled_ptr(ptr)) {
 		if (old_size != ~0ULL && size > old_size)
-			countdown(c, n, size - old_size);
+			countdown(k.c, k.n, size - old_size);
 		return 0;
 	}
 	t0 = bpf_ktime_get_ns();
-	e = new_pending(ctx, RP_EV_REALLOC, pid_tgid, t, 0);
+	e = new_pending(ctx, RP_EV_REALLOC, k.pid_tgid, t, 0);
 	if (!e)
 		return 0;
 	e->old_ptr = ptr;
@@ -343,13 +356,15 @@ static __always_inline int shim_exit(__u32 tid, __u64 ret, bool realloc)
 
 static __always_inline int call_exit_kind(__u64 ret, bool realloc)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid(), t0;
-	__u32 tid = (__u32)pid_tgid;
+	struct call k;
 	struct rp_thread *t;
 	struct rp_event *e;
+	__u32 tid;
+	__u64 t0;
 
-	if (empty_programs || !is_target(pid_tgid))
+	if (!call_begin(&k))
 		return 0;
+	tid = (__u32)k.pid_tgid;
 	if (!nested_calls)
 		return shim_exit(tid, ret, realloc);
 	t = leave_call(tid);
@@ -406,4 +421,94 @@ static __always_inline int call_exit_kind(__u64 ret, bool realloc)
 	recorded(t0);
 	return 0;
 }
+/*
+ * A free: counted always; recorded when its allocation was sampled, or when
+ * every allocation is being recorded (then frees of memory born before the
+ * capture are recorded too, as unknown frees).
+ */
+static __always_inline int free_enter(struct pt_regs *ctx, __u64 ptr, __u64 size, __u64 align)
+{
+	struct call k;
+	struct rp_event *e;
+	__u32 tid;
+	__u64 t0;
+
+	if (!call_begin(&k) || !ptr)
+		return 0;
+	tid = (__u32)k.pid_tgid;
+	/* A free inside a probed call (glibc's realloc(p, 0)): the call reports. */
+	if (nested_calls) {
+		struct rp_thread *t = bpf_map_lookup_elem(&threads, &tid);
+
+		if (t && t->in_call && PT_REGS_SP(ctx) <= t->entry_sp)
+			return 0;
+	}
+	k.c->cnt[RP_CNT_FREES]++;
+	k.c->cnt[RP_CNT_BYTES_FREED] += size;
+	if (!fixed_exact) {
+		if (is_sampled_ptr(ptr))
+			forget(ptr);
+		else if (k.n)
+			return 0;
+	}
+	t0 = bpf_ktime_get_ns();
+	/* The copy goes first: userspace joins it with the next event of the thread. */
+	if (copy_stack && capture_stacks)
+		send_stack_copy(ctx, k.pid_tgid);
+	/* Room for the frame limit: the ring is the only memory this program owns. */
+	e = bpf_ringbuf_reserve(&events,
+				RP_EVENT_HDR_SIZE + ((frames_mask & (RP_MAX_FRAMES - 1)) + 1) * 8, 0);
+	if (!e) {
+		count(RP_CNT_LOST);
+		return 0;
+	}
+	init_event(e, RP_EV_FREE, k.pid_tgid);
+	e->ptr = ptr;
+	e->size = size;
+	e->align = align;
+	e->sample_bytes = k.n;
+	if (nested_calls) {
+		/* The freeing thread's allocations so far: temporaries. */
+		struct rp_thread *t = bpf_map_lookup_elem(&threads, &tid);
+
+		e->seq = t ? t->seq : 0;
+	}
+	if (copy_stack && capture_stacks)
+		e->flags |= RP_F_COPIED;
+	else
+		take_stack(ctx, e);
+	bpf_ringbuf_submit(e, wakeup_flags());
+	recorded(t0);
+	return 0;
+}
+
+/*
+ * realloc(p, 0) is a free (glibc), done by calling its own free, an inner
+ * call here: the realloc reports it, with its own stack.
+ */
+static __always_inline int realloc_free_begin(struct pt_regs *ctx, __u64 ptr)
+{
+	struct call k;
+	struct rp_thread *t;
+	struct rp_event *e;
+	__u64 t0;
+
+	if (!call_begin(&k))
+		return 0;
+	t = enter_call(ctx, (__u32)k.pid_tgid, RP_CALL_FREE);
+	if (!t)
+		return 0;
+	t->arg = ptr;
+	if (k.n && !is_sampled_ptr(ptr))
+		return 0;
+	t0 = bpf_ktime_get_ns();
+	e = new_pending(ctx, RP_EV_FREE, k.pid_tgid, t, k.n);
+	if (!e)
+		return 0;
+	e->old_ptr = ptr;
+	take_stack(ctx, e);
+	recorded(t0);
+	return 0;
+}
+
 #endif /* RP_CALLS_BPF_H */

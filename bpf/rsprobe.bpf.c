@@ -67,71 +67,6 @@ int BPF_KRETPROBE(rust_realloc_ret, __u64 ret)
 	return call_exit_kind(ret, true);
 }
 
-/*
- * A free: counted always; recorded when its allocation was sampled, or when
- * every allocation is being recorded (then frees of memory born before the
- * capture are recorded too, as unknown frees).
- */
-static __always_inline int free_enter(struct pt_regs *ctx, __u64 ptr, __u64 size, __u64 align)
-{
-	__u64 pid_tgid = bpf_get_current_pid_tgid(), n = sample_bytes, t0;
-	__u32 tid = (__u32)pid_tgid;
-	struct rp_event *e;
-
-	if (empty_programs || !is_target(pid_tgid) || !ptr)
-		return 0;
-	/* A free inside a probed call (glibc's realloc(p, 0)): the call reports. */
-	if (nested_calls) {
-		struct rp_thread *t = bpf_map_lookup_elem(&threads, &tid);
-
-		if (t && t->in_call && PT_REGS_SP(ctx) <= t->entry_sp)
-			return 0;
-	}
-	{
-		struct rp_percpu *c = percpu();
-
-		if (c) {
-			c->cnt[RP_CNT_FREES]++;
-			c->cnt[RP_CNT_BYTES_FREED] += size;
-		}
-	}
-	if (!fixed_exact) {
-		if (is_sampled_ptr(ptr))
-			forget(ptr);
-		else if (n)
-			return 0;
-	}
-	t0 = bpf_ktime_get_ns();
-	/* The copy goes first: userspace joins it with the next event of the thread. */
-	if (copy_stack && capture_stacks)
-		send_stack_copy(ctx, pid_tgid);
-	/* Room for the frame limit: the ring is the only memory this program owns. */
-	e = bpf_ringbuf_reserve(&events,
-				RP_EVENT_HDR_SIZE + ((frames_mask & (RP_MAX_FRAMES - 1)) + 1) * 8, 0);
-	if (!e) {
-		count(RP_CNT_LOST);
-		return 0;
-	}
-	init_event(e, RP_EV_FREE, pid_tgid);
-	e->ptr = ptr;
-	e->size = size;
-	e->align = align;
-	e->sample_bytes = n;
-	if (nested_calls) {
-		/* The freeing thread's allocations so far: temporaries. */
-		struct rp_thread *t = bpf_map_lookup_elem(&threads, &tid);
-
-		e->seq = t ? t->seq : 0;
-	}
-	if (copy_stack && capture_stacks)
-		e->flags |= RP_F_COPIED;
-	else
-		take_stack(ctx, e);
-	bpf_ringbuf_submit(e, wakeup_flags());
-	recorded(t0);
-	return 0;
-}
-
 SEC("uprobe")
 int BPF_KPROBE(rust_dealloc, __u64 ptr, __u64 size, __u64 align)
 {
@@ -245,30 +180,11 @@ int BPF_KRETPROBE(libc_posix_memalign_ret, __u64 ret)
 SEC("uprobe")
 int BPF_KPROBE(libc_realloc, __u64 ptr, __u64 size)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid(), n = sample_bytes, t0;
-	struct rp_thread *t;
-	struct rp_event *e;
-
 	if (!ptr)
 		return alloc_enter(ctx, size, 0, 0);
 	if (size)
 		return realloc_begin(ctx, ptr, ~0ULL, size, false);
-	if (empty_programs || !is_target(pid_tgid))
-		return 0;
-	t = enter_call(ctx, (__u32)pid_tgid, RP_CALL_FREE);
-	if (!t)
-		return 0;
-	t->arg = ptr;
-	if (n && !is_sampled_ptr(ptr))
-		return 0;
-	t0 = bpf_ktime_get_ns();
-	e = new_pending(ctx, RP_EV_FREE, pid_tgid, t, n);
-	if (!e)
-		return 0;
-	e->old_ptr = ptr;
-	take_stack(ctx, e);
-	recorded(t0);
-	return 0;
+	return realloc_free_begin(ctx, ptr);
 }
 
 SEC("uretprobe")
