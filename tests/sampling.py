@@ -223,7 +223,7 @@ def test_live_view_shows_the_interval():
     eq(r.returncode, 0, "rsprobe -i (stderr: %s)" % r.stderr)
     check("mode --sample-bytes: sampling one per 64 B allocated" in r.stdout,
           "live view: the interval in force: %r" % r.stdout[:600])
-    check(re.search(r"recording ~[0-9.]+% of the target's CPU", r.stdout),
+    check(re.search(r"recording ~[0-9.]+% of the traps' cost", r.stdout),
           "live view: the estimated cost of recording")
     check(re.search(r"^ +\d+ .* ~\d+ ", r.stdout, re.M), "live view: ~ on site rows")
     r = run([RSPROBE, "-q", "-i", "0.2", "-o", out, "--", fixture("slow")])

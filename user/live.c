@@ -123,12 +123,12 @@ static void header(struct live_view *v, struct session *s, const struct model *m
 		fprintf(v->out, "mode --all: every allocation recorded\n");
 	else if (interval)
 		fprintf(v->out, "mode %s: sampling one per %s allocated, recording ~%.1f%% of the "
-			"target's CPU; site figures are estimates (~)\n",
+			"traps' cost; site figures are estimates (~)\n",
 			m->mode.adaptive ? "adaptive" : "--sample-bytes", fmt_bytes(a, sizeof(a), interval),
 			session__overhead_pct(s));
 	else
 		fprintf(v->out, "mode adaptive: every allocation recorded, recording ~%.1f%% of the "
-			"target's CPU (budget %.0f%%)\n", session__overhead_pct(s), m->mode.budget_pct);
+			"traps' cost (budget %.0f%%)\n", session__overhead_pct(s), m->mode.budget_pct);
 	fprintf(v->out, "events %llu (%.0f/s)  lost %llu%s\n", (unsigned long long)events,
 		per_sec(events - v->last_events, dt), (unsigned long long)session__lost(s),
 		session__lost(s) ? "  (raise --ring-mb)" : "");

@@ -139,7 +139,7 @@ struct mode_info {
 	double sampled_fraction;	/* allocations recorded / all allocations */
 	uint64_t sample_bytes_min, sample_bytes_max;	/* intervals used (adaptive) */
 	double budget_pct;		/* adaptive: the overhead budget */
-	double overhead_pct;		/* estimated cost of recording, % of the target's CPU */
+	double overhead_pct;		/* estimated cost of recording, % of the budget's reference */
 	const char *source;		/* "rust", "libc", ... */
 	char *source_reason;
 };

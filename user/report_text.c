@@ -47,7 +47,7 @@ char *report_mode(const struct model *m)
 	fmt_bytes(a, sizeof(a), m->mode.sample_bytes_min);
 	fmt_bytes(b, sizeof(b), m->mode.sample_bytes_max);
 	return xasprintf("adaptive, sampled: one sample per %s%s%s allocated on average, to keep "
-			 "recording within %.0f%% of the target's CPU; %.2f%% of allocations "
+			 "recording within %.0f%% of the traps' cost; %.2f%% of allocations "
 			 "recorded; per-site figures are estimates (~), totals are exact",
 			 a, strcmp(a, b) ? " to " : "", strcmp(a, b) ? b : "",
 			 m->mode.budget_pct, m->mode.sampled_fraction * 100);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "sampler.h"
+#include "trapcost.h"
 #include "util.h"
 
 #define PERIOD_FIRST_NS 10000000ULL
@@ -19,6 +20,7 @@ void sampler__init(struct sampler *sp, pid_t pid, double budget_pct)
 	sp->budget = budget_pct / 100;
 	sp->period_ns = PERIOD_FIRST_NS;
 	u64map_init(&sp->cpu);
+	trapcost__start();
 }
 
 void sampler__free(struct sampler *sp)
@@ -79,17 +81,41 @@ static uint64_t clamp_interval(double v)
 	return (uint64_t)v;
 }
 
+/*
+ * What the period's traps cost: the reference the budget is a share of.
+ * Until the trap is measured, the target's CPU time, which for a program
+ * that does little but allocate is about the same.
+ */
+static double trap_reference(struct sampler *sp, double base_ns, const struct sampler_stats *d)
+{
+	struct trapcost tc;
+
+	if (!sp->trap_entry_ns && trapcost__get(&tc) && tc.measured) {
+		sp->trap_entry_ns = tc.entry_ns;
+		sp->trap_ret_ns = tc.ret_ns;
+	}
+	if (!sp->trap_entry_ns)
+		return base_ns;
+	return (double)d->calls * sp->trap_entry_ns + (double)d->returns * sp->trap_ret_ns;
+}
+
+/*
+ * What the budget is a share of: the traps' cost, or a tenth of one CPU when
+ * that is more (a program that allocates now and then): what costs so little
+ * is recorded whole.
+ */
+static double reference(struct sampler *sp, double base_ns, double wall_ns,
+			const struct sampler_stats *d)
+{
+	return MAX(trap_reference(sp, base_ns, d), wall_ns * SAMPLER_CPU_FLOOR);
+}
+
 /* The interval for the next period, from what this one cost. */
 static uint64_t next_interval(struct sampler *sp, double base_ns, double wall_ns,
 			      double record_ns, const struct sampler_stats *d)
 {
-	/*
-	 * The budget is a share of the target's CPU time, or of a tenth of one
-	 * CPU when the target uses less (a program that mostly sleeps): what
-	 * costs so little is recorded whole. Aim below it: costs vary from
-	 * period to period.
-	 */
-	double allowed = sp->budget * MAX(base_ns, wall_ns * SAMPLER_CPU_FLOOR);
+	/* Aim below the budget: costs vary from period to period. */
+	double allowed = sp->budget * reference(sp, base_ns, wall_ns, d);
 	double counting = (double)d->calls * SAMPLER_COUNT_NS_PER_CALL, target = 0.5 * allowed - counting, per_event, exact_cost;
 
 	if (!d->events || record_ns <= 0)
@@ -140,6 +166,7 @@ bool sampler__tick(struct sampler *sp, uint64_t now_ns, const struct sampler_sta
 	cpu = sp->last_cpu_ns;
 	dcpu = sampler__target_cpu_ns(sp) - cpu;
 	d.allocs = st->allocs - sp->last.allocs;
+	d.returns = st->returns - sp->last.returns;
 	d.bytes = st->bytes - sp->last.bytes;
 	d.record_ns = st->record_ns - sp->last.record_ns;
 	d.events = st->events - sp->last.events;
@@ -161,7 +188,7 @@ bool sampler__tick(struct sampler *sp, uint64_t now_ns, const struct sampler_sta
 		   (double)dcpu / 20);
 	d.record_ns = (uint64_t)(d.record_ns * SAMPLER_RECORD_FACTOR);
 	rec = (double)d.record_ns + (double)d.calls * SAMPLER_COUNT_NS_PER_CALL;
-	sp->overhead = rec / base;
+	sp->overhead = rec / reference(sp, base, (double)wall, &d);
 	debug("period: target CPU %.1f ms, recording %.2f ms (estimated), %llu calls, %llu steps",
 	      dcpu / 1e6, d.record_ns / 1e6, (unsigned long long)d.calls,
 	      (unsigned long long)d.events);

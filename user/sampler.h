@@ -14,12 +14,15 @@
  * by bytes with a mean interval that follows the load. Each period (100 ms,
  * growing to 1 s while the interval is steady) compares what recording cost
  * the target (time spent in BPF taking stacks and sending events, measured
- * there, plus an estimate for the counting every call pays) with the
- * target's own CPU time in the period, and sets the interval for the next.
+ * there, plus an estimate for the counting every call pays) with what the
+ * traps of the period's calls cost (trapcost.h: measured at start-up; until
+ * then, and without a measurement, the target's own CPU time in the period),
+ * and sets the interval for the next.
  */
 struct sampler_stats {
 	uint64_t calls;		/* allocator calls (allocs, frees, reallocs) */
 	uint64_t allocs;
+	uint64_t returns;	/* calls that pay a return probe (allocations, reallocs) */
 	uint64_t bytes;		/* bytes allocated */
 	uint64_t record_ns;	/* time BPF spent recording */
 	uint64_t events;	/* recording steps (an allocation's entry and return, a free) */
@@ -27,7 +30,8 @@ struct sampler_stats {
 
 struct sampler {
 	pid_t pid;
-	double budget;		/* fraction of the target's CPU time */
+	double budget;		/* fraction of the traps' cost */
+	double trap_entry_ns, trap_ret_ns;	/* measured; 0 until known */
 	uint64_t interval;	/* mean bytes between samples; 0: exact */
 	uint64_t period_ns, last_ns;
 	struct sampler_stats last;

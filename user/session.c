@@ -1513,6 +1513,7 @@ static void adapt(struct session *s)
 	sum_counters(s, sum);
 	st.calls = sum[RP_CNT_ALLOCS] + sum[RP_CNT_FREES] + sum[RP_CNT_REALLOCS];
 	st.allocs = sum[RP_CNT_ALLOCS];
+	st.returns = sum[RP_CNT_ALLOCS] + sum[RP_CNT_REALLOCS];
 	st.bytes = sum[RP_CNT_BYTES_ALLOC];
 	st.record_ns = sum[RP_CNT_SAMPLE_NS];
 	st.events = sum[RP_CNT_RECORDED];
@@ -1520,7 +1521,7 @@ static void adapt(struct session *s)
 	if (!s->adaptive)
 		s->sampler.interval = s->skel->bss->sample_bytes;
 	if (sampler__tick(&s->sampler, now, &st, &next) && s->adaptive) {
-		debug("sampling interval: %llu bytes (recording cost %.1f%% of the target's CPU)",
+		debug("sampling interval: %llu bytes (recording cost %.1f%% of the traps')",
 		      (unsigned long long)next, s->sampler.overhead * 100);
 		s->skel->bss->sample_bytes = next;
 		if (next)

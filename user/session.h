@@ -18,7 +18,7 @@ struct session_opts {
 	uint64_t ring_bytes;
 	bool all;		/* record every allocation, never sample */
 	uint64_t sample_bytes;	/* fixed sampling interval; 0 (and !all): adaptive */
-	double budget_pct;	/* adaptive: recording cost allowed, % of the target's CPU */
+	double budget_pct;	/* adaptive: recording cost allowed, % of the traps' cost */
 	bool empty_programs;	/* bench: the bare-uprobe floor */
 	enum unwind_mode { UNWIND_AUTO, UNWIND_DWARF, UNWIND_FP, UNWIND_COPY } unwind;
 	enum source_mode {
