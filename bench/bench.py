@@ -35,7 +35,12 @@ WORKLOADS = {
     "churn": ["200000"],     # iterations: 2 calls each
     "mixed": ["2600"],       # rounds: 156 calls each
     "threads": ["200000"],   # messages: 2 calls each
+    "text": ["17000"],       # log lines parsed and aggregated: about 24 calls each
 }
+# Workloads that cannot count their calls from capacity changes: a twin built
+# with --cfg counting over counting.rs (an rlib) counts them, and the workload
+# is given the twin's counts (the same program on the same input).
+COUNTED = {"text"}
 LIVE_N = 300000              # boxes held at once by the memory phase
 
 # The configurations, in the order of the table.
@@ -148,23 +153,45 @@ def build_workloads(args):
     """Build every workload twice: as users build (rustc -O) and with frame pointers."""
     srcs = [os.path.join(HERE, "workloads", n + ".rs") for n in list(WORKLOADS) + ["live"]]
     harness = os.path.join(HERE, "workloads", "harness.rs")
+    counting = os.path.join(HERE, "workloads", "counting.rs")
     bins = {}
+
+    def rustc(src, dst, deps, flags):
+        if not os.path.exists(dst) or os.path.getmtime(dst) < max(map(os.path.getmtime, deps)):
+            log(f"  RUSTC    {dst}")
+            cmd = [args.rustc, "--edition", "2021", "-O", *flags, "-o", dst + ".tmp", src]
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            if r.returncode:
+                sys.exit(f"bench: building {src} failed:\n{r.stderr}")
+            os.replace(dst + ".tmp", dst)
+
     for variant, extra in (("nofp", []), ("fp", ["-C", "force-frame-pointers=yes"])):
         outdir = os.path.join(args.build_dir, variant)
         os.makedirs(outdir, exist_ok=True)
+        rlib = os.path.join(outdir, "libcounting.rlib")
+        rustc(counting, rlib, [counting], [*extra, "--crate-type", "rlib"])
         for src in srcs:
             name = os.path.basename(src)[:-3]
             dst = os.path.join(outdir, name)
-            newest = max(os.path.getmtime(src), os.path.getmtime(harness))
-            if not os.path.exists(dst) or os.path.getmtime(dst) < newest:
-                log(f"  RUSTC    {dst}")
-                cmd = [args.rustc, "--edition", "2021", "-O", *extra, "-o", dst + ".tmp", src]
-                r = subprocess.run(cmd, capture_output=True, text=True)
-                if r.returncode:
-                    sys.exit(f"bench: building {src} failed:\n{r.stderr}")
-                os.replace(dst + ".tmp", dst)
+            rustc(src, dst, [src, harness], extra)
             bins[(name, variant)] = dst
+            if name in COUNTED:
+                rustc(src, dst + "-count", [src, harness, rlib],
+                      [*extra, "--cfg", "counting", "--extern", f"counting={rlib}",
+                       "-L", outdir])
+                bins[(name + "-count", variant)] = dst + "-count"
     return bins
+
+
+def twin_counts(binary, wargs):
+    """The allocator calls of a workload's timed phase, as its counting twin counts them."""
+    r = subprocess.run([binary, *wargs], stdin=subprocess.DEVNULL, capture_output=True,
+                       text=True, timeout=RUN_TIMEOUT)
+    line = next((x for x in r.stdout.splitlines() if x.startswith('{"workload"')), None)
+    if r.returncode or not line:
+        sys.exit(f"bench: {binary} failed: {r.stderr.strip()[-300:]}")
+    res = json.loads(line)
+    return [str(res["allocs"]), str(res["frees"]), str(res["reallocs"])]
 
 
 def shim_symbols(binary):
@@ -649,15 +676,16 @@ def evaluate_targets(summary, mem):
         print(f"  info    allocations recorded, default mode: {', '.join(rec[:n])}")
         if rec[n:]:
             print(f"  info    allocations recorded, --sample-bytes 512K: {', '.join(rec[n:])}")
-    peer = []
-    for w in WORKLOADS:
-        d = summary.get((w, "nofp", "default"), {}).get("added_ns_per_call")
-        h = summary.get((w, "nofp", "heaptrack"), {}).get("added_ns_per_call")
-        if d is not None and h:
-            peer.append(f"{w} {d / h:.2f}x")
-            res.append((f"default mode / heaptrack, {w}", d / h, f"{d / h:.2f}x", None))
-    if peer:
-        print(f"  info    default mode against heaptrack (added ns per call): {', '.join(peer)}")
+    for mode, label in (("default", "default mode"), ("all", "--all")):
+        peer = []
+        for w in WORKLOADS:
+            d = summary.get((w, "nofp", mode), {}).get("added_ns_per_call")
+            h = summary.get((w, "nofp", "heaptrack"), {}).get("added_ns_per_call")
+            if d is not None and h:
+                peer.append(f"{w} {d / h:.2f}x")
+                res.append((f"{label} / heaptrack, {w}", d / h, f"{d / h:.2f}x", None))
+        if peer:
+            print(f"  info    {label} against heaptrack (added ns per call): {', '.join(peer)}")
     return [{"target": n, "value": x, "shown": sh, "met": ok} for n, x, sh, ok in res]
 
 
@@ -676,6 +704,7 @@ def main():
                     help="seconds the repetitions may take; fewer run if they would not fit")
     ap.add_argument("--scale", type=float, default=1.0, help="multiply workload sizes")
     ap.add_argument("--configs", help="comma-separated subset of: " + ",".join(CONFIGS))
+    ap.add_argument("--workloads", help="comma-separated subset of: " + ",".join(WORKLOADS))
     ap.add_argument("--no-fp", action="store_true", help="skip the frame-pointer builds")
     ap.add_argument("--no-memory", action="store_true", help="skip the live-allocation phase")
     ap.add_argument("--readme", metavar="FILE",
@@ -711,6 +740,10 @@ def bench(args, start):
         if c not in CONFIGS:
             sys.exit(f"bench: unknown configuration {c}")
     configs = [c for c in CONFIGS if c in configs]
+    selected = args.workloads.split(",") if args.workloads else list(WORKLOADS)
+    for w in selected:
+        if w not in WORKLOADS:
+            sys.exit(f"bench: unknown workload {w}")
     skipped = {c: why for c in configs if (why := available(CONFIGS[c]))}
 
     info = machine_info(args)
@@ -721,12 +754,14 @@ def bench(args, start):
     # One repetition: every workload under every configuration, in turn.
     plan = []
     for v in ("nofp",) + (() if args.no_fp else ("fp",)):
-        for w in WORKLOADS:
+        for w in [w for w in WORKLOADS if w in selected]:
+            wargs = [str(max(1, int(int(a) * args.scale))) for a in WORKLOADS[w]]
+            if w in COUNTED:
+                wargs += twin_counts(bins[(w + "-count", v)], wargs)
             for c in configs:
                 if c in skipped or (v == "fp" and c not in FP_CONFIGS) or (
                         v == "nofp" and CONFIGS[c].get("fp_builds_only")):
                     continue
-                wargs = [str(max(1, int(int(a) * args.scale))) for a in WORKLOADS[w]]
                 plan.append((w, v, c, wargs))
         # rsprobe's fixed cost per session: the same binary, one allocation.
         for c in configs:
