@@ -7,35 +7,6 @@
 #include "symbolize.h"
 #include "util.h"
 
-const char *const weight_names[WEIGHT_MAX] = {
-	[WEIGHT_ALLOC_BYTES] = "alloc-bytes",
-	[WEIGHT_ALLOCS] = "allocs",
-	[WEIGHT_LIVE_BYTES] = "live-bytes",
-	[WEIGHT_LIFETIME] = "lifetime",
-};
-
-const char *const weight_units[WEIGHT_MAX] = {
-	[WEIGHT_ALLOC_BYTES] = "bytes",
-	[WEIGHT_ALLOCS] = "allocations",
-	[WEIGHT_LIVE_BYTES] = "bytes",
-	[WEIGHT_LIFETIME] = "ns",
-};
-
-uint64_t site_weight(const struct site *s, enum weight w)
-{
-	switch (w) {
-	case WEIGHT_ALLOCS:
-		return s->allocs;
-	case WEIGHT_LIVE_BYTES:
-		return s->live_bytes;
-	case WEIGHT_LIFETIME:
-		/* Freed ones lived their lifetime; live ones their age at the end. */
-		return s->lifetime.sum + s->live_age_sum;
-	default:
-		return s->bytes;
-	}
-}
-
 static uint32_t node_new(struct flame *f, const char *name, enum frame_kind kind, uint32_t depth)
 {
 	struct flame_node *n;

@@ -10,6 +10,7 @@
 #include "live.h"
 #include "model.h"
 #include "session.h"
+#include "stats.h"
 #include "util.h"
 
 #define HEADER_LINES 6
@@ -97,15 +98,13 @@ static void collect_rows(struct live_view *v, const struct model *m)
 	qsort(v->rows, m->nsites, sizeof(*v->rows), cmp_row);
 }
 
-static void header(struct live_view *v, struct session *s, const struct model *m,
-		   uint64_t now, uint64_t dt)
+static void header(struct live_view *v, const struct model *m, const struct capture_stats *st,
+		   uint64_t dt)
 {
-	struct totals exact, *t = &exact;
-	uint64_t events = session__events(s), interval = session__sample_bytes(s);
-	char a[32], b[32], c[32];
-
 	/* Counted in BPF: exact in every mode. */
-	session__totals(s, &exact);
+	const struct totals *t = &st->exact;
+	uint64_t events = st->events, interval = st->sample_bytes, now = st->now_ns;
+	char a[32], b[32], c[32];
 
 	fprintf(v->out, "rsprobe live: pid %d (%s)  elapsed %s  refresh %s\n", m->target.pid,
 		m->target.comm, fmt_ns(a, sizeof(a), m->start_ns ? now - m->start_ns : 0),
@@ -125,13 +124,13 @@ static void header(struct live_view *v, struct session *s, const struct model *m
 		fprintf(v->out, "mode %s: sampling one per %s allocated, recording ~%.1f%% of the "
 			"traps' cost; site figures are estimates (~)\n",
 			m->mode.adaptive ? "adaptive" : "--sample-bytes", fmt_bytes(a, sizeof(a), interval),
-			session__overhead_pct(s));
+			st->overhead_pct);
 	else
 		fprintf(v->out, "mode adaptive: every allocation recorded, recording ~%.1f%% of the "
-			"traps' cost (budget %.0f%%)\n", session__overhead_pct(s), m->mode.budget_pct);
+			"traps' cost (budget %.0f%%)\n", st->overhead_pct, m->mode.budget_pct);
 	fprintf(v->out, "events %llu (%.0f/s)  lost %llu%s\n", (unsigned long long)events,
-		per_sec(events - v->last_events, dt), (unsigned long long)session__lost(s),
-		session__lost(s) ? "  (raise --ring-mb)" : "");
+		per_sec(events - v->last_events, dt), (unsigned long long)st->lost_events,
+		st->lost_events ? "  (raise --ring-mb)" : "");
 	fprintf(v->out, "\n%5s %10s %10s %9s %10s %7s %10s  %s\n", "site", "allocs/s", "bytes/s",
 		"allocs", "bytes", "live", "live bytes", "function");
 	v->last_events = events;
@@ -158,11 +157,9 @@ static void table(struct live_view *v, const struct model *m, uint64_t dt)
 	}
 }
 
-void live_view__tick(struct session *s, void *ctx)
+void live_view__draw(struct live_view *v, const struct model *m, const struct capture_stats *st)
 {
-	struct live_view *v = ctx;
-	const struct model *m = session__model(s);
-	uint64_t now = mono_ns();
+	uint64_t now = st->now_ns;
 	uint64_t since = v->last_ns ? v->last_ns : m->start_ns ? m->start_ns : now;
 	uint64_t dt = now - since;
 
@@ -177,7 +174,7 @@ void live_view__tick(struct session *s, void *ctx)
 	mem = open_memstream(&buf, &len);
 	if (mem)
 		v->out = mem;
-	header(v, s, m, now, dt);
+	header(v, m, st, dt);
 	table(v, m, dt);
 	if (mem) {
 		fclose(mem);
@@ -187,11 +184,14 @@ void live_view__tick(struct session *s, void *ctx)
 	}
 	fflush(out);
 	v->last_ns = now;
-	{
-		struct totals t;
+	v->last_allocs = st->exact.allocs;
+	v->last_bytes = st->exact.bytes_allocated;
+}
 
-		session__totals(s, &t);
-		v->last_allocs = t.allocs;
-		v->last_bytes = t.bytes_allocated;
-	}
+void live_view__tick(struct session *s, void *ctx)
+{
+	struct capture_stats st;
+
+	capture_stats__read(s, &st);
+	live_view__draw(ctx, session__model(s), &st);
 }

@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+struct capture_stats;
+struct model;
 struct session;
 struct live_view;
 
@@ -14,7 +16,9 @@ struct live_view;
  * table replaces the last; otherwise tables are appended, one per tick.
  */
 struct live_view *live_view__new(FILE *out, uint64_t interval_ns, int top);
-/* The session's on_tick hook; ctx is the live view. */
+/* One table of m's sites and the capture's figures st, as of st->now_ns. */
+void live_view__draw(struct live_view *v, const struct model *m, const struct capture_stats *st);
+/* The session's on_tick hook (one draw with the session's figures); ctx is the live view. */
 void live_view__tick(struct session *s, void *ctx);
 void live_view__free(struct live_view *v);
 

@@ -13,7 +13,6 @@
 #include <bpf/libbpf.h>
 
 #include "diff.h"
-#include "escape.h"
 #include "live.h"
 #include "report.h"
 #include "rsprobe.h"
@@ -25,23 +24,9 @@
 #define MAX_OUTPUTS 16
 #define MAX_DEBUG_DIRS 8
 
-/* Output formats, chosen by file name suffix; each renders the one model. */
-static const struct format {
-	const char *suffix;
-	int (*render)(FILE *f, const struct model *m, const struct report_opts *o);
-} formats[] = {
-	{ ".txt", report_text },
-	{ ".json", report_json },
-	{ ".folded", report_folded },
-	{ ".svg", report_svg },
-	{ ".pb.gz", report_pprof },
-	{ ".dhat.json", report_dhat },
-	{ ".html", report_html },
-};
-
 struct output {
 	const char *path;
-	const struct format *fmt;
+	const struct report_format *fmt;
 	FILE *f;
 	char *tmp;	/* written here, renamed to path when complete */
 };
@@ -196,22 +181,6 @@ static uint64_t parse_secs(const char *opt, const char *arg)
 	return v * 1e9 < 1 ? 1 : (uint64_t)(v * 1e9);
 }
 
-static const struct format *format_of(const char *path)
-{
-	const struct format *best = NULL;
-	size_t i, n = strlen(path);
-
-	/* The longest suffix wins: "p.dhat.json" is DHAT, not JSON. */
-	for (i = 0; i < ARRAY_SIZE(formats); i++) {
-		size_t k = strlen(formats[i].suffix);
-
-		if (n > k && !strcmp(path + n - k, formats[i].suffix) &&
-		    (!best || k > strlen(best->suffix)))
-			best = &formats[i];
-	}
-	return best;
-}
-
 static enum weight parse_weight(const char *arg)
 {
 	int w;
@@ -225,21 +194,18 @@ static enum weight parse_weight(const char *arg)
 
 static void add_output(struct cli *c, const char *path)
 {
-	char known[256] = "";
+	char known[256];
 	struct output *o;
-	size_t i;
 
 	if (c->noutputs == MAX_OUTPUTS)
 		usage_error("-o: at most %d outputs", MAX_OUTPUTS);
 	o = &c->outputs[c->noutputs++];
 	o->path = path;
-	o->fmt = format_of(path);
+	o->fmt = report_format_of(path);
 	if (o->fmt)
 		return;
-	for (i = 0; i < ARRAY_SIZE(formats); i++)
-		snprintf(known + strlen(known), sizeof(known) - strlen(known), "%s%s",
-			 i ? ", " : "", formats[i].suffix);
-	usage_error("-o %s: unknown format; the file name must end in one of %s", path, known);
+	usage_error("-o %s: unknown format; the file name must end in one of %s", path,
+		    report_format_list(known, sizeof(known)));
 }
 
 static void parse_args(int argc, char **argv, struct cli *c)
@@ -558,45 +524,17 @@ static int finish_output(struct output *o)
 	return 0;
 }
 
-/*
- * Text formats carry the target's names as they are: rendered, then written
- * with their control bytes made visible (escape.h), so that no name moves a
- * terminal's cursor or sets its title.
- */
-static int render(const struct format *fmt, FILE *f, const struct model *m,
-		  const struct report_opts *o)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *mem;
-	int err;
-
-	if (fmt->render != report_text && fmt->render != report_folded)
-		return fmt->render(f, m, o);
-	mem = open_memstream(&buf, &len);
-	if (!mem)
-		return -errno;
-	err = fmt->render(mem, m, o);
-	if (fclose(mem) && !err)
-		err = -errno;
-	if (!err)
-		text_write(f, buf, len);
-	free(buf);
-	return err ?: ferror(f) ? -EIO : 0;
-}
-
 static int write_outputs(struct cli *c, const struct model *m)
 {
-	static const struct format text = { ".txt", report_text };
 	int i, err = 0;
 
 	if (!c->noutputs)
-		return render(&text, stdout, m, &c->report);
+		return report_write(stdout, report_format_by_suffix(".txt"), m, &c->report);
 	for (i = 0; i < c->noutputs; i++) {
 		struct output *o = &c->outputs[i];
 		int e;
 
-		e = render(o->fmt, o->f, m, &c->report) ?: finish_output(o);
+		e = report_write(o->f, o->fmt, m, &c->report) ?: finish_output(o);
 		if (!e) {
 			info("wrote %s", o->path);
 		} else if (o->tmp) {

@@ -38,6 +38,27 @@ int report_dhat(FILE *f, const struct model *m, const struct report_opts *o);
 int report_html(FILE *f, const struct model *m, const struct report_opts *o);
 
 /*
+ * Output formats, by file name suffix: the CLI's -o and the daemon's
+ * exports pick from the same table.
+ */
+struct report_format {
+	const char *suffix;	/* ".json", ".pb.gz", ... */
+	int (*render)(FILE *f, const struct model *m, const struct report_opts *o);
+	bool text;		/* names written with their control bytes made visible */
+};
+extern const struct report_format report_formats[];
+extern const size_t report_nformats;
+/* The format a file name asks for (the longest suffix that matches), or NULL. */
+const struct report_format *report_format_of(const char *path);
+/* The format of a suffix (".txt", ".pb.gz", ...), or NULL. */
+const struct report_format *report_format_by_suffix(const char *suffix);
+/* The suffixes known, ", "-separated, in buf. */
+const char *report_format_list(char *buf, size_t len);
+/* m rendered by fmt to f, text escaped as escape.h says. Returns 0 or a negative errno. */
+int report_write(FILE *f, const struct report_format *fmt, const struct model *m,
+		 const struct report_opts *o);
+
+/*
  * Where a frame is: "file:line" when DWARF says, and always the object and
  * offset of its address ("rg+0x203d9d"), which no two distinct stacks share.
  * Inlined frames share their address with the frame that follows them.

@@ -38,11 +38,6 @@ static uint32_t ftbl_index(struct ftbl *t, const struct frame_info *fr)
 	return (uint32_t)*slot;
 }
 
-static void jstr(FILE *f, const char *s)
-{
-	json_string(f, s ? s : "");
-}
-
 static uint64_t us(uint64_t ns)
 {
 	return ns / 1000;
@@ -57,7 +52,7 @@ static void header(FILE *f, const struct model *m)
 	      "\"bklt\":true,\"bkacc\":false,\"bu\":\"byte\",\"bsu\":\"bytes\",\"bksu\":\"blocks\","
 	      "\"tu\":\"µs\",\"Mtu\":\"s\",", f);
 	fprintf(f, "\"tuth\":%d,\"cmd\":", SHORT_LIVED_US);
-	jstr(f, m->target.exe ? m->target.exe : m->target.comm);
+	json_string(f, m->target.exe ? m->target.exe : m->target.comm);
 	fprintf(f, ",\"pid\":%d,\"te\":%llu,\"tg\":%llu,\n\"pps\":[", m->target.pid,
 		(unsigned long long)us(end), (unsigned long long)us(MIN(peak, end)));
 }
@@ -91,7 +86,7 @@ static void frame_string(FILE *f, const struct frame_info *fr)
 	char *s = xasprintf("0x%llx: %s (in %s)", (unsigned long long)fr->pc, fr->function,
 			    fr->module ? fr->module : "[anonymous]");
 
-	jstr(f, s);
+	json_string(f, s);
 	free(s);
 }
 

@@ -8,11 +8,6 @@
 #include "report.h"
 #include "util.h"
 
-static void jstr(FILE *f, const char *s)
-{
-	json_string(f, s);
-}
-
 static void jstack(FILE *f, const struct stack *st)
 {
 	uint32_t i;
@@ -22,14 +17,14 @@ static void jstack(FILE *f, const struct stack *st)
 		const struct frame_info *fr = st->fr[i];
 
 		fputs(i ? ",{\"function\":" : "{\"function\":", f);
-		jstr(f, fr->function);
+		json_string(f, fr->function);
 		fputs(",\"module\":", f);
-		jstr(f, fr->module);
+		json_string(f, fr->module);
 		fprintf(f, ",\"offset\":%llu,\"address\":%llu,\"build_id\":",
 			(unsigned long long)fr->offset, (unsigned long long)fr->pc);
-		jstr(f, fr->build_id);
+		json_string(f, fr->build_id);
 		fputs(",\"file\":", f);
-		jstr(f, fr->file);
+		json_string(f, fr->file);
 		fprintf(f, ",\"line\":%d,\"inlined\":%s,\"library\":%s}", fr->line,
 			fr->inlined ? "true" : "false", fr->library ? "true" : "false");
 	}
@@ -66,11 +61,11 @@ static void jsite(FILE *f, const struct model *m, const struct site *s)
 	int k;
 
 	fprintf(f, "{\"id\":%u,\"function\":", s->id);
-	jstr(f, stack__function(st));
+	json_string(f, stack__function(st));
 	fputs(",\"via\":", f);
-	jstr(f, stack__via(st));
+	json_string(f, stack__via(st));
 	fputs(",\"heap_type\":", f);
-	jstr(f, model__heap_type(m, s));
+	json_string(f, model__heap_type(m, s));
 	fputs(",\"stack\":", f);
 	jstack(f, st);
 	fprintf(f, ",\"stack_truncated\":%s", st->truncated ? "true" : "false");
@@ -106,7 +101,7 @@ static void jsite(FILE *f, const struct model *m, const struct site *s)
 		const struct stack *ds = stack_table__get(m->stacks, d->stack);
 
 		fputs(i ? ",{\"function\":" : "{\"function\":", f);
-		jstr(f, stack__function(ds));
+		json_string(f, stack__function(ds));
 		fprintf(f, ",\"frees\":%llu,\"bytes\":%llu,\"outcome\":\"%s\",\"stack\":",
 			(unsigned long long)d->frees, (unsigned long long)d->bytes,
 			outcome_name(d->outcome));
@@ -143,7 +138,7 @@ static void jtimeline(FILE *f, const struct model *m)
 	for (k = 0; k < m->nsites && k < TIMELINE_SITES && v[k]->heap.max_bytes; k++) {
 		model__site_timeline(m, v[k], series);
 		fprintf(f, "%s{\"id\":%u,\"function\":", k ? "," : "", v[k]->id);
-		jstr(f, stack__function(stack_table__get(m->stacks, v[k]->stack)));
+		json_string(f, stack__function(stack_table__get(m->stacks, v[k]->stack)));
 		fputs(",\"max_live_bytes\":[", f);
 		for (i = 0; i < t->n; i++)
 			fprintf(f, "%s%llu", i ? "," : "", (unsigned long long)series[i]);
@@ -164,7 +159,7 @@ int report_json(FILE *f, const struct model *m, const struct report_opts *o)
 	size_t i;
 
 	fprintf(f, "{\"schema\":1,\"rsprobe_version\":");
-	jstr(f, RSPROBE_VERSION);
+	json_string(f, RSPROBE_VERSION);
 	fprintf(f, ",\"mode\":{\"all\":%s,\"sample_bytes\":%llu,\"sampled\":%s,"
 		   "\"sampled_fraction\":%.6f,\"adaptive\":%s,\"sample_bytes_min\":%llu,"
 		   "\"sample_bytes_max\":%llu,\"budget_pct\":%.1f,\"overhead_pct\":%.2f,"
@@ -174,13 +169,13 @@ int report_json(FILE *f, const struct model *m, const struct report_opts *o)
 		m->mode.adaptive ? "true" : "false", (unsigned long long)m->mode.sample_bytes_min,
 		(unsigned long long)m->mode.sample_bytes_max, m->mode.budget_pct,
 		m->mode.overhead_pct);
-	jstr(f, m->mode.source);
+	json_string(f, m->mode.source);
 	fputs(",\"source_reason\":", f);
-	jstr(f, m->mode.source_reason);
+	json_string(f, m->mode.source_reason);
 	fprintf(f, "},\"target\":{\"pid\":%d,\"comm\":", m->target.pid);
-	jstr(f, m->target.comm);
+	json_string(f, m->target.comm);
 	fputs(",\"exe\":", f);
-	jstr(f, m->target.exe);
+	json_string(f, m->target.exe);
 	fprintf(f, "},\"duration_ns\":%llu,\"start_ns\":%llu,",
 		(unsigned long long)(m->end_ns - m->start_ns), (unsigned long long)m->start_ns);
 	fprintf(f, "\"totals\":{\"allocs\":%llu,\"frees\":%llu,\"reallocs\":%llu,"
@@ -205,7 +200,7 @@ int report_json(FILE *f, const struct model *m, const struct report_opts *o)
 		fprintf(f, "%s\"%s\":%llu", k ? "," : "", outcome_name(k),
 			(unsigned long long)t->outcomes[k]);
 	fprintf(f, "}},\"stacks\":{\"method\":");
-	jstr(f, m->stacks_info.method);
+	json_string(f, m->stacks_info.method);
 	fprintf(f, ",\"taken\":%llu,\"dwarf\":%llu,\"complete\":%llu,\"truncated\":%llu,"
 		   "\"unmapped\":%llu}",
 		(unsigned long long)m->stacks_info.taken, (unsigned long long)m->stacks_info.dwarf,
@@ -224,7 +219,7 @@ int report_json(FILE *f, const struct model *m, const struct report_opts *o)
 	fputs("],\"functions\":[", f);
 	for (i = 0; i < m->nfuncs; i++) {
 		fputs(i ? ",{\"function\":" : "{\"function\":", f);
-		jstr(f, fns[i]->name);
+		json_string(f, fns[i]->name);
 		fprintf(f, ",\"allocs\":%llu,\"frees\":%llu,\"bytes_allocated\":%llu,"
 			   "\"bytes_freed\":%llu}",
 			(unsigned long long)fns[i]->allocs, (unsigned long long)fns[i]->frees,
@@ -236,7 +231,7 @@ int report_json(FILE *f, const struct model *m, const struct report_opts *o)
 	for (k = 0; k < nw; k++) {
 		if (k)
 			fputc(',', f);
-		jstr(f, warns[k]);
+		json_string(f, warns[k]);
 	}
 	report_warnings_free(warns, nw);
 	fputs("]}\n", f);

@@ -305,6 +305,49 @@ static void test_frame_in_non_elf_file(void)
 	unlink(path);
 }
 
+/*
+ * The format table: the longest suffix wins, unknown names have none, and
+ * text formats are written with the target's control bytes made visible
+ * while the others escape them their own way.
+ */
+static void test_format_table(void)
+{
+	static const char comm[] = "x\033]0;pwned\007";
+	const struct report_opts o = { .top = 5, .stacks = 1 };
+	const struct report_format *txt = report_format_by_suffix(".txt");
+	char *buf;
+	size_t len;
+	FILE *f;
+
+	CHECK(report_format_of("run.dhat.json") == report_format_by_suffix(".dhat.json"));
+	CHECK(report_format_of("run.dhat.json")->render == report_dhat);
+	CHECK(report_format_of("run.json")->render == report_json);
+	CHECK(report_format_of("/tmp/a.pb.gz")->render == report_pprof);
+	CHECK(report_format_of(".json") == NULL);
+	CHECK(report_format_of("run.foo") == NULL);
+	CHECK(report_format_by_suffix(".foo") == NULL);
+	CHECK(txt && txt->text && report_format_by_suffix(".folded")->text);
+	CHECK(!report_format_by_suffix(".json")->text);
+
+	setup();
+	snprintf(m->target.comm, sizeof(m->target.comm), "%s", comm);
+	ALLOC(100, 0x10, 8, A);
+	tracker__finish(&t, 200);
+	f = open_memstream(&buf, &len);
+	CHECK(report_write(f, txt, m, &o) == 0);
+	fclose(f);
+	CHECK(!memchr(buf, '\033', len) && !memchr(buf, '\007', len));
+	CHECK(strstr(buf, "x\\x1b]0;pwned\\x07") != NULL);
+	free(buf);
+	f = open_memstream(&buf, &len);
+	CHECK(report_write(f, report_format_by_suffix(".json"), m, &o) == 0);
+	fclose(f);
+	CHECK(!memchr(buf, '\033', len));
+	CHECK(strstr(buf, "x\\u001b]0;pwned\\u0007") != NULL);
+	free(buf);
+	teardown();
+}
+
 int main(void)
 {
 	RUN(test_global_peak);
@@ -312,5 +355,6 @@ int main(void)
 	RUN(test_pprof);
 	RUN(test_stack_warnings);
 	RUN(test_frame_in_non_elf_file);
+	RUN(test_format_table);
 	CHECK_DONE();
 }

@@ -9,6 +9,7 @@
 
 #include "check.h"
 #include "model.h"
+#include "report.h"
 #include "symbolize.h"
 #include "tracker.h"
 #include "util.h"
@@ -143,6 +144,7 @@ static void test_windows(void)
 {
 	struct model *w1, *w2, *w3;
 	struct site *a, *b, *wa, *wb, **v;
+	size_t i;
 
 	setup();
 	m->target.pid = 42;
@@ -223,6 +225,18 @@ static void test_windows(void)
 		v = model__sorted_sites(m, ORDER_BYTES);
 		CHECK(v[0] == a && v[1] == b);
 		free(v);
+	}
+	/* A window renders as a run does, in every format. */
+	for (i = 0; i < report_nformats; i++) {
+		const struct report_opts o = { .top = 5, .stacks = 2 };
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&buf, &len);
+
+		CHECK(report_write(f, &report_formats[i], w2, &o) == 0);
+		fclose(f);
+		CHECK(len > 0);
+		free(buf);
 	}
 	/* Both windows together: the whole run. */
 	tracker__fill_live(&t, m, 2000);
