@@ -60,7 +60,7 @@ BIN ?= rsprobe
 endif
 
 .PHONY: all clean install test test-unit test-integration test-san test-kernels bench check-deps \
-	fuzz fuzz-build fuzz-short
+	fuzz fuzz-build fuzz-short format lint
 .DELETE_ON_ERROR:
 
 all: $(BIN)
@@ -156,6 +156,22 @@ test-kernels: all
 	$(Q)bash scripts/kernel-matrix.sh -- env RSPROBE=$(abspath $(BIN)) RSPROBE_NO_BUILD=1 \
 		RSPROBE_FIXTURES=$(abspath $(FIXDIR)) \
 		bash tests/run-integration.sh
+
+# Kernel style (.clang-format: tabs, 100 columns) for the lines changed since
+# FORMAT_BASE (default HEAD: what is not committed yet), never the whole tree:
+# make format rewrites them, make lint fails where they differ from it or
+# leave whitespace errors (git diff --check).
+FORMAT_BASE ?= HEAD
+FORMAT_FILES := '*.c' '*.h' ':!vmlinux/*'
+
+format:
+	$(Q)git clang-format --quiet --force $(FORMAT_BASE) -- $(FORMAT_FILES) >/dev/null
+
+lint:
+	$(Q)git diff --check $(FORMAT_BASE) -- $(FORMAT_FILES)
+	$(Q)out=$$(git clang-format --diff $(FORMAT_BASE) -- $(FORMAT_FILES)); \
+	case "$$out" in diff*) printf '%s\n' "$$out"; \
+		echo "lint: the lines above differ from .clang-format (make format)"; exit 1;; esac
 
 install: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(prefix)/sbin/rsprobe
