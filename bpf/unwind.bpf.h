@@ -79,9 +79,9 @@ static __always_inline const struct rp_map_entry *find_map(const struct rp_maps 
 	return pc >= m->start && pc < m->end ? m : NULL;
 }
 
-/* The last row at or before vaddr in the object's rows. */
+/* The last row at or before vaddr in the object's rows; *at: its index. */
 static __always_inline const struct rp_cfi_row *find_row(const struct rp_map_entry *m,
-							  __u64 vaddr)
+							  __u64 vaddr, __u32 *at)
 {
 	__u32 base = m->row_start, n = m->row_count, i, idx;
 	const struct rp_cfi_row *r;
@@ -99,7 +99,57 @@ static __always_inline const struct rp_cfi_row *find_row(const struct rp_map_ent
 		n -= half;
 	}
 	r = bpf_map_lookup_elem(&cfi_rows, &base);
+	*at = base;
 	return r && r->pc <= vaddr ? r : NULL;
+}
+
+/*
+ * The rows the walks found last, by pc: a hint that spares the two searches,
+ * checked before use. A slot holds (object index << 32 | row index + 1) in
+ * one word, so a walk on another CPU never reads half of an update; 0 is an
+ * empty slot.
+ */
+#define ROW_CACHE_SLOTS (1u << 14)
+__u64 row_cache[ROW_CACHE_SLOTS];
+
+static __always_inline __u32 row_slot(__u64 pc)
+{
+	return (__u32)((pc * 0x9e3779b97f4a7c15ULL) >> 40) & (ROW_CACHE_SLOTS - 1);
+}
+
+/*
+ * pc's object and row as the searches would find them, from the cache: the
+ * object the hint names holds pc, and the row is the last of its rows at or
+ * before pc (the object's next row, if it has one, begins after pc). Tables
+ * that changed since the hint was written fail the check and are searched.
+ */
+static __always_inline const struct rp_cfi_row *cached_row(const struct rp_maps *mt, __u64 pc,
+							    __u32 slot,
+							    const struct rp_map_entry **mp)
+{
+	__u64 hint = row_cache[slot & (ROW_CACHE_SLOTS - 1)], vaddr;
+	__u32 mi = hint >> 32, ri = (__u32)hint - 1, next;
+	const struct rp_map_entry *m;
+	const struct rp_cfi_row *r, *nr;
+
+	if (!hint || mi >= mt->n || mi >= RP_MAX_MAPS)
+		return NULL;
+	m = &mt->m[mi & (RP_MAX_MAPS - 1)];
+	if (pc < m->start || pc >= m->end || ri < m->row_start ||
+	    ri - m->row_start >= m->row_count)
+		return NULL;
+	vaddr = pc - m->bias;
+	r = bpf_map_lookup_elem(&cfi_rows, &ri);
+	if (!r || r->pc > vaddr)
+		return NULL;
+	next = ri + 1;
+	if (next - m->row_start < m->row_count) {
+		nr = bpf_map_lookup_elem(&cfi_rows, &next);
+		if (!nr || nr->pc <= vaddr)
+			return NULL;
+	}
+	*mp = m;
+	return r;
 }
 
 struct unwind_ctx {
@@ -114,17 +164,22 @@ static int unwind_step(__u32 i, void *arg)
 	struct unwind_ctx *u = arg;
 	/* After the first frame, ip is a return address: look up the call. */
 	__u64 at = i ? u->ip - 1 : u->ip, cfa, ra = 0, bp = u->bp;
-	__u32 idx;
-	const struct rp_map_entry *m = find_map(u->mt, at);
-	const struct rp_cfi_row *r;
+	__u32 idx, slot = row_slot(at), ri = 0;
+	const struct rp_map_entry *m = NULL;
+	const struct rp_cfi_row *r = cached_row(u->mt, at, slot, &m);
 
-	if (!m) {
-		u->e->flags |= RP_F_UNMAPPED;
-		return 1;
+	if (!r) {
+		m = find_map(u->mt, at);
+		if (!m) {
+			u->e->flags |= RP_F_UNMAPPED;
+			return 1;
+		}
+		r = find_row(m, at - m->bias, &ri);
+		if (!r)
+			return 1;
+		row_cache[slot & (ROW_CACHE_SLOTS - 1)] =
+			((__u64)(m - u->mt->m) << 32) | (ri + 1);
 	}
-	r = find_row(m, at - m->bias);
-	if (!r)
-		return 1;
 	/* Outermost (_start, clone): its CFA may not even be expressible. */
 	if (r->rbp_type == RP_RBP_UNDEFINED) {
 		u->e->flags |= RP_F_COMPLETE;
