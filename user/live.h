@@ -18,7 +18,7 @@ struct live_view;
 struct live_view *live_view__new(FILE *out, uint64_t interval_ns, int top);
 /* One table of m's sites and the capture's figures st, as of st->now_ns. */
 void live_view__draw(struct live_view *v, const struct model *m, const struct capture_stats *st);
-/* The session's on_tick hook (one draw with the session's figures); ctx is the live view. */
+/* One draw with the session's figures (ctx is the live view): called between polls. */
 void live_view__tick(struct session *s, void *ctx);
 void live_view__free(struct live_view *v);
 

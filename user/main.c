@@ -23,6 +23,7 @@
 #define EXIT_USAGE 2
 #define MAX_OUTPUTS 16
 #define MAX_DEBUG_DIRS 8
+#define MAX_PIDS 64
 
 struct output {
 	const char *path;
@@ -33,6 +34,8 @@ struct output {
 
 struct cli {
 	struct session_opts sess;
+	pid_t pids[MAX_PIDS];
+	uint64_t duration_ns;	/* -d, 0: until the targets exit or a signal */
 	struct report_opts report;
 	struct output outputs[MAX_OUTPUTS];
 	int noutputs;
@@ -247,13 +250,24 @@ static void parse_args(int argc, char **argv, struct cli *c)
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "+:p:d:o:i:vqVh", longopts, NULL)) != -1) {
 		switch (opt) {
-		case 'p':
-			c->sess.pid = (pid_t)parse_uint("-p", optarg, INT_MAX);
-			if (c->sess.pid <= 0)
+		case 'p': {
+			pid_t pid = (pid_t)parse_uint("-p", optarg, INT_MAX);
+			size_t i;
+
+			if (pid <= 0)
 				usage_error("-p: expected a process ID, got '%s'", optarg);
+			if (pid == getpid())
+				usage_error("-p: rsprobe cannot profile itself");
+			for (i = 0; i < c->sess.npids; i++)
+				if (c->pids[i] == pid)
+					usage_error("-p %d: given twice", pid);
+			if (c->sess.npids == MAX_PIDS)
+				usage_error("-p: at most %d processes", MAX_PIDS);
+			c->pids[c->sess.npids++] = pid;
 			break;
+		}
 		case 'd':
-			c->sess.duration_ns = parse_secs("-d", optarg);
+			c->duration_ns = parse_secs("-d", optarg);
 			break;
 		case 'o':
 			add_output(c, optarg);
@@ -365,14 +379,13 @@ static void parse_args(int argc, char **argv, struct cli *c)
 	c->sess.debug_roots = c->debug_roots;
 	if (optind < argc)
 		c->sess.argv = &argv[optind];
-	if (c->sess.pid && c->sess.argv)
+	c->sess.pids = c->pids;
+	if (c->sess.npids && c->sess.argv)
 		usage_error("give either -p PID or a command after --, not both");
 	if (c->sess.all && c->sess.sample_bytes)
 		usage_error("--all records every allocation: it cannot be combined with --sample-bytes");
-	if (!c->sess.pid && !c->sess.argv)
+	if (!c->sess.npids && !c->sess.argv)
 		usage_error("nothing to profile: give -p PID or -- CMD [ARG...]");
-	if (c->sess.pid == getpid())
-		usage_error("-p: rsprobe cannot profile itself");
 }
 
 /*
@@ -546,9 +559,13 @@ static int write_outputs(struct cli *c, const struct model *m)
 	return err;
 }
 
+static volatile sig_atomic_t rp_exiting;
+static struct session *running;
+
 static void on_signal(int sig)
 {
 	rp_exiting = 1;
+	session__interrupt(running);
 }
 
 static void setup_signals(void)
@@ -560,6 +577,43 @@ static void setup_signals(void)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+}
+
+/*
+ * Start the capture and run it until the targets are gone, -d passes or a
+ * signal arrives; the live view is drawn between polls. The models hold
+ * what was captured whatever ends it.
+ */
+static int capture(struct cli *c, struct session *s, struct live_view *live)
+{
+	uint64_t deadline, next_tick, now, until;
+	int rc = 0, err;
+
+	err = session__start(s);
+	if (err)
+		return err;
+	/* -d counts from the start of recording, whatever setting up took. */
+	deadline = c->duration_ns ? session__start_ns(s) + c->duration_ns : 0;
+	next_tick = live ? mono_ns() + c->interval_ns : 0;
+	while (!rp_exiting) {
+		now = mono_ns();
+		if (deadline && now >= deadline)
+			break;
+		if (next_tick && now >= next_tick) {
+			live_view__tick(s, live);
+			next_tick += c->interval_ns;
+		}
+		until = now + 100000000ULL;
+		if (deadline && deadline < until)
+			until = deadline;
+		if (next_tick && next_tick < until)
+			until = next_tick;
+		rc = session__poll(s, (int)((until - now + 999999) / 1000000));
+		if (rc < 0 || rc == SESSION_DONE)
+			break;
+	}
+	err = session__stop(s);
+	return rc < 0 ? rc : err;
 }
 
 int main(int argc, char **argv)
@@ -582,17 +636,16 @@ int main(int argc, char **argv)
 	}
 	if (cli.interval_ns) {
 		live = live_view__new(stdout, cli.interval_ns, cli.report.top);
-		cli.sess.on_tick = live_view__tick;
-		cli.sess.tick_ctx = live;
-		cli.sess.tick_ns = cli.interval_ns;
+		cli.sess.measure_cost = true;
 	}
 	s = session__new(&cli.sess);
 	if (!s) {
 		discard_outputs(&cli);
 		goto cleanup;
 	}
+	running = s;
 	setup_signals();
-	err = session__run(s);
+	err = capture(&cli, s, live);
 	if (err && !session__model(s)->totals.allocs && !session__model(s)->totals.frees) {
 		discard_outputs(&cli);
 		goto cleanup;

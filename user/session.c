@@ -30,8 +30,6 @@
 #include "copyunwind.h"
 #include "util.h"
 
-volatile sig_atomic_t rp_exiting;
-
 /* What on_event returns to end a batch of the ring buffer early. */
 #define RP_BATCH_END (-ECANCELED)
 
@@ -42,9 +40,22 @@ struct probe_target {
 
 enum layer { LAYER_RUST, LAYER_LIBC, LAYER_JEMALLOC, LAYER_MIMALLOC };
 
+/* A process the capture records. */
+struct session_target {
+	pid_t pid;
+	enum target_state state;
+	char comm[32];
+	char *exe;
+	struct model *model;
+};
+
 struct session {
 	struct session_opts opts;
 	pid_t pid;
+	struct session_target *procs;	/* the processes recorded */
+	size_t nprocs;
+	bool started, stopped;
+	volatile sig_atomic_t interrupted;
 	bool launched;
 	bool proxied;		/* launch: argv[0] is a proxy that execs the program */
 	bool use_ga;		/* rust layer: the #[global_allocator]'s methods */
@@ -735,7 +746,13 @@ struct session *session__new(const struct session_opts *opts)
 	struct session *s = xcalloc(1, sizeof(*s));
 
 	s->opts = *opts;
-	s->pid = opts->pid;
+	s->opts.pids = NULL;	/* the caller's array: not kept */
+	if (opts->npids > 1) {
+		warn("one process at a time: -p given %zu times", opts->npids);
+		free(s);
+		return NULL;
+	}
+	s->pid = opts->npids ? opts->pids[0] : 0;
 	s->launched = opts->argv != NULL;
 	s->child_status = -1;
 	s->go_fd = s->err_fd = s->pidfd = -1;
@@ -755,6 +772,12 @@ struct session *session__new(const struct session_opts *opts)
 		return NULL;
 	}
 	s->unwinder = unwinder__new(s->pid);
+	s->procs = xcalloc(1, sizeof(*s->procs));
+	s->nprocs = 1;
+	s->procs[0].pid = s->pid;
+	s->procs[0].model = s->model;
+	snprintf(s->procs[0].comm, sizeof(s->procs[0].comm), "%s", s->model->target.comm);
+	s->procs[0].exe = xstrdup(s->model->target.exe ? s->model->target.exe : "?");
 	return s;
 }
 
@@ -1148,7 +1171,7 @@ static void sync_at_entry(struct session *s)
 	/* Behind a proxy, the proxy's own dlopen stops may come first. */
 	while (s->entry_link) {
 		while (waitpid(s->pid, &st, WUNTRACED) < 0)
-			if (errno != EINTR || rp_exiting)
+			if (errno != EINTR || s->interrupted)
 				return;	/* the end of the session continues it */
 		if (!WIFSTOPPED(st)) {
 			s->child_status = st;	/* exited before reaching its entry point */
@@ -1248,7 +1271,7 @@ static int on_event(void *ctx, void *data, size_t len)
 	 * does not fit is counted as lost in BPF.
 	 */
 	if (!s->draining && !(++s->batch_events % 256) &&
-	    (rp_exiting || mono_ns() >= s->batch_end))
+	    (s->interrupted || mono_ns() >= s->batch_end))
 		return RP_BATCH_END;
 	return 0;
 }
@@ -1506,7 +1529,7 @@ static void adapt(struct session *s)
 	struct model *m = s->model;
 
 	/* Other modes only measure, for the live view. */
-	if ((!s->adaptive && !s->opts.on_tick) ||
+	if ((!s->adaptive && !s->opts.measure_cost) ||
 	    now - s->last_interval_check < s->sampler.period_ns / 4)
 		return;
 	s->last_interval_check = now;
@@ -1590,37 +1613,104 @@ static int poll_ms(struct session *s)
 	return 50;
 }
 
-static void collect(struct session *s)
+/* The state of each target; SESSION_DONE when none is running. */
+static int look_after_targets(struct session *s)
 {
-	/* -d counts from the start of recording, whatever setting up took since. */
-	uint64_t deadline = s->opts.duration_ns ? s->model->start_ns + s->opts.duration_ns : 0;
-	uint64_t next_tick = s->opts.tick_ns ? mono_ns() + s->opts.tick_ns : 0;
-	int err;
+	struct session_target *t = &s->procs[0];
+	enum target_state was = t->state;
 
-	while (!rp_exiting) {
-		if (next_tick && mono_ns() >= next_tick && s->opts.on_tick) {
-			s->opts.on_tick(s, s->opts.tick_ctx);
-			next_tick += s->opts.tick_ns;
-		}
-		err = drain(s, poll_ms(s), poll_ms(s) * 1000000ULL, deadline);
+	if (t->state == TARGET_RUNNING && target_gone(s))
+		t->state = TARGET_EXITED;
+	/* BPF turns recording off at an exec, even with no room in the ring. */
+	if (t->state == TARGET_RUNNING &&
+	    (s->exec_seen || (s->exec_armed && !s->skel->bss->recording)))
+		t->state = TARGET_EXECED;
+	if (t->state != TARGET_RUNNING)
+		return SESSION_DONE;
+	return t->state != was ? SESSION_CHANGED : SESSION_RUNNING;
+}
+
+int session__poll(struct session *s, int timeout_ms)
+{
+	uint64_t end = mono_ns() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000ULL;
+	int err, rc;
+
+	if (!s->started || s->stopped)
+		return -EINVAL;
+	do {
+		uint64_t now = mono_ns();
+		int ms = poll_ms(s);
+
+		if (now < end && (end - now) / 1000000ULL < (uint64_t)ms)
+			ms = (int)((end - now) / 1000000ULL);
+		err = drain(s, ms, (uint64_t)poll_ms(s) * 1000000ULL, end);
 		/* Events submitted without a wakeup sit until drained here. */
-		if (err >= 0 && !rp_exiting)
-			err = drain(s, -1, poll_ms(s) * 1000000ULL, deadline);
+		if (err >= 0 && !s->interrupted)
+			err = drain(s, -1, (uint64_t)poll_ms(s) * 1000000ULL, end);
 		if (err < 0) {
 			warn("ring buffer: %s", strerror(-err));
-			break;
+			return err;
 		}
 		if (mono_ns() < s->rescan_until || mono_ns() - s->last_scan_ns > 1000000000ULL)
 			rescan_objects(s, false);
-		if (target_gone(s))
-			break;
-		if (deadline && mono_ns() >= deadline)
-			break;
-		/* BPF turns recording off at an exec, even with no room in the ring. */
-		if (s->exec_seen || (s->exec_armed && !s->skel->bss->recording))
-			break;
+		rc = look_after_targets(s);
+		if (rc != SESSION_RUNNING)
+			return rc;
 		adapt(s);
-	}
+	} while (!s->interrupted && mono_ns() < end);
+	return SESSION_RUNNING;
+}
+
+void session__interrupt(struct session *s)
+{
+	if (s)
+		s->interrupted = 1;
+}
+
+int session__add_target(struct session *s, pid_t pid)
+{
+	warn("cannot add process %d: this capture records one process", pid);
+	return -ENOTSUP;
+}
+
+uint64_t session__start_ns(struct session *s)
+{
+	return s->model->start_ns;
+}
+
+size_t session__ntargets(struct session *s)
+{
+	return s->nprocs;
+}
+
+struct session_target *session__target(struct session *s, size_t i)
+{
+	return i < s->nprocs ? &s->procs[i] : NULL;
+}
+
+pid_t session_target__pid(const struct session_target *t)
+{
+	return t->pid;
+}
+
+const char *session_target__comm(const struct session_target *t)
+{
+	return t->comm;
+}
+
+const char *session_target__exe(const struct session_target *t)
+{
+	return t->exe ? t->exe : "?";
+}
+
+enum target_state session_target__state(const struct session_target *t)
+{
+	return t->state;
+}
+
+struct model *session_target__model(struct session_target *t)
+{
+	return t->model;
 }
 
 /*
@@ -1661,7 +1751,7 @@ static void exact_totals(struct session *s)
 	}
 }
 
-int session__run(struct session *s)
+int session__start(struct session *s)
 {
 	struct model *m = s->model;
 	uint64_t t0;
@@ -1678,6 +1768,7 @@ int session__run(struct session *s)
 		m->target.pid = s->pid;
 		s->pidfd = (int)syscall(SYS_pidfd_open, s->pid, 0);
 	}
+	s->procs[0].pid = s->pid;
 	symbolizer__set_pid(s->sym, s->pid);
 	unwinder__set_pid(s->unwinder, s->pid);
 	/* Attached: before any probe, so nothing waits in the ring meanwhile. */
@@ -1726,8 +1817,17 @@ int session__run(struct session *s)
 	}
 	symbolizer__refresh_maps(s->sym);
 	info("profiling pid %d (%s); Ctrl-C to stop", s->pid, m->target.comm);
+	s->started = true;
+	return 0;
+}
 
-	collect(s);
+int session__stop(struct session *s)
+{
+	struct model *m = s->model;
+
+	if (!s->started || s->stopped)
+		return 0;
+	s->stopped = true;
 	/*
 	 * Everything in the ring before the exec's event is the old image's:
 	 * read it all (up to that event) before closing its heap.
@@ -1831,6 +1931,9 @@ void session__free(struct session *s)
 	}
 	free(s->cands);
 	free(s->targets);
+	for (i = 0; i < s->nprocs; i++)
+		free(s->procs[i].exe);
+	free(s->procs);
 	if (s->go_fd >= 0)
 		close(s->go_fd);
 	if (s->err_fd >= 0)

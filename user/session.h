@@ -3,23 +3,46 @@
 #define RP_SESSION_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
-#include <signal.h>
 #include <sys/types.h>
 
 #include "model.h"
 
+/*
+ * One capture: a BPF object, the probes, and the processes it records (its
+ * targets). The caller owns the loop and the signals:
+ *
+ *	s = session__new(&opts);		checks, nothing attached
+ *	session__start(s);			probes attached, recording
+ *	while (!stop_wanted) {
+ *		rc = session__poll(s, 100);	events read for up to 100 ms
+ *		if (rc == SESSION_DONE) break;	every target is gone
+ *		...				live views, exports, add targets
+ *	}
+ *	session__stop(s);			probes removed, models final
+ *	session__free(s);
+ */
 struct session;
+struct session_target;
 
 struct session_opts {
-	pid_t pid;		/* attach to this process, or */
+	/* Attach to these processes (one capture, merged by stack), or */
+	const pid_t *pids;
+	size_t npids;
 	char **argv;		/* launch this command */
-	uint64_t duration_ns;	/* 0: until the target exits or a signal */
 	uint64_t ring_bytes;
 	bool all;		/* record every allocation, never sample */
 	uint64_t sample_bytes;	/* fixed sampling interval; 0 (and !all): adaptive */
 	double budget_pct;	/* adaptive: recording cost allowed, % of the traps' cost */
+	bool measure_cost;	/* measure the cost of recording in every mode (live views) */
 	bool empty_programs;	/* bench: the bare-uprobe floor */
+	/*
+	 * Each target gets its own model (session_target__model), for callers
+	 * that report per process; otherwise every target records into the
+	 * session's one model (session__model).
+	 */
+	bool per_target_models;
 	enum unwind_mode { UNWIND_AUTO, UNWIND_DWARF, UNWIND_FP, UNWIND_COPY } unwind;
 	enum source_mode {
 		SOURCE_AUTO, SOURCE_RUST, SOURCE_LIBC, SOURCE_JEMALLOC, SOURCE_MIMALLOC
@@ -27,25 +50,73 @@ struct session_opts {
 	/* Roots searched for separate debug files, NULL-terminated; NULL: default. */
 	const char *const *debug_roots;
 	unsigned int max_frames;	/* frames walked per stack, 0: RP_DEFAULT_FRAMES */
-	/* Called every tick_ns while collecting (live views); may be NULL. */
-	void (*on_tick)(struct session *s, void *ctx);
-	void *tick_ctx;
-	uint64_t tick_ns;
 };
 
 /*
- * Everything that can be checked before probing: the target, its allocator
- * symbols, the command to launch. Prints one line and returns NULL on error.
+ * Everything that can be checked before probing: the targets, their
+ * allocator symbols, the command to launch. Prints one line and returns
+ * NULL on error.
  */
 struct session *session__new(const struct session_opts *opts);
 /*
- * Load and attach the probes, start the command (launch mode), and collect
- * until the target exits, the duration passes or a signal arrives. The model
- * holds what was captured even when an error ends the session early.
- * Returns 0 or a negative errno.
+ * Load and attach the probes, start the command (launch mode), and start
+ * recording. Returns 0 or a negative errno (then nothing stays attached and
+ * a launched command is gone).
  */
-int session__run(struct session *s);
+int session__start(struct session *s);
+
+/* What session__poll returns (or a negative errno). */
+enum session_poll {
+	SESSION_RUNNING = 0,	/* the timeout passed */
+	SESSION_CHANGED = 1,	/* a target exited, exec'd or was added: look at them */
+	SESSION_DONE = 2,	/* every target is gone: nothing more will come */
+};
+/*
+ * Read events for at most timeout_ms (also when they keep coming), and look
+ * after the targets. Returns early when something needs the caller.
+ */
+int session__poll(struct session *s, int timeout_ms);
+/*
+ * Async-signal-safe: a poll (or a start waiting for the launched program)
+ * returns as soon as it can. The caller then stops the session.
+ */
+void session__interrupt(struct session *s);
+/*
+ * Record one more running process (attach mode, while running): its
+ * objects are probed and its events join the capture. Returns 0 or a
+ * negative errno (with one line said).
+ */
+int session__add_target(struct session *s, pid_t pid);
+/*
+ * Stop recording, remove every probe, read what is left in the ring, and
+ * make the models final. What was captured stays in the models whatever
+ * went wrong before. Returns 0 or a negative errno.
+ */
+int session__stop(struct session *s);
+void session__free(struct session *s);
+
+/* Monotonic time recording started, ns (0 before session__start). */
+uint64_t session__start_ns(struct session *s);
+/* The model every target records into (without per_target_models). */
 struct model *session__model(struct session *s);
+
+/* The targets, in the order they were added (one launched command: one). */
+size_t session__ntargets(struct session *s);
+struct session_target *session__target(struct session *s, size_t i);
+
+enum target_state {
+	TARGET_RUNNING,
+	TARGET_EXITED,		/* the process is gone */
+	TARGET_EXECED,		/* it exec'd: its old image's heap was closed */
+};
+pid_t session_target__pid(const struct session_target *t);
+/* The program running now (after an exec, the new one). */
+const char *session_target__comm(const struct session_target *t);
+const char *session_target__exe(const struct session_target *t);
+enum target_state session_target__state(const struct session_target *t);
+/* Its own model with per_target_models, else the session's. */
+struct model *session_target__model(struct session_target *t);
+
 /* Events taken from the ring so far, and events lost so far (live). */
 uint64_t session__events(struct session *s);
 uint64_t session__lost(struct session *s);
@@ -56,10 +127,7 @@ uint64_t session__sample_bytes(struct session *s);
 double session__overhead_pct(struct session *s);
 /* Exit status for rsprobe in launch mode (the command's), -1 otherwise. */
 int session__child_status(struct session *s);
-/* Wait for a launched command to finish after detach. */
+/* Wait for a launched command to finish after session__stop. */
 void session__wait_child(struct session *s);
-void session__free(struct session *s);
-
-extern volatile sig_atomic_t rp_exiting;
 
 #endif
