@@ -74,7 +74,7 @@ static __always_inline struct rp_thread *enter_call(struct pt_regs *ctx, __u32 t
 			return NULL;
 		}
 		if (t->sampled)
-			bpf_map_delete_elem(&pending, &tid);
+			drop_pending(tid);
 	}
 	t->in_call = 1;
 	t->depth = 0;
@@ -145,26 +145,19 @@ static __always_inline struct rp_event *new_pending(struct pt_regs *ctx, __u32 t
 						    __u64 pid_tgid, struct rp_thread *t,
 						    __u64 n)
 {
-	__u32 zero = 0, tid = (__u32)pid_tgid;
-	struct rp_event *z, *e;
+	struct rp_event *e = pending_of((__u32)pid_tgid);
 
-	z = bpf_map_lookup_elem(&zero_event, &zero);
-	if (!z)
-		return NULL;
-	if (bpf_map_update_elem(&pending, &tid, z, BPF_ANY)) {
+	if (!e) {
 		count(RP_CNT_PENDING_FULL);
 		return NULL;
 	}
-	e = bpf_map_lookup_elem(&pending, &tid);
-	if (e) {
-		init_event(e, type, pid_tgid);
-		e->sample_bytes = n;
-		if (t) {
-			e->seq = t->seq;
-			t->sampled = 1;
-		} else {
-			__sync_fetch_and_add(&sampled_in_flight, 1);
-		}
+	init_event(e, type, pid_tgid);
+	e->sample_bytes = n;
+	if (t) {
+		e->seq = t->seq;
+		t->sampled = 1;
+	} else if (!fixed_exact) {
+		__sync_fetch_and_add(&sampled_in_flight, 1);
 	}
 	return e;
 }
@@ -335,13 +328,15 @@ static __always_inline int shim_exit(__u32 tid, __u64 ret, bool realloc)
 		else
 			add(RP_CNT_REALLOCS, -1ULL);
 	}
-	if (!sampled_in_flight)
+	/* Every call is in flight when every one is recorded (--all). */
+	if (!fixed_exact && !sampled_in_flight)
 		return 0;
-	e = bpf_map_lookup_elem(&pending, &tid);
+	e = in_flight(tid);
 	if (!e)
 		return 0;
 	t0 = bpf_ktime_get_ns();
-	__sync_fetch_and_add(&sampled_in_flight, -1);
+	if (!fixed_exact)
+		__sync_fetch_and_add(&sampled_in_flight, -1);
 	if (ret) {
 		e->ptr = ret;
 		if (realloc && ret != e->old_ptr)
@@ -349,7 +344,7 @@ static __always_inline int shim_exit(__u32 tid, __u64 ret, bool realloc)
 		remember(ret);
 		emit(e);
 	}
-	bpf_map_delete_elem(&pending, &tid);
+	e->type = 0;
 	recorded(t0);
 	return 0;
 }
@@ -387,7 +382,7 @@ static __always_inline int call_exit_kind(__u64 ret, bool realloc)
 		if (t->kind != RP_CALL_REALLOC)
 			count(RP_CNT_ALLOC_FAILED);
 		if (t->sampled)
-			bpf_map_delete_elem(&pending, &tid);
+			drop_pending(tid);
 		return 0;
 	} else if (t->kind == RP_CALL_REALLOC) {
 		count(RP_CNT_REALLOCS);
@@ -402,7 +397,7 @@ static __always_inline int call_exit_kind(__u64 ret, bool realloc)
 	if (!t->sampled)
 		return 0;
 	t0 = bpf_ktime_get_ns();
-	e = bpf_map_lookup_elem(&pending, &tid);
+	e = in_flight(tid);
 	if (e) {
 		if (t->kind == RP_CALL_FREE) {
 			e->type = RP_EV_FREE;
@@ -416,11 +411,34 @@ static __always_inline int call_exit_kind(__u64 ret, bool realloc)
 			remember(ret);
 		}
 		emit(e);
+		e->type = 0;
 	}
-	bpf_map_delete_elem(&pending, &tid);
 	recorded(t0);
 	return 0;
 }
+/* A free's event, stack included. */
+static __always_inline void free_event(struct pt_regs *ctx, struct rp_event *e, struct call *k,
+				       __u64 ptr, __u64 size, __u64 align)
+{
+	__u32 tid = (__u32)k->pid_tgid;
+
+	init_event(e, RP_EV_FREE, k->pid_tgid);
+	e->ptr = ptr;
+	e->size = size;
+	e->align = align;
+	e->sample_bytes = k->n;
+	if (nested_calls) {
+		/* The freeing thread's allocations so far: temporaries. */
+		struct rp_thread *t = bpf_map_lookup_elem(&threads, &tid);
+
+		e->seq = t ? t->seq : 0;
+	}
+	if (copy_stack && capture_stacks)
+		e->flags |= RP_F_COPIED;
+	else
+		take_stack(ctx, e);
+}
+
 /*
  * A free: counted always; recorded when its allocation was sampled, or when
  * every allocation is being recorded (then frees of memory born before the
@@ -455,29 +473,26 @@ static __always_inline int free_enter(struct pt_regs *ctx, __u64 ptr, __u64 size
 	/* The copy goes first: userspace joins it with the next event of the thread. */
 	if (copy_stack && capture_stacks)
 		send_stack_copy(ctx, k.pid_tgid);
-	/* Room for the frame limit: the ring is the only memory this program owns. */
-	e = bpf_ringbuf_reserve(&events,
-				RP_EVENT_HDR_SIZE + ((frames_mask & (RP_MAX_FRAMES - 1)) + 1) * 8, 0);
-	if (!e) {
-		count(RP_CNT_LOST);
-		return 0;
+	/*
+	 * Built in the thread's event, then sent with only the frames it holds.
+	 * A call in flight holds it (a free from a signal handler that came
+	 * during an allocation): then in the ring, with room for the frame limit.
+	 */
+	e = pending_of(tid);
+	if (e && !e->type) {
+		free_event(ctx, e, &k, ptr, size, align);
+		emit(e);
+		e->type = 0;
+	} else {
+		e = bpf_ringbuf_reserve(&events, RP_EVENT_HDR_SIZE +
+					((frames_mask & (RP_MAX_FRAMES - 1)) + 1) * 8, 0);
+		if (!e) {
+			count(RP_CNT_LOST);
+			return 0;
+		}
+		free_event(ctx, e, &k, ptr, size, align);
+		bpf_ringbuf_submit(e, wakeup_flags());
 	}
-	init_event(e, RP_EV_FREE, k.pid_tgid);
-	e->ptr = ptr;
-	e->size = size;
-	e->align = align;
-	e->sample_bytes = k.n;
-	if (nested_calls) {
-		/* The freeing thread's allocations so far: temporaries. */
-		struct rp_thread *t = bpf_map_lookup_elem(&threads, &tid);
-
-		e->seq = t ? t->seq : 0;
-	}
-	if (copy_stack && capture_stacks)
-		e->flags |= RP_F_COPIED;
-	else
-		take_stack(ctx, e);
-	bpf_ringbuf_submit(e, wakeup_flags());
 	recorded(t0);
 	return 0;
 }

@@ -18,9 +18,15 @@ struct {
 	__uint(max_entries, 32 * 1024 * 1024);	/* resized from userspace */
 } events SEC(".maps");
 
-/* Entry state kept per thread until the matching return. */
+/*
+ * Each thread's event under construction, kept for the thread's life (the
+ * least recently used are forgotten): the call in flight between its entry
+ * and its return while type is not 0, else the room a free's event is built
+ * in. Made once per thread: an update copies the whole value, and a lookup
+ * copies nothing.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, RP_MAX_PENDING);
 	__type(key, __u32);
 	__type(value, struct rp_event);
@@ -96,6 +102,38 @@ static __always_inline void emit(struct rp_event *e)
 		sz = sizeof(*e);
 	if (bpf_ringbuf_output(&events, e, sz, wakeup_flags()))
 		count(RP_CNT_LOST);
+}
+
+/* This thread's event, made if it has none yet. */
+static __always_inline struct rp_event *pending_of(__u32 tid)
+{
+	struct rp_event *e = bpf_map_lookup_elem(&pending, &tid), *z;
+	__u32 zero = 0;
+
+	if (e)
+		return e;
+	z = bpf_map_lookup_elem(&zero_event, &zero);
+	if (!z)
+		return NULL;
+	bpf_map_update_elem(&pending, &tid, z, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&pending, &tid);
+}
+
+/* This thread's call in flight, if it has one. */
+static __always_inline struct rp_event *in_flight(__u32 tid)
+{
+	struct rp_event *e = bpf_map_lookup_elem(&pending, &tid);
+
+	return e && e->type ? e : NULL;
+}
+
+/* The call in flight is over (sent, failed or stale). */
+static __always_inline void drop_pending(__u32 tid)
+{
+	struct rp_event *e = bpf_map_lookup_elem(&pending, &tid);
+
+	if (e)
+		e->type = 0;
 }
 
 static __always_inline void init_event(struct rp_event *e, __u32 type, __u64 pid_tgid)
