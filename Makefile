@@ -18,7 +18,8 @@ CFLAGS ?= -g -O2
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
 	  -D_GNU_SOURCE -DRSPROBE_VERSION='"$(VERSION)"' \
 	  -Iinclude -Iuser -I$(OUTPUT) -I/usr/include/libiberty
-LDLIBS := -lbpf -lunwind-generic -lunwind -ldw -ldebuginfod -lelf -liberty -lz -lm -lprotobuf-c -lcapstone -ljson-c
+LDLIBS := -lbpf -lunwind-generic -lunwind -ldw -ldebuginfod -lelf -liberty -lz -lm -lprotobuf-c -lcapstone -ljson-c \
+	  -lmicrohttpd -lcurl -lpthread
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Iinclude -Ivmlinux/$(ARCH) -Wall -Werror
 
 # Sanitizer build for the tests: make SAN=1
@@ -143,6 +144,8 @@ test-integration: $(BIN)
 		python3 tests/robustness.py
 	$(Q)RSPROBE=$(abspath $(BIN)) RSPROBE_FIXTURES=$(abspath $(FIXDIR)) \
 		python3 tests/sampling.py
+	$(Q)RSPROBE=$(abspath $(BIN)) RSPROBE_FIXTURES=$(abspath $(FIXDIR)) \
+		python3 tests/daemon.py
 
 test-san:
 	$(Q)$(MAKE) --no-print-directory SAN=1 test-unit test-integration

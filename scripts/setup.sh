@@ -6,6 +6,7 @@ set -euo pipefail
 pkgs=(make gcc clang llvm libbpf-dev bpftool libelf-dev libdw-dev libunwind-dev
       libiberty-dev libcapstone-dev libdebuginfod-dev debuginfod zlib1g-dev libprotobuf-c-dev protobuf-c-compiler libjson-c-dev
       pkg-config python3
+      libmicrohttpd-dev libcurl4-openssl-dev prometheus
       binutils util-linux iproute2 libjemalloc-dev libmimalloc-dev ripgrep libclang-rt-14-dev clang-format)
 # Tests also use chromium, golang-go and valgrind (dh_view.js): heavy, so
 # tests/outputs.py installs them itself in CI, and skips without them elsewhere.

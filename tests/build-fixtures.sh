@@ -32,6 +32,8 @@ build "$out/ownership" "$here/fixtures/ownership.rs" -O "${ext[@]}"
 # Sampling: sites in known proportions, and a program that allocates slowly.
 build "$out/sites" "$here/fixtures/sites.rs" -O "${ext[@]}"
 build "$out/slow" "$here/fixtures/slow.rs" -O "${ext[@]}"
+# The daemon (tests/daemon.py): known lifetimes and counts, released on stdin.
+build "$out/lifetimes" "$here/fixtures/lifetimes.rs" -O "${ext[@]}"
 # The bundled example, as make demo builds it.
 build "$out/move_borrow" "$here/../examples/move_borrow.rs" -O
 build "$out/ownership-dbg" "$here/fixtures/ownership.rs" -O -C debuginfo=2 "${ext[@]}"

@@ -12,6 +12,7 @@
 
 #include <bpf/libbpf.h>
 
+#include "daemon.h"
 #include "diff.h"
 #include "live.h"
 #include "report.h"
@@ -48,6 +49,7 @@ static const char usage_text[] =
 "Usage: rsprobe [OPTIONS] -p PID\n"
 "       rsprobe [OPTIONS] -- CMD [ARG...]\n"
 "       rsprobe diff [OPTIONS] OLD.json NEW.json   (see rsprobe diff --help)\n"
+"       rsprobe daemon [OPTIONS] TARGETS...        (see rsprobe daemon --help)\n"
 "\n"
 "Allocation lifetimes of a running Rust process: who allocates, who drops,\n"
 "how long values live. Probes the Rust allocator shims (__rust_alloc,\n"
@@ -616,6 +618,14 @@ static int capture(struct cli *c, struct session *s, struct live_view *live)
 	return rc < 0 ? rc : err;
 }
 
+/* What the daemon checks once, before it attaches anything. */
+static int daemon_preflight(void)
+{
+	if (!has_privileges())
+		return -EPERM;
+	return check_kernel();
+}
+
 int main(int argc, char **argv)
 {
 	struct cli cli = {};
@@ -625,6 +635,8 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && !strcmp(argv[1], "diff"))
 		return diff_main(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "daemon"))
+		return daemon_main(argc - 1, argv + 1, daemon_preflight);
 	parse_args(argc, argv, &cli);
 	if (!has_privileges())
 		return 1;

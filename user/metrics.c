@@ -125,7 +125,8 @@ int metrics_snapshot(struct metrics_snap *out, const struct model *m, const stru
 		r->cross_thread += s->cross_thread;
 	}
 	u64map_free(&a.idx);
-	qsort(a.rows, a.n, sizeof(*a.rows), cmp_rows);
+	if (a.n)
+		qsort(a.rows, a.n, sizeof(*a.rows), cmp_rows);
 	keep = top < 0 ? 0 : MIN(a.n, (size_t)top);
 	for (i = keep; i < a.n; i++) {
 		add_row(&other, &a.rows[i]);

@@ -44,6 +44,7 @@ struct metrics_extra {
 	 * counted in the histogram's +Inf bucket only (never dropped).
 	 */
 	uint64_t censored;
+	uint64_t push_sent, push_failed;	/* profiles delivered / given up (--push) */
 };
 
 struct metrics_snap {
