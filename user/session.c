@@ -1479,6 +1479,11 @@ uint64_t session__lost(struct session *s)
 	return sum[RP_CNT_LOST] + sum[RP_CNT_PENDING_FULL];
 }
 
+void session__fill_live(struct session *s, struct model *m)
+{
+	tracker__fill_live(&s->tracker, m, s->stopped ? s->model->end_ns : mono_ns());
+}
+
 uint64_t session__events(struct session *s)
 {
 	return s->tracker.events;

@@ -117,6 +117,12 @@ enum target_state session_target__state(const struct session_target *t);
 /* Its own model with per_target_models, else the session's. */
 struct model *session_target__model(struct session_target *t);
 
+/*
+ * Picture the live table into m, the session's model or a window rotated
+ * off it (model__rotate): in-use figures as of now (as of the end once
+ * stopped).
+ */
+void session__fill_live(struct session *s, struct model *m);
 /* Events taken from the ring so far, and events lost so far (live). */
 uint64_t session__events(struct session *s);
 uint64_t session__lost(struct session *s);
