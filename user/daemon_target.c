@@ -21,13 +21,6 @@
 #include "session.h"
 #include "util.h"
 
-/* What the last interval profile had counted, per site: the next one counts from there. */
-struct site_base {
-	uint64_t allocs, bytes, frees, bytes_freed;
-	uint64_t *drop_frees, *drop_bytes;
-	size_t ndrops;
-};
-
 struct target_ctx {
 	const struct daemon_opts *o;
 	char *snap_path;
@@ -35,9 +28,6 @@ struct target_ctx {
 	struct pusher *push;
 	uint64_t next_export_ns;
 	uint64_t interval_start_real;	/* Unix seconds */
-	uint64_t interval_start_ns;	/* CLOCK_MONOTONIC */
-	struct site_base *base;
-	size_t nbase;
 	char *push_name;
 	uint64_t push_sent, push_failed;	/* once the pusher is gone */
 };
@@ -79,92 +69,29 @@ static void write_snapshot(struct session *s, struct target_ctx *c)
 }
 
 /*
- * The model counts from the start; an interval profile counts what happened
- * in the interval: the counts at the last export are taken off the sites
- * while the profile is rendered, and put back. In-use figures are those of
- * now (the live heap), as in a heap profile.
+ * One interval's profile, of the window that ends now (or at the end of the
+ * capture): written to the export directory and queued for the push.
  */
-static void interval_view(struct model *m, struct target_ctx *c, bool apply)
+static void export_interval(struct session *s, struct target_ctx *c)
 {
-	size_t i, k;
-
-	if (apply && c->nbase < m->nsites) {
-		c->base = xrealloc(c->base, m->nsites * sizeof(*c->base));
-		memset(c->base + c->nbase, 0, (m->nsites - c->nbase) * sizeof(*c->base));
-		c->nbase = m->nsites;
-	}
-	for (i = 0; i < m->nsites; i++) {
-		struct site *s = m->sites[i];
-		struct site_base *b = &c->base[i];
-		int sign = apply ? -1 : 1;
-
-		s->allocs += sign * b->allocs;
-		s->bytes += sign * b->bytes;
-		s->frees += sign * b->frees;
-		s->bytes_freed += sign * b->bytes_freed;
-		for (k = 0; k < s->ndrops && k < b->ndrops; k++) {
-			s->drops[k].frees += sign * b->drop_frees[k];
-			s->drops[k].bytes += sign * b->drop_bytes[k];
-		}
-		s->live = apply ? s->heap.cur_blocks : 0;
-		s->live_bytes = apply ? s->heap.cur_bytes : 0;
-	}
-}
-
-/* After the profile: the counts now are the next interval's base. */
-static void rebase(struct model *m, struct target_ctx *c)
-{
-	size_t i, k;
-
-	for (i = 0; i < m->nsites && i < c->nbase; i++) {
-		struct site *s = m->sites[i];
-		struct site_base *b = &c->base[i];
-
-		b->allocs = s->allocs;
-		b->bytes = s->bytes;
-		b->frees = s->frees;
-		b->bytes_freed = s->bytes_freed;
-		if (b->ndrops < s->ndrops) {
-			b->drop_frees = xrealloc(b->drop_frees, s->ndrops * sizeof(uint64_t));
-			b->drop_bytes = xrealloc(b->drop_bytes, s->ndrops * sizeof(uint64_t));
-			b->ndrops = s->ndrops;
-		}
-		for (k = 0; k < s->ndrops; k++) {
-			b->drop_frees[k] = s->drops[k].frees;
-			b->drop_bytes[k] = s->drops[k].bytes;
-		}
-	}
-}
-
-/* One interval's profile: to the export directory, and queued for the push. */
-static void export_interval(struct session *s, struct target_ctx *c, bool live)
-{
-	struct model *m = session__model(s);
+	struct model *m = session__model(s), *w;
 	struct report_opts ro = { .top = 15 };
-	uint64_t end = m->end_ns, start = m->start_ns, now = real_secs();
+	uint64_t now = real_secs();
 	char *buf = NULL, *path = NULL;
 	size_t len = 0;
 	FILE *f;
 	int err;
 
-	f = open_memstream(&buf, &len);
-	if (!f)
+	w = model__rotate(m, m->end_ns ? m->end_ns : mono_ns());
+	if (!w)
 		return;
-	/* The profile covers the interval: from its start to now (or the session's end). */
-	m->start_ns = MAX(start, c->interval_start_ns);
-	if (live) {
-		m->end_ns = mono_ns();
-		interval_view(m, c, true);
-	}
-	err = report_pprof(f, m, &ro);
-	if (live) {
-		interval_view(m, c, false);
-		rebase(m, c);
-		m->end_ns = end;
-	}
-	m->start_ns = start;
-	c->interval_start_ns = live ? mono_ns() : end;
-	if (fclose(f) || err) {
+	/* In use as of the window's end, as in a heap profile. */
+	session__fill_live(s, w);
+	w->mode.sample_bytes = session__sample_bytes(s);
+	f = open_memstream(&buf, &len);
+	err = f ? report_pprof(f, w, &ro) : -errno;
+	model__free(w);
+	if (!f || fclose(f) || err) {
 		warn("cannot render the interval profile: %s", strerror(err ? -err : errno));
 		free(buf);
 		return;
@@ -207,7 +134,6 @@ int daemon_target_run(const struct daemon_opts *o)
 	uint64_t next_snap;
 	struct session *s;
 	struct model *m;
-	size_t i;
 	int err, rc = 0;
 
 	sigemptyset(&sa.sa_mask);
@@ -231,8 +157,10 @@ int daemon_target_run(const struct daemon_opts *o)
 					(int)o->child_pid);
 	}
 	err = stopping ? -EINTR : session__start(s);
-	c.interval_start_ns = mono_ns();
-	c.next_export_ns = c.interval_start_ns + o->export_interval_ns;
+	/* Interval profiles: a window of the model, rotated at each export. */
+	if (!err && (c.exp || c.push))
+		model__window_begin(m, mono_ns());
+	c.next_export_ns = mono_ns() + o->export_interval_ns;
 	c.interval_start_real = real_secs();
 	next_snap = mono_ns();
 	/* Until the target exits or execs (a new image is a new target), or SIGTERM. */
@@ -244,7 +172,7 @@ int daemon_target_run(const struct daemon_opts *o)
 			next_snap = now + DAEMON_SNAP_NS;
 		}
 		if ((c.exp || c.push) && now >= c.next_export_ns) {
-			export_interval(s, &c, true);
+			export_interval(s, &c);
 			c.next_export_ns += o->export_interval_ns;
 		}
 		rc = session__poll(s, (int)(DAEMON_SNAP_NS / 1000000));
@@ -259,17 +187,14 @@ int daemon_target_run(const struct daemon_opts *o)
 		err = rc;
 	/* The final figures, then the rest of the last interval. */
 	write_snapshot(s, &c);
-	if (c.exp || c.push) {
-		interval_view(m, &c, true);
-		export_interval(s, &c, false);
-	}
+	if (c.exp || c.push)
+		export_interval(s, &c);
 	/* Undelivered profiles: a few seconds to get them out, then counted as lost. */
 	if (c.push) {
 		pusher__stop(c.push, mono_ns() + 5000000000ULL);
 		pusher__counts(c.push, &c.push_sent, &c.push_failed);
 		pusher__free(c.push);
 		c.push = NULL;
-		interval_view(m, &c, false);
 		write_snapshot(s, &c);
 	}
 	info("detached; %llu allocations, %llu frees seen", (unsigned long long)m->totals.allocs,
@@ -277,11 +202,6 @@ int daemon_target_run(const struct daemon_opts *o)
 	current = NULL;
 	session__free(s);
 	exporter__free(c.exp);
-	for (i = 0; i < c.nbase; i++) {
-		free(c.base[i].drop_frees);
-		free(c.base[i].drop_bytes);
-	}
-	free(c.base);
 	free(c.snap_path);
 	free(c.push_name);
 	return err ? 1 : 0;
