@@ -141,16 +141,18 @@ static __always_inline bool is_sampled_ptr(__u64 ptr)
 }
 
 /* A fresh pending event for this thread, owned by it until its return probe. */
-static __always_inline struct rp_event *new_pending(struct pt_regs *ctx, __u32 type,
-						    __u64 pid_tgid, struct rp_thread *t,
-						    __u64 n)
+static __always_inline struct pending_event *new_pending(struct pt_regs *ctx, __u32 type,
+							  __u64 pid_tgid, struct rp_thread *t,
+							  __u64 n)
 {
-	struct rp_event *e = pending_of((__u32)pid_tgid);
+	struct pending_event *p = pending_of((__u32)pid_tgid);
+	struct rp_event *e;
 
-	if (!e) {
+	if (!p) {
 		count(RP_CNT_PENDING_FULL);
 		return NULL;
 	}
+	e = &p->e;
 	init_event(e, type, pid_tgid);
 	e->sample_bytes = n;
 	if (t) {
@@ -159,7 +161,7 @@ static __always_inline struct rp_event *new_pending(struct pt_regs *ctx, __u32 t
 	} else if (!fixed_exact) {
 		__sync_fetch_and_add(&sampled_in_flight, 1);
 	}
-	return e;
+	return p;
 }
 
 /*
@@ -189,6 +191,7 @@ static __always_inline int alloc_begin(struct pt_regs *ctx, __u8 kind, __u64 siz
 {
 	struct call k;
 	struct rp_thread *t;
+	struct pending_event *p;
 	struct rp_event *e;
 	__u64 t0;
 
@@ -213,13 +216,14 @@ static __always_inline int alloc_begin(struct pt_regs *ctx, __u8 kind, __u64 siz
 	if (k.n && !countdown(k.c, k.n, size))
 		return 0;
 	t0 = bpf_ktime_get_ns();
-	e = new_pending(ctx, RP_EV_ALLOC, k.pid_tgid, t, k.n);
-	if (!e)
+	p = new_pending(ctx, RP_EV_ALLOC, k.pid_tgid, t, k.n);
+	if (!p)
 		return 0;
+	e = &p->e;
 	e->size = size;
 	e->align = align;
 	e->flags = flags;
-	take_stack(ctx, e);
+	take_stack(ctx, e, p->win);
 	recorded(t0);
 	return 0;
 }
@@ -242,6 +246,7 @@ static __always_inline int realloc_begin(struct pt_regs *ctx, __u64 ptr, __u64 o
 {
 	struct call k;
 	struct rp_thread *t;
+	struct pending_event *p;
 	struct rp_event *e;
 	__u64 t0;
 
@@ -268,13 +273,14 @@ static __always_inline int realloc_begin(struct pt_regs *ctx, __u64 ptr, __u64 o
 		return 0;
 	}
 	t0 = bpf_ktime_get_ns();
-	e = new_pending(ctx, RP_EV_REALLOC, k.pid_tgid, t, 0);
-	if (!e)
+	p = new_pending(ctx, RP_EV_REALLOC, k.pid_tgid, t, 0);
+	if (!p)
 		return 0;
+	e = &p->e;
 	e->old_ptr = ptr;
 	e->size = size;
 	if (stack)
-		take_stack(ctx, e);
+		take_stack(ctx, e, p->win);
 	recorded(t0);
 	return 0;
 }
@@ -416,9 +422,9 @@ static __always_inline int call_exit_kind(__u64 ret, bool realloc)
 	recorded(t0);
 	return 0;
 }
-/* A free's event, stack included. */
-static __always_inline void free_event(struct pt_regs *ctx, struct rp_event *e, struct call *k,
-				       __u64 ptr, __u64 size, __u64 align)
+/* A free's event, stack included (win: room for the walk's copy of the stack, or NULL). */
+static __always_inline void free_event(struct pt_regs *ctx, struct rp_event *e, __u64 *win,
+				       struct call *k, __u64 ptr, __u64 size, __u64 align)
 {
 	__u32 tid = (__u32)k->pid_tgid;
 
@@ -436,7 +442,7 @@ static __always_inline void free_event(struct pt_regs *ctx, struct rp_event *e, 
 	if (copy_stack && capture_stacks)
 		e->flags |= RP_F_COPIED;
 	else
-		take_stack(ctx, e);
+		take_stack(ctx, e, win);
 }
 
 /*
@@ -447,6 +453,7 @@ static __always_inline void free_event(struct pt_regs *ctx, struct rp_event *e, 
 static __always_inline int free_enter(struct pt_regs *ctx, __u64 ptr, __u64 size, __u64 align)
 {
 	struct call k;
+	struct pending_event *p;
 	struct rp_event *e;
 	__u32 tid;
 	__u64 t0;
@@ -478,11 +485,11 @@ static __always_inline int free_enter(struct pt_regs *ctx, __u64 ptr, __u64 size
 	 * A call in flight holds it (a free from a signal handler that came
 	 * during an allocation): then in the ring, with room for the frame limit.
 	 */
-	e = pending_of(tid);
-	if (e && !e->type) {
-		free_event(ctx, e, &k, ptr, size, align);
-		emit(e);
-		e->type = 0;
+	p = pending_of(tid);
+	if (p && !p->e.type) {
+		free_event(ctx, &p->e, p->win, &k, ptr, size, align);
+		emit(&p->e);
+		p->e.type = 0;
 	} else {
 		e = bpf_ringbuf_reserve(&events, RP_EVENT_HDR_SIZE +
 					((frames_mask & (RP_MAX_FRAMES - 1)) + 1) * 8, 0);
@@ -490,7 +497,7 @@ static __always_inline int free_enter(struct pt_regs *ctx, __u64 ptr, __u64 size
 			count(RP_CNT_LOST);
 			return 0;
 		}
-		free_event(ctx, e, &k, ptr, size, align);
+		free_event(ctx, e, NULL, &k, ptr, size, align);
 		bpf_ringbuf_submit(e, wakeup_flags());
 	}
 	recorded(t0);
@@ -505,6 +512,7 @@ static __always_inline int realloc_free_begin(struct pt_regs *ctx, __u64 ptr)
 {
 	struct call k;
 	struct rp_thread *t;
+	struct pending_event *p;
 	struct rp_event *e;
 	__u64 t0;
 
@@ -517,11 +525,12 @@ static __always_inline int realloc_free_begin(struct pt_regs *ctx, __u64 ptr)
 	if (k.n && !is_sampled_ptr(ptr))
 		return 0;
 	t0 = bpf_ktime_get_ns();
-	e = new_pending(ctx, RP_EV_FREE, k.pid_tgid, t, k.n);
-	if (!e)
+	p = new_pending(ctx, RP_EV_FREE, k.pid_tgid, t, k.n);
+	if (!p)
 		return 0;
+	e = &p->e;
 	e->old_ptr = ptr;
-	take_stack(ctx, e);
+	take_stack(ctx, e, p->win);
 	recorded(t0);
 	return 0;
 }

@@ -19,6 +19,18 @@ struct {
 } events SEC(".maps");
 
 /*
+ * Bytes of the user stack a DWARF walk copies in one read (a power of two,
+ * at most a page), where it then finds the words it needs.
+ */
+#define STACK_WIN_BYTES 1024
+
+/* A thread's event, and the walk's copy of its stack. */
+struct pending_event {
+	struct rp_event e;
+	__u64 win[STACK_WIN_BYTES / 8];
+};
+
+/*
  * Each thread's event under construction, kept for the thread's life (the
  * least recently used are forgotten): the call in flight between its entry
  * and its return while type is not 0, else the room a free's event is built
@@ -29,7 +41,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, RP_MAX_PENDING);
 	__type(key, __u32);
-	__type(value, struct rp_event);
+	__type(value, struct pending_event);
 } pending SEC(".maps");
 
 /*
@@ -42,7 +54,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct rp_event);
+	__type(value, struct pending_event);
 } zero_event SEC(".maps");
 
 struct {
@@ -105,13 +117,13 @@ static __always_inline void emit(struct rp_event *e)
 }
 
 /* This thread's event, made if it has none yet. */
-static __always_inline struct rp_event *pending_of(__u32 tid)
+static __always_inline struct pending_event *pending_of(__u32 tid)
 {
-	struct rp_event *e = bpf_map_lookup_elem(&pending, &tid), *z;
+	struct pending_event *p = bpf_map_lookup_elem(&pending, &tid), *z;
 	__u32 zero = 0;
 
-	if (e)
-		return e;
+	if (p)
+		return p;
 	z = bpf_map_lookup_elem(&zero_event, &zero);
 	if (!z)
 		return NULL;
@@ -122,18 +134,18 @@ static __always_inline struct rp_event *pending_of(__u32 tid)
 /* This thread's call in flight, if it has one. */
 static __always_inline struct rp_event *in_flight(__u32 tid)
 {
-	struct rp_event *e = bpf_map_lookup_elem(&pending, &tid);
+	struct pending_event *p = bpf_map_lookup_elem(&pending, &tid);
 
-	return e && e->type ? e : NULL;
+	return p && p->e.type ? &p->e : NULL;
 }
 
 /* The call in flight is over (sent, failed or stale). */
 static __always_inline void drop_pending(__u32 tid)
 {
-	struct rp_event *e = bpf_map_lookup_elem(&pending, &tid);
+	struct pending_event *p = bpf_map_lookup_elem(&pending, &tid);
 
-	if (e)
-		e->type = 0;
+	if (p)
+		p->e.type = 0;
 }
 
 static __always_inline void init_event(struct rp_event *e, __u32 type, __u64 pid_tgid)

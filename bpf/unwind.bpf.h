@@ -155,8 +155,51 @@ static __always_inline const struct rp_cfi_row *cached_row(const struct rp_maps 
 struct unwind_ctx {
 	const struct rp_maps *mt;
 	struct rp_event *e;
+	__u64 *win;		/* the thread's copy of its stack, or NULL */
+	__u64 win_lo, win_len;	/* the copy holds [win_lo, win_lo + win_len) */
 	__u64 ip, sp, bp;
 };
+
+/*
+ * A read per word costs more than the walk's own work: the stack is copied
+ * STACK_WIN_BYTES at a time from the lowest word a frame needs, and copied
+ * again from a frame whose words lie above the copy. A copy that would cross
+ * the end of the stack ends with its page instead.
+ */
+static __always_inline void win_fill(struct unwind_ctx *u, __u64 at)
+{
+	__u64 len = STACK_WIN_BYTES, first = 4096 - (at & 4095);
+
+	u->win_lo = at;
+	u->win_len = 0;
+	if (!u->win)
+		return;
+	if (bpf_probe_read_user(u->win, STACK_WIN_BYTES, (void *)at)) {
+		if (first >= STACK_WIN_BYTES)
+			return;
+		len = first;
+		/* The bounds are checked on the register passed on. */
+		asm volatile("" : "+r"(len));
+		if (!len || len > STACK_WIN_BYTES)
+			return;
+		if (bpf_probe_read_user(u->win, len, (void *)at))
+			return;
+	}
+	u->win_len = len;
+}
+
+/* The stack word at addr: from the copy when it holds it, else read alone. */
+static __always_inline long stack_word(struct unwind_ctx *u, __u64 addr, __u64 *out)
+{
+	__u64 off = addr - u->win_lo;
+	__u64 *w = u->win;
+
+	if (w && addr >= u->win_lo && off + 8 <= u->win_len && !(off & 7)) {
+		*out = w[(off >> 3) & (STACK_WIN_BYTES / 8 - 1)];
+		return 0;
+	}
+	return bpf_probe_read_user(out, sizeof(*out), (void *)addr);
+}
 
 /* One frame: find the object, the row, the CFA; read the return address. */
 static int unwind_step(__u32 i, void *arg)
@@ -196,10 +239,16 @@ static int unwind_step(__u32 i, void *arg)
 	/* The stack grows down: a caller's frame is above. Anything else is garbage. */
 	if (cfa <= u->sp)
 		return 1;
-	if (bpf_probe_read_user(&ra, sizeof(ra), (void *)(cfa - 8)))
+	if (u->win && (cfa - 8 < u->win_lo || cfa - u->win_lo > u->win_len)) {
+		__u64 lo = cfa - 8;
+
+		if (r->rbp_type == RP_RBP_OFFSET && r->rbp_off < -8)
+			lo = cfa + r->rbp_off;
+		win_fill(u, lo);
+	}
+	if (stack_word(u, cfa - 8, &ra))
 		return 1;
-	if (r->rbp_type == RP_RBP_OFFSET &&
-	    bpf_probe_read_user(&bp, sizeof(bp), (void *)(cfa + r->rbp_off)))
+	if (r->rbp_type == RP_RBP_OFFSET && stack_word(u, cfa + r->rbp_off, &bp))
 		return 1;
 	if (!ra) {
 		u->e->flags |= RP_F_COMPLETE;
@@ -228,7 +277,7 @@ static int unwind_step(__u32 i, void *arg)
  * keeps the verifier's work to one pass over the step; without it, or
  * without tables, the caller falls back to frame pointers.
  */
-static __always_inline bool unwind_dwarf(struct pt_regs *ctx, struct rp_event *e)
+static __always_inline bool unwind_dwarf(struct pt_regs *ctx, struct rp_event *e, __u64 *win)
 {
 	__u32 slot = maps_slot & 1;
 	struct unwind_ctx u = {};
@@ -239,6 +288,7 @@ static __always_inline bool unwind_dwarf(struct pt_regs *ctx, struct rp_event *e
 	if (!u.mt || !u.mt->n)
 		return false;
 	u.e = e;
+	u.win = win;
 	u.ip = PT_REGS_IP(ctx);
 	u.sp = PT_REGS_SP(ctx);
 	u.bp = PT_REGS_FP(ctx);
@@ -323,7 +373,8 @@ static __always_inline void send_stack_copy(struct pt_regs *ctx, __u64 pid_tgid)
 	bpf_ringbuf_submit(c, 0);
 }
 
-static __always_inline void take_stack(struct pt_regs *ctx, struct rp_event *e)
+/* win: room for the walk's copy of the stack (the thread's event's), or NULL. */
+static __always_inline void take_stack(struct pt_regs *ctx, struct rp_event *e, __u64 *win)
 {
 	e->nframes = 0;
 	if (!capture_stacks)
@@ -333,7 +384,7 @@ static __always_inline void take_stack(struct pt_regs *ctx, struct rp_event *e)
 		send_stack_copy(ctx, bpf_get_current_pid_tgid());
 		return;
 	}
-	if (!unwind_dwarf(ctx, e))
+	if (!unwind_dwarf(ctx, e, win))
 		unwind_fp(ctx, e);
 }
 
