@@ -44,9 +44,9 @@ def http_get(url, timeout=5):
 
 def series(text, name, **labels):
     """The value of the series name{labels...} (all of its labels given), or None."""
-    want = ",".join('%s="%s"' % kv for kv in labels.items())
+    want = name + ("{" + ",".join('%s="%s"' % kv for kv in labels.items()) + "}" if labels else "")
     for line in text.splitlines():
-        if line.startswith(name + "{") and line.split("}")[0][len(name) + 1:] == want:
+        if line.rsplit(" ", 1)[0] == want:
             return float(line.rsplit(" ", 1)[1])
     return None
 
@@ -376,10 +376,14 @@ def test_prometheus_exports_and_push():
 
 
 @needs_bpf
-def test_restart_followed_default_budget():
-    """A target that exits and starts again is followed; totals exact at the default budget."""
+def test_restart_followed():
+    """A target that exits and starts again is followed; totals exact while attached.
+
+    The budget is one the fixture's traps fit in (about 7% of a tenth of a
+    CPU here): the probes stay attached, no duty cycling.
+    """
     exe = own_fixture("restart")
-    d = Daemon("restart", ["--exe", exe])
+    d = Daemon("restart", ["--exe", exe, "--max-overhead", "50"])
     try:
         for round_ in range(2):
             f = Fixture(exe, "known", 60, 2)
@@ -406,7 +410,7 @@ def test_restart_followed_default_budget():
 @needs_bpf
 def test_kill9_leaves_targets_running_unprobed():
     exe = own_fixture("kill9")
-    d = Daemon("kill9", ["--exe", exe])
+    d = Daemon("kill9", ["--exe", exe, "--all"])	# attached all along
     f = Fixture(exe, "steady", 4)
     try:
         d.attached(f.pid)
@@ -432,6 +436,46 @@ def test_kill9_leaves_targets_running_unprobed():
         f.kill()
         if d.p.poll() is None:
             d.p.kill()
+
+
+@needs_bpf
+def test_duty_cycle_censors():
+    """Traps beyond the budget: probes in windows, lifetimes cut by a window censored.
+
+    At the default budget (1% of a tenth of a CPU at least) the fixture's
+    traps (200 more short-lived boxes a round: some 60,000 calls a second,
+    about a microsecond each here) do not fit: the probes are attached for a
+    share of the time only. Allocations still live when a window closes are
+    counted as censored, in the +Inf bucket only.
+    """
+    exe = own_fixture("duty")
+    d = Daemon("duty", ["--exe", exe])
+    f = Fixture(exe, "known", 400, 1, 200)
+    try:
+        d.attached(f.pid)
+        f.release()
+        counted = f.counted()
+        eq(counted, 400 * 203, "the fixture's own count")
+        rc, _, _ = f.finish()
+        eq(rc, 0, "the fixture exited normally")
+        text = d.wait(lambda: (lambda t: t if series(t, "rsprobe_targets") == 0 else None)(
+            d.metrics()), 30, "the target's profiling ended")
+    finally:
+        f.kill()
+        d.stop()
+    lab = dict(comm="lifetimes", pid=str(f.pid))
+    duty = series(text, "rsprobe_probe_duty_cycle", **lab)
+    check(duty is not None and 0 < duty < 1, "duty cycle in (0, 1): %s" % duty)
+    seen = series(text, "rsprobe_allocations_total", **lab, function="[all]")
+    check(0 < seen < counted, "only the windows' allocations seen: %s of %d" % (seen, counted))
+    censored = series(text, "rsprobe_lifetimes_censored_total", **lab)
+    check(censored and censored > 0, "lifetimes cut by a window are censored: %s" % censored)
+    inf = series(text, "rsprobe_allocation_lifetime_seconds_bucket", **lab, function="[all]",
+                 le="+Inf")
+    top = series(text, "rsprobe_allocation_lifetime_seconds_bucket", **lab, function="[all]",
+                 le="600")
+    # Every lifetime here is under a second: above the last finite bound are the censored only.
+    eq(inf - top, censored, "the +Inf bucket holds the censored lifetimes")
 
 
 def rss_kib(pid):
@@ -463,8 +507,12 @@ def test_rss_bounded_with_many_live():
         while time.time() < end:
             peak = max([peak] + [rss_kib(k) for k in d.children()])
             time.sleep(0.25)
-        live = series(d.metrics(), "rsprobe_live_allocations", comm="lifetimes", pid=str(f.pid))
-        check(live is not None and live >= n, "live allocations gauge %s >= %d" % (live, n))
+        text = d.metrics()
+        live = series(text, "rsprobe_live_allocations", comm="lifetimes", pid=str(f.pid))
+        duty = series(text, "rsprobe_probe_duty_cycle", comm="lifetimes", pid=str(f.pid))
+        # Attached all along, it saw every one; duty-cycled, those of its windows.
+        check(live is not None and (live >= n or duty < 1),
+              "live allocations gauge %s >= %d, or duty cycle %s < 1" % (live, n, duty))
         eq(f.line(timeout=30), "held %d" % n, "the fixture let go")
         rc, _, _ = f.finish()
         eq(rc, 0, "the fixture exited normally")
@@ -489,7 +537,8 @@ TESTS = [
     test_usage_errors,
     test_no_such_pid_and_port_in_use,
     test_prometheus_exports_and_push,
-    test_restart_followed_default_budget,
+    test_restart_followed,
+    test_duty_cycle_censors,
     test_kill9_leaves_targets_running_unprobed,
     test_rss_bounded_with_many_live,
 ]

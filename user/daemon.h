@@ -19,6 +19,7 @@
 #define DAEMON_SCAN_NS 100000000ULL	/* new processes: looked for this often */
 #define DAEMON_RESCAN_NS 1000000000ULL	/* images of known processes (exec) */
 #define DAEMON_SNAP_NS 250000000ULL	/* a target's figures, refreshed this often */
+#define DAEMON_DUTY_PERIOD_NS (10 * 1000000000ULL)	/* probes on, then off, once per */
 #define DAEMON_EXITED_KEEP_NS (300 * 1000000000ULL)	/* an exited target's last figures */
 
 struct daemon_opts {

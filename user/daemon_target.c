@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * The daemon's work for one target, in a process of its own: one capture
- * session, with every tick a metrics snapshot for the daemon, and at each
- * export interval a pprof profile of the interval written to the export
- * directory and queued for the push thread. The process dies with the
- * daemon (PR_SET_PDEATHSIG), and its probes with it.
+ * The daemon's work for one target, in a process of its own: a capture
+ * session per probe window (one, attached all along, while the traps fit
+ * the budget), with every tick a metrics snapshot for the daemon, and at
+ * each export interval a pprof profile of the interval written to the
+ * export directory and queued for the push thread. The process dies with
+ * the daemon (PR_SET_PDEATHSIG), and its probes with it.
  */
 #include <errno.h>
 #include <math.h>
@@ -18,8 +19,24 @@
 #include "export.h"
 #include "push.h"
 #include "report.h"
+#include "sampler.h"
 #include "session.h"
+#include "trapcost.h"
 #include "util.h"
+
+/*
+ * The overhead budget covers the traps too: every allocator call traps into
+ * the kernel while the probes are attached, whatever is recorded. Each
+ * period the traps' cost (measured at start-up, trapcost.h, times the calls
+ * counted) is compared with the target's own CPU time (of a tenth of one
+ * CPU at least, as the sampler does); beyond the budget the probes are
+ * attached in windows: on for duty x DUTY_PERIOD, off for the rest.
+ */
+#define GOV_FIRST_NS 100000000ULL	/* the first look, soon after attaching */
+#define GOV_PERIOD_NS 1000000000ULL
+#define DUTY_MIN 0.001
+#define WINDOW_MIN_NS 200000000ULL	/* attaching costs: no window shorter */
+#define OFF_MAX_NS (600 * 1000000000ULL)
 
 struct target_ctx {
 	const struct daemon_opts *o;
@@ -30,7 +47,25 @@ struct target_ctx {
 	uint64_t interval_start_real;	/* Unix seconds */
 	char *push_name;
 	uint64_t push_sent, push_failed;	/* once the pusher is gone */
+	/* Duty cycling: figures of the windows closed so far, and the time attached. */
+	struct metrics_snap acc;
+	bool have_acc;
+	uint64_t censored;
+	uint64_t started_ns, attached_ns, window_start_ns;
+	double duty;
+	/* The governor's last look. */
+	struct sampler cpu;	/* its reader of the target's CPU time */
+	uint64_t gov_ns, gov_cpu, gov_calls, gov_returns;
+	bool gov_first;		/* the next look is the window's first */
+	uint64_t last_on_ns;	/* how long the last window was on */
 };
+
+static double duty_now(const struct target_ctx *c, bool attached)
+{
+	uint64_t now = mono_ns(), on = c->attached_ns + (attached ? now - c->window_start_ns : 0);
+
+	return now > c->started_ns ? MIN(1.0, (double)on / (double)(now - c->started_ns)) : 1;
+}
 
 static uint64_t real_secs(void)
 {
@@ -39,33 +74,114 @@ static uint64_t real_secs(void)
 
 static void write_snapshot(struct session *s, struct target_ctx *c)
 {
-	struct model *m = session__model(s);
-	struct metrics_extra x = { .duty_cycle = 1 };
-	struct metrics_snap snap;
-	uint64_t interval = session__sample_bytes(s);
+	struct metrics_extra x = { .duty_cycle = duty_now(c, s != NULL) };
+	struct metrics_snap snap = {};
+	uint64_t interval;
 	struct totals t;
 
-	session__totals(s, &t);
-	x.lost_events = session__lost(s);
-	/*
-	 * The chance an allocation of the mean size is sampled: the share
-	 * recorded, as the interval in force sees it.
-	 */
 	x.sampled_fraction = 1;
-	if (interval && t.allocs) {
-		double mean = (double)t.bytes_allocated / (double)t.allocs;
-
-		x.sampled_fraction = -expm1(-mean / (double)interval);
-	}
 	if (c->push)
 		pusher__counts(c->push, &c->push_sent, &c->push_failed);
 	x.push_sent = c->push_sent;
 	x.push_failed = c->push_failed;
-	if (metrics_snapshot(&snap, m, &t, &x, c->o->metrics_top))
-		return;
+	x.censored = c->censored;
+	if (s) {
+		session__totals(s, &t);
+		x.lost_events = session__lost(s);
+		x.dropped_by_cap = session__model(s)->totals.sampled_full;
+		/*
+		 * The chance an allocation of the mean size is sampled: the share
+		 * recorded, as the interval in force sees it.
+		 */
+		interval = session__sample_bytes(s);
+		if (interval && t.allocs) {
+			double mean = (double)t.bytes_allocated / (double)t.allocs;
+
+			x.sampled_fraction = -expm1(-mean / (double)interval);
+		}
+		if (metrics_snapshot(&snap, session__model(s), &t, &x, c->o->metrics_top))
+			return;
+		if (c->have_acc)
+			metrics_snap_merge(&snap, &c->acc, c->o->metrics_top);
+	} else {
+		/* Detached: what the windows saw, nothing live known. */
+		if (!c->have_acc)
+			return;
+		metrics_snap_copy(&snap, &c->acc);
+		snap.x = x;
+		/* As metrics_snapshot() does: the censored in [all]'s +Inf bucket. */
+		if (snap.nrows)
+			snap.rows[snap.nrows - 1].count += c->censored;
+		snap.x.lost_events = c->acc.x.lost_events;
+		snap.x.dropped_by_cap = c->acc.x.dropped_by_cap;
+	}
 	if (snap_write(c->snap_path, &snap))
 		debug("cannot write %s: %s", c->snap_path, strerror(errno));
 	metrics_snap_free(&snap);
+}
+
+/* A window closed: its figures join those of the earlier ones. */
+static void close_window(struct session *s, struct target_ctx *c, bool censor)
+{
+	struct model *m = session__model(s);
+	struct metrics_extra x = { .lost_events = session__lost(s),
+				   .dropped_by_cap = m->totals.sampled_full };
+	struct metrics_snap snap;
+	struct totals t;
+
+	session__totals(s, &t);
+	/* Still live when the probes went: their lifetimes are longer than the window. */
+	if (censor)
+		c->censored += m->totals.live_allocs;
+	c->last_on_ns = mono_ns() - c->window_start_ns;
+	c->attached_ns += c->last_on_ns;
+	if (metrics_snapshot(&snap, m, &t, &x, c->o->metrics_top))
+		return;
+	if (c->have_acc) {
+		metrics_snap_merge(&c->acc, &snap, c->o->metrics_top);
+		/* Live as of the last window's end. */
+		c->acc.live_allocs = snap.live_allocs;
+		c->acc.live_bytes = snap.live_bytes;
+		metrics_snap_free(&snap);
+	} else {
+		c->acc = snap;
+		c->have_acc = true;
+	}
+	c->acc.pid = c->o->child_pid;
+}
+
+/*
+ * The governor, once a period while attached: what the traps cost the
+ * target, against the budget; the duty cycle that keeps them within it.
+ */
+static void govern(struct session *s, struct target_ctx *c)
+{
+	uint64_t now = mono_ns(), cpu, calls, returns;
+	double trap, base, share, wall;
+	struct trapcost tc;
+	struct totals t;
+
+	if (c->o->all || now - c->gov_ns < (c->gov_first ? GOV_FIRST_NS : GOV_PERIOD_NS))
+		return;
+	c->gov_first = !c->gov_ns;
+	session__totals(s, &t);
+	cpu = sampler__target_cpu_ns(&c->cpu);
+	calls = t.allocs + t.frees + t.reallocs;
+	returns = t.allocs + t.reallocs;
+	wall = (double)(now - c->gov_ns);
+	if (c->gov_ns && calls >= c->gov_calls && trapcost__get(&tc)) {
+		trap = (double)(calls - c->gov_calls) * tc.entry_ns +
+		       (double)(returns - c->gov_returns) * tc.ret_ns;
+		base = MAX((double)(cpu - c->gov_cpu) - trap, wall * SAMPLER_CPU_FLOOR);
+		share = base > 0 ? trap / base : 0;
+		c->duty = share * 100 > c->o->max_overhead ?
+			  MAX(DUTY_MIN, c->o->max_overhead / 100 / share) : 1;
+		debug("traps: %.2f%% of the target's CPU; duty cycle %.3g", share * 100, c->duty);
+	}
+	c->gov_ns = now;
+	c->gov_cpu = cpu;
+	c->gov_calls = calls;
+	c->gov_returns = returns;
 }
 
 /*
@@ -120,6 +236,94 @@ static void on_signal(int sig)
 	session__interrupt(current);
 }
 
+static bool target_alive(pid_t pid)
+{
+	return !(kill(pid, 0) && errno == ESRCH);
+}
+
+/*
+ * One window: a session attached until the target is gone, SIGTERM, or (duty
+ * cycling) the window's time is up. Returns 1 if the target is gone, 0 if
+ * the window just closed, or a negative errno.
+ */
+static int window(struct target_ctx *c, const struct session_opts *so)
+{
+	uint64_t next_snap, on_ns;
+	struct session *s;
+	struct model *m;
+	int err, rc = 0, gone = 0;
+
+	s = session__new(so);
+	if (!s)
+		return target_alive(c->o->child_pid) ? -EINVAL : 1;
+	current = s;
+	m = session__model(s);
+	if (!c->exp && c->o->export_dir)
+		c->exp = exporter__new(c->o->export_dir, c->o->export_keep, m->target.comm,
+				       c->o->child_pid);
+	if (c->o->push_url && !c->push_name) {
+		c->push = pusher__new(c->o->push_url);
+		if (!c->push)
+			warn("cannot start pushing to %s: %s", c->o->push_url, strerror(errno));
+		c->push_name = xasprintf("rsprobe.alloc{comm=%s,pid=%d}", m->target.comm,
+					 (int)c->o->child_pid);
+	}
+	err = stopping ? -EINTR : session__start(s);
+	c->window_start_ns = mono_ns();
+	/* Interval profiles: a window of the model, rotated at each export. */
+	if (!err && (c->exp || c->push))
+		model__window_begin(m, mono_ns());
+	sampler__init(&c->cpu, c->o->child_pid, 1);
+	c->gov_ns = 0;
+	c->gov_first = false;
+	govern(s, c);
+	c->gov_first = true;
+	next_snap = mono_ns();
+	while (!err && !stopping) {
+		uint64_t now = mono_ns();
+
+		if (now >= next_snap) {
+			write_snapshot(s, c);
+			next_snap = now + DAEMON_SNAP_NS;
+		}
+		if ((c->exp || c->push) && now >= c->next_export_ns) {
+			export_interval(s, c);
+			c->next_export_ns += c->o->export_interval_ns;
+		}
+		govern(s, c);
+		on_ns = MAX(WINDOW_MIN_NS, (uint64_t)(c->duty * DAEMON_DUTY_PERIOD_NS));
+		if (c->duty < 1 && now - c->window_start_ns >= on_ns)
+			break;
+		rc = session__poll(s, (int)(DAEMON_SNAP_NS / 1000000));
+		if (rc < 0 || rc == SESSION_DONE ||
+		    (session__ntargets(s) &&
+		     session_target__state(session__target(s, 0)) != TARGET_RUNNING)) {
+			gone = 1;
+			break;
+		}
+	}
+	sampler__free(&c->cpu);
+	if (!err)
+		err = session__stop(s);
+	if (rc < 0 && !err)
+		err = rc;
+	/* The rest of the interval, then the window's figures join the others. */
+	if (c->exp || c->push)
+		export_interval(s, c);
+	close_window(s, c, !gone && !stopping);
+	current = NULL;
+	write_snapshot(NULL, c);
+	if (gone || stopping)
+		info("detached; %llu allocations, %llu frees seen in the last window",
+		     (unsigned long long)m->totals.allocs, (unsigned long long)m->totals.frees);
+	else
+		debug("probes off for %.1f s (duty cycle %.3g)",
+		      MIN((double)OFF_MAX_NS, (double)c->last_on_ns * (1 / c->duty - 1)) / 1e9,
+		      c->duty);
+	session__free(s);
+	return err ? err : gone;
+}
+
 int daemon_target_run(const struct daemon_opts *o)
 {
 	struct session_opts so = {
@@ -130,79 +334,50 @@ int daemon_target_run(const struct daemon_opts *o)
 		.budget_pct = o->max_overhead,
 	};
 	struct sigaction sa = { .sa_handler = on_signal };
-	struct target_ctx c = { .o = o };
-	uint64_t next_snap;
-	struct session *s;
-	struct model *m;
-	int err, rc = 0;
+	struct target_ctx c = { .o = o, .duty = 1 };
+	int rc;
 
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGHUP, SIG_IGN);	/* the daemon reopens the log */
 	signal(SIGPIPE, SIG_IGN);
-	s = session__new(&so);
-	if (!s)
-		return 1;
-	current = s;
-	m = session__model(s);
+	if (!o->all)
+		trapcost__start();
 	c.snap_path = xasprintf("%s/%d.snap", o->state_dir, (int)o->child_pid);
-	if (o->export_dir)
-		c.exp = exporter__new(o->export_dir, o->export_keep, m->target.comm, o->child_pid);
-	if (o->push_url) {
-		c.push = pusher__new(o->push_url);
-		if (!c.push)
-			warn("cannot start pushing to %s: %s", o->push_url, strerror(errno));
-		c.push_name = xasprintf("rsprobe.alloc{comm=%s,pid=%d}", m->target.comm,
-					(int)o->child_pid);
-	}
-	err = stopping ? -EINTR : session__start(s);
-	/* Interval profiles: a window of the model, rotated at each export. */
-	if (!err && (c.exp || c.push))
-		model__window_begin(m, mono_ns());
-	c.next_export_ns = mono_ns() + o->export_interval_ns;
+	c.started_ns = mono_ns();
+	c.next_export_ns = c.started_ns + o->export_interval_ns;
 	c.interval_start_real = real_secs();
-	next_snap = mono_ns();
-	/* Until the target exits or execs (a new image is a new target), or SIGTERM. */
-	while (!err && !stopping) {
-		uint64_t now = mono_ns();
+	for (;;) {
+		uint64_t off_end;
 
-		if (now >= next_snap) {
-			write_snapshot(s, &c);
-			next_snap = now + DAEMON_SNAP_NS;
-		}
-		if ((c.exp || c.push) && now >= c.next_export_ns) {
-			export_interval(s, &c);
-			c.next_export_ns += o->export_interval_ns;
-		}
-		rc = session__poll(s, (int)(DAEMON_SNAP_NS / 1000000));
-		if (rc < 0 || rc == SESSION_DONE ||
-		    (session__ntargets(s) &&
-		     session_target__state(session__target(s, 0)) != TARGET_RUNNING))
+		rc = window(&c, &so);
+		if (rc || stopping)
 			break;
+		/* Off: until the next window, looking after the target. */
+		off_end = mono_ns() + (uint64_t)MIN((double)OFF_MAX_NS,
+						    (double)c.last_on_ns * (1 / c.duty - 1));
+		while (!stopping && mono_ns() < off_end && target_alive(o->child_pid)) {
+			usleep(DAEMON_SNAP_NS / 1000);
+			write_snapshot(NULL, &c);
+		}
+		if (!target_alive(o->child_pid))
+			break;
+		if (mono_ns() > c.next_export_ns)
+			c.next_export_ns = mono_ns() + o->export_interval_ns;
 	}
-	if (!err)
-		err = session__stop(s);
-	if (rc < 0 && !err)
-		err = rc;
-	/* The final figures, then the rest of the last interval. */
-	write_snapshot(s, &c);
-	if (c.exp || c.push)
-		export_interval(s, &c);
 	/* Undelivered profiles: a few seconds to get them out, then counted as lost. */
 	if (c.push) {
 		pusher__stop(c.push, mono_ns() + 5000000000ULL);
 		pusher__counts(c.push, &c.push_sent, &c.push_failed);
 		pusher__free(c.push);
 		c.push = NULL;
-		write_snapshot(s, &c);
 	}
-	info("detached; %llu allocations, %llu frees seen", (unsigned long long)m->totals.allocs,
-	     (unsigned long long)m->totals.frees);
-	current = NULL;
-	session__free(s);
+	write_snapshot(NULL, &c);
 	exporter__free(c.exp);
+	if (c.have_acc)
+		metrics_snap_free(&c.acc);
 	free(c.snap_path);
 	free(c.push_name);
-	return err ? 1 : 0;
+	return rc < 0 ? 1 : 0;
 }

@@ -157,6 +157,57 @@ int metrics_snapshot(struct metrics_snap *out, const struct model *m, const stru
 	return 0;
 }
 
+void metrics_snap_merge(struct metrics_snap *dst, const struct metrics_snap *src, int top)
+{
+	struct metrics_row other = {}, all = {}, *rows;
+	size_t i, j, n = 0, keep;
+	bool has_other = false;
+
+	rows = xcalloc(dst->nrows + src->nrows + 2, sizeof(*rows));
+	for (i = 0; i < dst->nrows + src->nrows; i++) {
+		const struct metrics_row *r = i < dst->nrows ? &dst->rows[i] :
+							       &src->rows[i - dst->nrows];
+
+		if (!strcmp(r->function, "[other]")) {
+			add_row(&other, r);
+			has_other = true;
+			continue;
+		}
+		if (!strcmp(r->function, "[all]")) {
+			add_row(&all, r);
+			continue;
+		}
+		for (j = 0; j < n && strcmp(rows[j].function, r->function); j++)
+			;
+		if (j == n)
+			rows[n++].function = xstrdup(r->function);
+		add_row(&rows[j], r);
+	}
+	if (n)
+		qsort(rows, n, sizeof(*rows), cmp_rows);
+	keep = top < 0 ? 0 : MIN(n, (size_t)top);
+	for (i = keep; i < n; i++) {
+		add_row(&other, &rows[i]);
+		free(rows[i].function);
+		has_other = true;
+	}
+	n = keep;
+	if (has_other) {
+		other.function = xstrdup("[other]");
+		rows[n++] = other;
+	}
+	all.function = xstrdup("[all]");
+	rows[n++] = all;
+	for (i = 0; i < dst->nrows; i++)
+		free(dst->rows[i].function);
+	free(dst->rows);
+	dst->rows = rows;
+	dst->nrows = n;
+	dst->x.lost_events += src->x.lost_events;
+	dst->x.dropped_by_cap += src->x.dropped_by_cap;
+	dst->x.censored += src->x.censored;
+}
+
 void metrics_snap_free(struct metrics_snap *s)
 {
 	size_t i;
@@ -293,7 +344,7 @@ static void ownership(FILE *f, const struct metrics_snap *snaps, size_t n)
 	}
 }
 
-enum proc_value { PV_LIVE_BYTES, PV_LIVE_ALLOCS, PV_LOST, PV_CAP, PV_SAMPLED, PV_DUTY };
+enum proc_value { PV_LIVE_BYTES, PV_LIVE_ALLOCS, PV_LOST, PV_CAP, PV_SAMPLED, PV_DUTY, PV_CENSORED };
 
 static void proc_metric(FILE *f, const struct metrics_snap *snaps, size_t n, const char *name,
 			const char *type, enum proc_value which, const char *help)
@@ -325,6 +376,9 @@ static void proc_metric(FILE *f, const struct metrics_snap *snaps, size_t n, con
 		case PV_DUTY:
 			fprintf(f, "} %.6g\n", s->x.duty_cycle);
 			break;
+		case PV_CENSORED:
+			fprintf(f, "} %llu\n", (unsigned long long)s->x.censored);
+			break;
 		}
 	}
 }
@@ -352,6 +406,9 @@ int metrics_render(FILE *f, const struct metrics_snap *snaps, size_t n,
 		    "Allocations recorded with their stack, as a share of all allocations");
 	proc_metric(f, snaps, n, "rsprobe_probe_duty_cycle", "gauge", PV_DUTY,
 		    "Share of the time the probes were attached");
+	proc_metric(f, snaps, n, "rsprobe_lifetimes_censored_total", "counter", PV_CENSORED,
+		    "Allocations still live when a probe window closed: lifetimes longer than "
+		    "the window, in the histogram's +Inf bucket only");
 	family(f, "rsprobe_targets", "gauge", "Processes being profiled");
 	fprintf(f, "rsprobe_targets %llu\n", (unsigned long long)(d ? d->targets : n));
 	if (d) {

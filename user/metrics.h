@@ -66,6 +66,13 @@ struct metrics_snap {
 int metrics_snapshot(struct metrics_snap *out, const struct model *m, const struct totals *exact,
 		     const struct metrics_extra *x, int top);
 void metrics_snap_free(struct metrics_snap *s);
+/*
+ * Add src's rows and counters (lost, dropped, censored) to dst, by function:
+ * the figures of an earlier capture of the same process (duty cycling).
+ * Beyond top functions of their own, the smallest are folded into
+ * "[other]". dst's gauges stay.
+ */
+void metrics_snap_merge(struct metrics_snap *dst, const struct metrics_snap *src, int top);
 /* Deep copy (the page is rendered from copies while models change). */
 void metrics_snap_copy(struct metrics_snap *dst, const struct metrics_snap *src);
 

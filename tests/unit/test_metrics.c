@@ -263,6 +263,39 @@ static void test_exact_totals_and_two_targets(void)
 	teardown();
 }
 
+/* Two captures of one process (duty cycling) add up by function; the top N still holds. */
+static void test_merge(void)
+{
+	struct metrics_extra x1 = { .lost_events = 2, .censored = 4 }, x2 = { .lost_events = 3 };
+	struct metrics_snap a, b;
+	size_t i;
+
+	setup();
+	feed();
+	CHECK(metrics_snapshot(&a, m, NULL, &x1, 1) == 0);	/* site_a, [other], [all] */
+	CHECK(metrics_snapshot(&b, m, NULL, &x2, 3) == 0);	/* a, b, c, [all] */
+	metrics_snap_merge(&a, &b, 1);
+	CHECK_U64(a.nrows, 3);
+	if (a.nrows == 3) {
+		CHECK_STR(a.rows[0].function, "metrics_site_a");
+		CHECK_U64(a.rows[0].allocs, 8);
+		CHECK_STR(a.rows[1].function, "[other]");
+		CHECK_U64(a.rows[1].allocs, 6);		/* b and c, twice */
+		CHECK_U64(a.rows[1].bytes, 220);
+		CHECK_STR(a.rows[2].function, "[all]");
+		CHECK_U64(a.rows[2].allocs, 14);
+		/* Each snapshot's [all] count holds its own censored: 6 + 4, and 6. */
+		CHECK_U64(a.rows[2].count, 16);
+		for (i = 0; i < METRICS_NLE; i++)
+			CHECK(a.rows[2].le[i] <= a.rows[2].count);
+	}
+	CHECK_U64(a.x.lost_events, 5);
+	CHECK_U64(a.x.censored, 4);
+	metrics_snap_free(&a);
+	metrics_snap_free(&b);
+	teardown();
+}
+
 static void test_cumulative(void)
 {
 	struct hist h = {};
@@ -288,5 +321,6 @@ int main(void)
 	RUN(test_cumulative);
 	RUN(test_rows);
 	RUN(test_exact_totals_and_two_targets);
+	RUN(test_merge);
 	CHECK_DONE();
 }
