@@ -174,6 +174,24 @@ struct call {
 	struct rp_percpu *c;
 };
 
+/*
+ * --unwind copy in the default mode, still recording everything: each step
+ * sends 16 KiB that userspace unwinds at tens of microseconds. Once the ring
+ * is half full (the consumer is behind: at the start, or in a burst), switch
+ * to sampling here and now rather than lose what follows; the sampler sees
+ * the interval at its next look and takes over.
+ */
+#define COPY_BRAKE_BYTES 65536
+
+static __always_inline void copy_brake(struct call *k)
+{
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >
+	    bpf_ringbuf_query(&events, BPF_RB_RING_SIZE) / 2) {
+		sample_bytes = COPY_BRAKE_BYTES;
+		k->n = COPY_BRAKE_BYTES;
+	}
+}
+
 /* The one preamble: false when the calling process is not traced now. */
 static __always_inline bool call_begin(struct call *k)
 {
@@ -181,6 +199,8 @@ static __always_inline bool call_begin(struct call *k)
 	k->n = sample_bytes;
 	if (empty_programs || !is_target(k->pid_tgid))
 		return false;
+	if (copy_stack && !fixed_exact && !k->n)
+		copy_brake(k);
 	k->c = percpu();
 	return k->c != NULL;
 }

@@ -113,6 +113,26 @@ def test_site_estimates_within_bounds():
 
 
 @needs_bpf
+def test_copy_mode_busy_program_loses_nothing():
+    """--unwind copy sends 16 KiB of stack per recorded step, which userspace
+    unwinds at tens of microseconds each: the default mode must keep that
+    within what the ring holds and the consumer unwinds. sites allocates flat
+    out: sampled, nothing lost, totals exact, and every recorded block has its
+    free, in the function that allocated it (as the fixture does)."""
+    d, truth, _ = profile("sites", ["--unwind", "copy"], tag="sites-copy")
+    eq(d["stacks"]["method"], "copy", "unwinding method")
+    eq(d["mode"]["sampled"], True, "a busy program is sampled")
+    check_totals(d, truth, "sites, --unwind copy, default mode")
+    for key in ("SMALL", "MEDIUM", "LARGE"):
+        fn = "sites::%s_site" % key.lower()
+        ss = sites_of(d, fn)
+        est = sum(s["allocs"] for s in ss)
+        eq(sum(s["frees"] for s in ss), est, fn + ": frees = allocations")
+        eq(sum(s["outcomes"]["same"] for s in ss), est, fn + ": outcome same")
+    check(sites_of(d, "sites::small_site"), "the most frequent site was recorded")
+
+
+@needs_bpf
 def test_ownership_outcomes_under_sampling():
     # A small interval: every case gets samples (P(none) < 1e-7 for each).
     d, truth, _ = profile("ownership", ["--sample-bytes", "256"], tag="ownership-256")
@@ -249,6 +269,7 @@ TESTS = [
     test_site_estimates_within_bounds,
     test_ownership_outcomes_under_sampling,
     test_adaptive_samples_a_busy_program_totals_exact,
+    test_copy_mode_busy_program_loses_nothing,
     test_default_equals_all_on_a_slow_program,
     test_default_records_the_demo_exactly,
     test_estimates_marked_in_every_output,

@@ -144,6 +144,44 @@ static uint64_t next_interval(struct sampler *sp, double base_ns, double wall_ns
 	return clamp_interval((double)sp->interval * record_ns / target);
 }
 
+/*
+ * --unwind copy: every recorded step sends kilobytes of stack that the
+ * consumer unwinds, at tens of microseconds each, far more than BPF spends
+ * sending it. Whatever the budget allows the target, recording is kept to
+ * what the consumer unwinds in a share of one CPU, or the ring fills and
+ * events are lost. A burst the ring holds is recorded whole.
+ */
+static uint64_t drain_interval(const struct sampler *sp, double wall_ns,
+			       const struct sampler_stats *st, const struct sampler_stats *d)
+{
+	double per, exact_need, allowed = SAMPLER_DRAIN_SHARE * wall_ns, target = 0.5 * allowed;
+
+	if (!st->drained || !st->ring_copies)
+		return 0;
+	/* Every step counted as a stack (returns send none): on the safe side. */
+	per = (double)st->drain_ns / st->drained;
+	exact_need = per * (d->calls + d->allocs);
+	if (exact_need <= allowed)
+		return 0;
+	if (!sp->interval) {
+		double mean = d->allocs ? (double)d->bytes / d->allocs : 1;
+
+		if (st->events < st->ring_copies / 2)
+			return 0;
+		return clamp_interval(MAX(mean, mean * exact_need / target));
+	}
+	return clamp_interval((double)sp->interval * per * d->events / target);
+}
+
+void sampler__follow(struct sampler *sp, uint64_t interval)
+{
+	sp->interval = interval;
+	sp->ever_sampled = true;
+	sp->min_interval = sp->min_interval ? MIN(sp->min_interval, interval) : interval;
+	sp->max_interval = MAX(sp->max_interval, interval);
+	sp->period_ns = PERIOD_FIRST_NS;
+}
+
 bool sampler__tick(struct sampler *sp, uint64_t now_ns, const struct sampler_stats *st,
 		   uint64_t *interval)
 {
@@ -193,6 +231,7 @@ bool sampler__tick(struct sampler *sp, uint64_t now_ns, const struct sampler_sta
 	      dcpu / 1e6, d.record_ns / 1e6, (unsigned long long)d.calls,
 	      (unsigned long long)d.events);
 	next = next_interval(sp, base, (double)wall, (double)d.record_ns, &d);
+	next = MAX(next, drain_interval(sp, (double)wall, st, &d));
 	/*
 	 * Recording everything, look often: a burst must not run at full cost
 	 * for long. A steady interval is looked at less often.

@@ -26,6 +26,10 @@ struct sampler_stats {
 	uint64_t bytes;		/* bytes allocated */
 	uint64_t record_ns;	/* time BPF spent recording */
 	uint64_t events;	/* recording steps (an allocation's entry and return, a free) */
+	/* --unwind copy (0 otherwise): the consumer's side, see drain_interval() */
+	uint64_t drained;	/* copied stacks unwound so far */
+	uint64_t drain_ns;	/* the time that took */
+	uint64_t ring_copies;	/* copies the ring buffer holds */
 };
 
 struct sampler {
@@ -70,6 +74,8 @@ struct sampler {
 #define SAMPLER_MIN_TRAP_NS 300
 /* The budget applies to at least this share of one CPU (see next_interval). */
 #define SAMPLER_CPU_FLOOR 0.1
+/* --unwind copy: unwinding copied stacks may take this share of one CPU. */
+#define SAMPLER_DRAIN_SHARE 0.5
 
 void sampler__init(struct sampler *sp, pid_t pid, double budget_pct);
 void sampler__free(struct sampler *sp);
@@ -79,6 +85,11 @@ void sampler__free(struct sampler *sp);
  */
 bool sampler__tick(struct sampler *sp, uint64_t now_ns, const struct sampler_stats *st,
 		   uint64_t *interval);
+/*
+ * The interval in force was set elsewhere (BPF's brake for --unwind copy):
+ * the next period starts from it.
+ */
+void sampler__follow(struct sampler *sp, uint64_t interval);
 /* The target's CPU time, summed over its threads, ns (0 if unreadable). */
 uint64_t sampler__target_cpu_ns(struct sampler *sp);
 

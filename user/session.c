@@ -1254,6 +1254,13 @@ static int on_event(void *ctx, void *data, size_t len)
 	    ((struct rp_stack_copy *)data)->type == RP_EV_STACK) {
 		if (s->copyunw)
 			copyunw__stack(s->copyunw, data, len);
+		/*
+		 * Unwinding a copy takes tens of microseconds, a clock read
+		 * nothing beside it: the batch ends on time, so the sampler
+		 * is not kept waiting while the ring fills.
+		 */
+		if (!s->draining && (s->interrupted || mono_ns() >= s->batch_end))
+			return RP_BATCH_END;
 		return 0;
 	}
 	if (s->copyunw && len >= RP_EVENT_HDR_SIZE && (((struct rp_event *)data)->flags & RP_F_COPIED))
@@ -1545,6 +1552,21 @@ static void adapt(struct session *s)
 	st.bytes = sum[RP_CNT_BYTES_ALLOC];
 	st.record_ns = sum[RP_CNT_SAMPLE_NS];
 	st.events = sum[RP_CNT_RECORDED];
+	st.drained = st.drain_ns = st.ring_copies = 0;
+	debug("XXX t=%.1f ms lost %llu recorded %llu sample_bytes %llu", (now - s->model->start_ns) / 1e6, (unsigned long long)sum[RP_CNT_LOST], (unsigned long long)sum[RP_CNT_RECORDED], (unsigned long long)s->skel->bss->sample_bytes);
+	if (s->copyunw) {
+		copyunw__cost(s->copyunw, &st.drained, &st.drain_ns);
+		/* Each copy takes its header and copy_bytes, plus the ring's own 8. */
+		st.ring_copies = ring_size(s->opts.ring_bytes) /
+				 (sizeof(struct rp_stack_copy) + s->skel->rodata->copy_bytes + 8);
+	}
+	/* --unwind copy: BPF switched to sampling itself, the ring half full. */
+	if (s->adaptive && !s->sampler.interval && s->skel->bss->sample_bytes) {
+		debug("sampling interval: %llu bytes, set in BPF (the ring is half full)",
+		      (unsigned long long)s->skel->bss->sample_bytes);
+		sampler__follow(&s->sampler, s->skel->bss->sample_bytes);
+		m->mode.sampled = true;
+	}
 	/* Not adaptive: the sampler measures the interval in force, never changes it. */
 	if (!s->adaptive)
 		s->sampler.interval = s->skel->bss->sample_bytes;
@@ -1564,6 +1586,7 @@ static void read_counters(struct session *s)
 
 	sum_counters(s, sum);
 	s->model->totals.lost_events = sum[RP_CNT_LOST] + sum[RP_CNT_PENDING_FULL];
+	debug("XXX lost %llu pending_full %llu", (unsigned long long)sum[RP_CNT_LOST], (unsigned long long)sum[RP_CNT_PENDING_FULL]);
 	if (s->copyunw) {
 		uint64_t n, ns;
 
