@@ -2,8 +2,10 @@
 /* Matching frees to allocations; reallocs continue an allocation. */
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "tracker.h"
 #include "util.h"
@@ -13,37 +15,203 @@ void tracker__init(struct tracker *t, struct model *m)
 	memset(t, 0, sizeof(*t));
 	t->model = m;
 	t->rng = 0x9e3779b97f4a7c15ULL;
-	u64map_init(&t->live);
 	u64map_init(&t->thread_seq);
 }
 
 void tracker__free(struct tracker *t)
 {
-	u64map_free(&t->live);
+	live_table_free(&t->live);
 	u64map_free(&t->thread_seq);
-	free(t->pool);
-	free(t->free_slots);
 	memset(t, 0, sizeof(*t));
 }
 
-static struct live_alloc *live_new(struct tracker *t, uint64_t ptr)
-{
-	uint64_t idx;
+/*
+ * The live table: records in a dense array (a removal moves the last record
+ * into the hole), and an open-addressing index over it with linear probing
+ * and backward-shift deletion (no tombstones). A slot keeps the low 32 bits
+ * of the pointer's hash: its home slot, and a check that spares most reads
+ * of records that are not the one looked for.
+ */
+#define SLOT_EMPTY 0
 
-	if (t->nfree_slots) {
-		idx = t->free_slots[--t->nfree_slots];
-	} else {
-		ARR_RESERVE(t->pool, t->pool_cap, t->pool_len + 1);
-		idx = t->pool_len++;
+/*
+ * The array and the index live in mappings of their own: growing one by
+ * mremap moves its pages instead of copying them, and pages never written
+ * (the room the array grows into) cost no memory. From malloc, the copy of
+ * each doubling would stay behind in the heap, and zeroed room counts too.
+ */
+static void *region_resize(void *p, size_t old_bytes, size_t new_bytes)
+{
+	void *q;
+
+	if (p)
+		q = mremap(p, old_bytes, new_bytes, MREMAP_MAYMOVE);
+	else
+		q = mmap(NULL, new_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (q == MAP_FAILED) {
+		fputs("rsprobe: out of memory\n", stderr);
+		abort();
 	}
-	u64map_put(&t->live, ptr, idx);
-	return &t->pool[idx];
+	return q;
 }
 
-static void live_release(struct tracker *t, uint64_t idx)
+static void region_free(void *p, size_t bytes)
 {
-	ARR_RESERVE(t->free_slots, t->free_slots_cap, t->nfree_slots + 1);
-	t->free_slots[t->nfree_slots++] = idx;
+	if (p)
+		munmap(p, bytes);
+}
+
+static inline uint64_t slot_of(uint32_t h, size_t idx)
+{
+	return (uint64_t)h << 32 | (idx + 1);
+}
+
+static inline size_t slot_idx(uint64_t s)
+{
+	return (size_t)(uint32_t)s - 1;
+}
+
+/* The slot holding ptr, or the empty slot where it would go. */
+static size_t live_probe(const struct live_table *lt, uint64_t ptr, uint32_t h, bool *found)
+{
+	size_t mask = lt->nslots - 1, i = h & mask;
+	uint64_t s;
+
+	while ((s = lt->slots[i]) != SLOT_EMPTY) {
+		if ((uint32_t)(s >> 32) == h && lt->a[slot_idx(s)].ptr == ptr) {
+			*found = true;
+			return i;
+		}
+		i = (i + 1) & mask;
+	}
+	*found = false;
+	return i;
+}
+
+static void live_rehash(struct live_table *lt, size_t nslots)
+{
+	size_t i, mask = nslots - 1;
+
+	region_free(lt->slots, lt->nslots * sizeof(*lt->slots));
+	lt->slots = region_resize(NULL, 0, nslots * sizeof(*lt->slots));
+	lt->nslots = nslots;
+	for (i = 0; i < lt->len; i++) {
+		uint32_t h = (uint32_t)hash_u64(lt->a[i].ptr);
+		size_t j = h & mask;
+
+		while (lt->slots[j] != SLOT_EMPTY)
+			j = (j + 1) & mask;
+		lt->slots[j] = slot_of(h, i);
+	}
+}
+
+struct live_alloc *live_find(struct live_table *lt, uint64_t ptr)
+{
+	bool found;
+	size_t i;
+
+	if (!lt->len)
+		return NULL;
+	i = live_probe(lt, ptr, (uint32_t)hash_u64(ptr), &found);
+	return found ? &lt->a[slot_idx(lt->slots[i])] : NULL;
+}
+
+struct live_alloc *live_add(struct live_table *lt, uint64_t ptr)
+{
+	uint32_t h = (uint32_t)hash_u64(ptr);
+	struct live_alloc *a;
+	bool found;
+	size_t i;
+
+	/* At most 7/8 full: probes stay short, and 8-byte slots stay under 19 B per record. */
+	if ((lt->len + 1) * 8 > lt->nslots * 7)
+		live_rehash(lt, lt->nslots ? lt->nslots * 2 : 1024);
+	if (lt->len == lt->cap) {
+		size_t cap = lt->cap ? lt->cap * 2 : 4096;
+
+		lt->a = region_resize(lt->a, lt->cap * sizeof(*lt->a), cap * sizeof(*lt->a));
+		lt->cap = cap;
+	}
+	i = live_probe(lt, ptr, h, &found);
+	lt->slots[i] = slot_of(h, lt->len);
+	a = &lt->a[lt->len++];
+	memset(a, 0, sizeof(*a));
+	a->ptr = ptr;
+	return a;
+}
+
+/* Empty slot i, shifting back the entries after it that it would cut off. */
+static void live_unslot(struct live_table *lt, size_t i)
+{
+	size_t mask = lt->nslots - 1, j = i, home;
+	uint64_t s;
+
+	for (;;) {
+		j = (j + 1) & mask;
+		s = lt->slots[j];
+		if (s == SLOT_EMPTY)
+			break;
+		home = (uint32_t)(s >> 32) & mask;
+		/* The entry at j may move to i if i lies on its probe path, home .. j. */
+		if (((j - home) & mask) >= ((j - i) & mask)) {
+			lt->slots[i] = s;
+			i = j;
+		}
+	}
+	lt->slots[i] = SLOT_EMPTY;
+}
+
+bool live_remove(struct live_table *lt, uint64_t ptr, struct live_alloc *out)
+{
+	size_t i, idx, last;
+	bool found;
+
+	if (!lt->len)
+		return false;
+	i = live_probe(lt, ptr, (uint32_t)hash_u64(ptr), &found);
+	if (!found)
+		return false;
+	idx = slot_idx(lt->slots[i]);
+	if (out)
+		*out = lt->a[idx];
+	live_unslot(lt, i);
+	last = --lt->len;
+	if (idx != last) {
+		/* The last record fills the hole; its slot follows it. */
+		uint64_t moved = lt->a[last].ptr;
+		uint32_t h = (uint32_t)hash_u64(moved);
+		size_t j = live_probe(lt, moved, h, &found);
+
+		lt->a[idx] = lt->a[last];
+		lt->slots[j] = slot_of(h, idx);
+	}
+	return true;
+}
+
+bool live_move(struct live_table *lt, uint64_t old_ptr, uint64_t ptr)
+{
+	struct live_alloc a, *n;
+
+	if (old_ptr == ptr)
+		return live_find(lt, ptr) != NULL;
+	if (!live_remove(lt, old_ptr, &a))
+		return false;
+	n = live_add(lt, ptr);
+	a.ptr = ptr;
+	*n = a;
+	return true;
+}
+
+void live_table_free(struct live_table *lt)
+{
+	region_free(lt->a, lt->cap * sizeof(*lt->a));
+	region_free(lt->slots, lt->nslots * sizeof(*lt->slots));
+	memset(lt, 0, sizeof(*lt));
+}
+
+static struct site *site_of(const struct tracker *t, const struct live_alloc *a)
+{
+	return t->model->sites[a->site - 1];
 }
 
 static uint32_t intern(struct tracker *t, const struct rp_event *e)
@@ -108,16 +276,14 @@ static void on_alloc(struct tracker *t, const struct rp_event *e)
 	struct site *s = model__site(t->model, intern(t, e));
 	uint64_t *seq = thread_seq(t, e, true);
 	struct live_alloc *a;
-	uint64_t idx;
 
 	/* A pointer handed out twice without a free between: the first free was lost. */
-	if (u64map_del(&t->live, e->ptr, &idx))
-		live_release(t, idx);
-	a = live_new(t, e->ptr);
+	live_remove(&t->live, e->ptr, NULL);
+	a = live_add(&t->live, e->ptr);
 	a->birth_ns = e->ts;
-	a->size = e->size;
-	a->seq = *seq;
-	a->site = s;
+	a->size = MIN(e->size, LIVE_SIZE_MAX);
+	a->seq = (uint32_t)*seq;
+	a->site = s->id;
 	a->tid = e->tid;
 	a->reallocs = 0;
 	a->weight = e->sample_bytes ? round_weight(t, sample_weight(e->size, e->sample_bytes)) : 1;
@@ -131,13 +297,14 @@ static void on_alloc(struct tracker *t, const struct rp_event *e)
 static void on_free(struct tracker *t, const struct rp_event *e)
 {
 	uint32_t drop = intern(t, e);
-	struct live_alloc *a;
-	uint64_t idx, seq = 0;
+	struct live_alloc a;
+	struct site *s;
+	uint64_t seq = 0;
 	bool temporary;
 
 	if (e->seq)
 		thread_seq(t, e, false);
-	if (!u64map_del(&t->live, e->ptr, &idx)) {
+	if (!live_remove(&t->live, e->ptr, &a)) {
 		/* The allocator freeing its own cache is not memory of the program's. */
 		if (stack__allocator_internal(stack_table__get(t->model->stacks, drop)))
 			model__on_internal_free(t->model);
@@ -145,35 +312,39 @@ static void on_free(struct tracker *t, const struct rp_event *e)
 			model__on_free(t->model, NULL, drop, e->size, 0, false, false);
 		return;
 	}
-	a = &t->pool[idx];
-	u64map_get(&t->thread_seq, a->tid, &seq);
-	/* BPF counts 32 bits of it. */
-	temporary = e->seq ? (uint32_t)seq == (uint32_t)a->seq : seq == a->seq;
-	t->model->weight = a->weight;
-	model__on_grown(t->model, a->site, a->reallocs, a->size);
+	s = site_of(t, &a);
+	u64map_get(&t->thread_seq, a.tid, &seq);
+	/* BPF counts 32 bits of it, and so does the record. */
+	temporary = (uint32_t)seq == a.seq;
+	t->model->weight = a.weight;
+	model__on_grown(t->model, s, a.reallocs, a.size);
 	/* free() does not say the size (Rust's dealloc does): the tracked one. */
-	model__on_free(t->model, a->site, drop, e->size ? e->size : a->size,
-		       e->ts > a->birth_ns ? e->ts - a->birth_ns : 0, e->tid != a->tid, temporary);
+	model__on_free(t->model, s, drop, e->size ? e->size : a.size,
+		       e->ts > a.birth_ns ? e->ts - a.birth_ns : 0, e->tid != a.tid, temporary);
 	t->model->weight = 0;
-	live_release(t, idx);
 }
 
 static void on_realloc(struct tracker *t, const struct rp_event *e)
 {
 	struct live_alloc *a;
-	uint64_t idx, old_size;
+	uint64_t old_size;
 
-	if (!u64map_del(&t->live, e->old_ptr, &idx)) {
+	if (!live_find(&t->live, e->old_ptr)) {
 		model__on_realloc(t->model, NULL, 0, e->size);
 		return;
 	}
-	a = &t->pool[idx];
+	if (e->ptr != e->old_ptr) {
+		/* The new block's pointer cannot be live: a lost free, as at an allocation. */
+		live_remove(&t->live, e->ptr, NULL);
+		live_move(&t->live, e->old_ptr, e->ptr);
+	}
+	a = live_find(&t->live, e->ptr);
 	old_size = a->size;
-	a->size = e->size;
-	a->reallocs++;
-	u64map_put(&t->live, e->ptr, idx);
+	a->size = MIN(e->size, LIVE_SIZE_MAX);
+	if (a->reallocs < LIVE_REALLOCS_MAX)
+		a->reallocs++;
 	t->model->weight = a->weight;
-	model__on_realloc(t->model, a->site, old_size, e->size);
+	model__on_realloc(t->model, site_of(t, a), old_size, e->size);
 	t->model->weight = 0;
 }
 
@@ -205,11 +376,10 @@ int tracker__event(struct tracker *t, const struct rp_event *e, size_t len)
 
 void tracker__visit_live(const struct tracker *t, tracker_visit_fn fn, void *ctx)
 {
-	size_t i = 0;
-	uint64_t ptr, idx;
+	size_t i;
 
-	while (u64map_next(&t->live, &i, &ptr, &idx))
-		fn(ctx, ptr, &t->pool[idx]);
+	for (i = 0; i < t->live.len; i++)
+		fn(ctx, t->live.a[i].ptr, &t->live.a[i]);
 }
 
 static void close_one(void *ctx, uint64_t ptr, const struct live_alloc *a)
@@ -224,13 +394,11 @@ void tracker__close_all(struct tracker *t)
 {
 	tracker__visit_live(t, close_one, t->model);
 	t->model->weight = 0;
-	u64map_free(&t->live);
-	u64map_init(&t->live);
-	t->pool_len = 0;
-	t->nfree_slots = 0;
+	live_table_free(&t->live);
 }
 
 struct fill {
+	const struct tracker *t;
 	struct model *m;
 	uint64_t now_ns;
 };
@@ -238,7 +406,7 @@ struct fill {
 static void fill_one(void *ctx, uint64_t ptr, const struct live_alloc *a)
 {
 	struct fill *f = ctx;
-	struct site *s = model__site_like(f->m, a->site);
+	struct site *s = model__site_like(f->m, site_of(f->t, a));
 
 	f->m->weight = a->weight;
 	model__on_live(f->m, s, a->size, f->now_ns > a->birth_ns ? f->now_ns - a->birth_ns : 0, ptr,
@@ -247,7 +415,7 @@ static void fill_one(void *ctx, uint64_t ptr, const struct live_alloc *a)
 
 void tracker__fill_live(const struct tracker *t, struct model *m, uint64_t now_ns)
 {
-	struct fill f = { m, now_ns };
+	struct fill f = { t, m, now_ns };
 
 	model__live_clear(m);
 	tracker__visit_live(t, fill_one, &f);

@@ -2,6 +2,7 @@
 #ifndef RP_TRACKER_H
 #define RP_TRACKER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "hashmap.h"
@@ -14,24 +15,35 @@
  * new pointer and keeps the birth time and site.
  */
 /* The pointer is the live table's key, not stored again here. */
+/*
+ * A live allocation: 40 bytes, in one dense array. The table from pointers
+ * to it holds 8 bytes a slot (its index and 32 bits of the pointer's hash),
+ * so a tracked allocation costs about 54 bytes all told, at worst 60.
+ */
 struct live_alloc {
+	uint64_t ptr;
 	uint64_t birth_ns;
-	uint64_t size;
-	uint64_t seq;		/* birth thread's allocation count at birth */
-	struct site *site;
+	uint64_t size : 44;	/* saturates at 16 TiB */
+	uint64_t reallocs : 20;	/* saturates at 2^20 - 1 */
+	uint32_t site;		/* the site's id in the tracker's model (1-based) */
 	uint32_t tid;
-	uint32_t reallocs;
+	uint32_t seq;		/* birth thread's allocation count at birth, low 32 bits */
 	uint32_t weight;	/* allocations this one stands for (1 unless sampled) */
-	uint32_t pad;
+};
+
+#define LIVE_SIZE_MAX ((1ULL << 44) - 1)
+#define LIVE_REALLOCS_MAX ((1U << 20) - 1)
+
+struct live_table {
+	struct live_alloc *a;	/* dense: [0, len) */
+	size_t len, cap;
+	uint64_t *slots;	/* 0, or hash low 32 bits << 32 | index + 1 */
+	size_t nslots;		/* power of two, or 0 */
 };
 
 struct tracker {
 	struct model *model;
-	struct u64map live;		/* ptr -> index into pool */
-	struct live_alloc *pool;
-	size_t pool_len, pool_cap;
-	uint64_t *free_slots;
-	size_t nfree_slots, free_slots_cap;
+	struct live_table live;
 	struct u64map thread_seq;	/* tid -> allocations made by the thread */
 	uint64_t events;
 	uint64_t by_type[4];
@@ -39,6 +51,16 @@ struct tracker {
 	uint64_t rng;			/* rounding of weights */
 	uint64_t sampled_allocs;	/* alloc events recorded under sampling */
 };
+
+/* The table alone, for its tests: NULL when ptr is not live. */
+struct live_alloc *live_find(struct live_table *lt, uint64_t ptr);
+/* A record for ptr, which must not be live; its other fields are to fill. */
+struct live_alloc *live_add(struct live_table *lt, uint64_t ptr);
+/* ptr is no longer live; false when it was not. *out: its record, if out. */
+bool live_remove(struct live_table *lt, uint64_t ptr, struct live_alloc *out);
+/* The record of old_ptr now under ptr (which must not be live). */
+bool live_move(struct live_table *lt, uint64_t old_ptr, uint64_t ptr);
+void live_table_free(struct live_table *lt);
 
 /*
  * The weight of an allocation of size bytes sampled with mean interval n

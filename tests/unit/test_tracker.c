@@ -328,8 +328,68 @@ static void test_sampled_weights(void)
 	teardown();
 }
 
+/*
+ * The live table against a plain array of what should be live, through
+ * random adds, removes and moves: pointers clustered (as an allocator hands
+ * them out) so that probe runs collide and removals shift entries back.
+ */
+static void test_live_table(void)
+{
+	enum { N = 4096, OPS = 200000 };
+	static uint64_t ref[N];	/* 0: not live; else the pointer, its birth time = index */
+	struct live_table lt = { 0 };
+	uint64_t rng = 12345, n = 0, i;
+	int op;
+
+	for (op = 0; op < OPS; op++) {
+		uint64_t k, r;
+
+		rng ^= rng << 13;
+		rng ^= rng >> 7;
+		rng ^= rng << 17;
+		k = rng % N;
+		r = (rng >> 20) % 8;
+		if (!ref[k]) {
+			struct live_alloc *a = live_add(&lt, 0x10000 + k * 16);
+
+			a->birth_ns = k;
+			ref[k] = 0x10000 + k * 16;
+			n++;
+		} else if (r < 5) {
+			struct live_alloc out;
+
+			CHECK(live_remove(&lt, ref[k], &out));
+			CHECK_U64(out.birth_ns, k);
+			CHECK(!live_remove(&lt, ref[k], NULL));
+			ref[k] = 0;
+			n--;
+		} else {
+			/* Moved to a pointer far from the others, then back. */
+			uint64_t far = 0x7f0000000000ULL + k * 4096;
+
+			CHECK(live_move(&lt, ref[k], far));
+			CHECK(live_find(&lt, ref[k]) == NULL);
+			CHECK(live_move(&lt, far, ref[k]));
+			CHECK(live_move(&lt, ref[k], ref[k]));
+		}
+		CHECK_U64(lt.len, n);
+	}
+	for (i = 0; i < N; i++) {
+		struct live_alloc *a = live_find(&lt, 0x10000 + i * 16);
+
+		CHECK((a != NULL) == (ref[i] != 0));
+		if (a)
+			CHECK_U64(a->birth_ns, i);
+	}
+	CHECK(!live_move(&lt, 0x42, 0x43));
+	/* 8 bytes a slot, at most 7/8 full: under 19 B of index per record. */
+	CHECK(lt.nslots * 8 <= 19 * lt.len || lt.nslots == 1024);
+	live_table_free(&lt);
+}
+
 int main(void)
 {
+	RUN(test_live_table);
 	RUN(test_match_and_lifetime);
 	RUN(test_timeline);
 	RUN(test_timeline_budget);
