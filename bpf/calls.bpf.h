@@ -235,7 +235,7 @@ static __always_inline int alloc_begin(struct pt_regs *ctx, __u8 kind, __u64 siz
 	}
 	if (k.n && !countdown(k.c, k.n, size))
 		return 0;
-	t0 = bpf_ktime_get_ns();
+	t0 = record_start();
 	p = new_pending(ctx, RP_EV_ALLOC, k.pid_tgid, t, k.n);
 	if (!p)
 		return 0;
@@ -292,7 +292,7 @@ static __always_inline int realloc_begin(struct pt_regs *ctx, __u64 ptr, __u64 o
 			countdown(k.c, k.n, size - old_size);
 		return 0;
 	}
-	t0 = bpf_ktime_get_ns();
+	t0 = record_start();
 	p = new_pending(ctx, RP_EV_REALLOC, k.pid_tgid, t, 0);
 	if (!p)
 		return 0;
@@ -360,7 +360,7 @@ static __always_inline int shim_exit(__u32 tid, __u64 ret, bool realloc)
 	e = in_flight(tid);
 	if (!e)
 		return 0;
-	t0 = bpf_ktime_get_ns();
+	t0 = record_start();
 	if (!fixed_exact)
 		__sync_fetch_and_add(&sampled_in_flight, -1);
 	if (ret) {
@@ -422,7 +422,7 @@ static __always_inline int call_exit_kind(__u64 ret, bool realloc)
 	}
 	if (!t->sampled)
 		return 0;
-	t0 = bpf_ktime_get_ns();
+	t0 = record_start();
 	e = in_flight(tid);
 	if (e) {
 		if (t->kind == RP_CALL_FREE) {
@@ -496,7 +496,7 @@ static __always_inline int free_enter(struct pt_regs *ctx, __u64 ptr, __u64 size
 		else if (k.n)
 			return 0;
 	}
-	t0 = bpf_ktime_get_ns();
+	t0 = record_start();
 	/* The copy goes first: userspace joins it with the next event of the thread. */
 	if (copy_stack && capture_stacks)
 		send_stack_copy(ctx, k.pid_tgid);
@@ -544,7 +544,7 @@ static __always_inline int realloc_free_begin(struct pt_regs *ctx, __u64 ptr)
 	t->arg = ptr;
 	if (k.n && !is_sampled_ptr(ptr))
 		return 0;
-	t0 = bpf_ktime_get_ns();
+	t0 = record_start();
 	p = new_pending(ctx, RP_EV_FREE, k.pid_tgid, t, k.n);
 	if (!p)
 		return 0;

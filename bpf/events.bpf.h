@@ -84,13 +84,27 @@ static __always_inline void count(__u32 idx)
 	add(idx, 1);
 }
 
-/* A recording step (stack walk, event) that began at t0: what it cost. */
+/*
+ * Recording steps (stack walk, event) are timed one in TIME_ONE_IN, drawn at
+ * random, and that time is counted TIME_ONE_IN times: reading the clock twice
+ * costs about as much as a step's own work, and what the sampler needs is
+ * the mean cost of a step. record_start() gives 0 for a step not timed.
+ */
+#define TIME_ONE_IN 8
+
+static __always_inline __u64 record_start(void)
+{
+	return bpf_get_prandom_u32() & (TIME_ONE_IN - 1) ? 0 : bpf_ktime_get_ns();
+}
+
+/* A recording step that record_start() began: what it cost. */
 static __always_inline void recorded(__u64 t0)
 {
 	struct rp_percpu *c = percpu();
 
 	if (c) {
-		c->cnt[RP_CNT_SAMPLE_NS] += bpf_ktime_get_ns() - t0;
+		if (t0)
+			c->cnt[RP_CNT_SAMPLE_NS] += (bpf_ktime_get_ns() - t0) * TIME_ONE_IN;
 		c->cnt[RP_CNT_RECORDED]++;
 	}
 }

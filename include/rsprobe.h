@@ -66,8 +66,8 @@ enum rp_counter {
 	RP_CNT_BYTES_FREED,
 	RP_CNT_BYTES_SHRUNK,	/* realloc shrinkage */
 	RP_CNT_SAMPLED_FULL,	/* a sampled allocation the table had no room for */
-	RP_CNT_SAMPLE_NS,	/* time spent recording (stacks, events), ns */
-	RP_CNT_RECORDED,	/* recording steps timed in RP_CNT_SAMPLE_NS */
+	RP_CNT_SAMPLE_NS,	/* time spent recording (stacks, events), ns: estimated */
+	RP_CNT_RECORDED,	/* recording steps (a random one in 8 is timed) */
 	RP_CNT_MAX,
 };
 
