@@ -6,6 +6,7 @@
 #include <libelf.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <demangle.h>
 
@@ -120,7 +121,7 @@ static int cmp_sym(const void *a, const void *b)
 	return 0;
 }
 
-static void read_build_id(Elf *elf, struct elf_object *o)
+static void read_build_id(Elf *elf, char *build_id)
 {
 	Elf_Scn *scn = NULL;
 
@@ -143,7 +144,7 @@ static void read_build_id(Elf *elf, struct elf_object *o)
 			    memcmp((char *)d->d_buf + noff, "GNU", 4))
 				continue;
 			for (i = 0; i < nh.n_descsz && i < 20; i++)
-				snprintf(o->build_id + 2 * i, 3, "%02x", desc[i]);
+				snprintf(build_id + 2 * i, 3, "%02x", desc[i]);
 			return;
 		}
 	}
@@ -652,6 +653,34 @@ static void add_symtab(Elf *elf, Elf_Scn *scn, GElf_Shdr *sh, struct elf_object 
 	}
 }
 
+int elf_file_identity(const char *open_path, struct elf_identity *id)
+{
+	struct stat st;
+	Elf *elf;
+	int fd;
+
+	memset(id, 0, sizeof(*id));
+	elf_version(EV_CURRENT);
+	fd = rp_open_file(open_path);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st)) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	id->dev = st.st_dev;
+	id->ino = st.st_ino;
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (elf && elf_kind(elf) == ELF_K_ELF)
+		read_build_id(elf, id->build_id);
+	if (elf)
+		elf_end(elf);
+	close(fd);
+	return 0;
+}
+
 struct elf_object *elf_object__open(const char *path, const char *open_path)
 {
 	struct elf_object *o;
@@ -688,10 +717,11 @@ struct elf_object *elf_object__open(const char *path, const char *open_path)
 			o->loads[o->nloads].vaddr = ph.p_vaddr;
 			o->loads[o->nloads].offset = ph.p_offset;
 			o->loads[o->nloads].filesz = ph.p_filesz;
+			o->loads[o->nloads].exec = !!(ph.p_flags & PF_X);
 			o->nloads++;
 		}
 	}
-	read_build_id(elf, o);
+	read_build_id(elf, o->build_id);
 	{
 		GElf_Ehdr eh;
 

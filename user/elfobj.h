@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 enum shim_kind {
 	SHIM_ALLOC,
@@ -51,6 +52,7 @@ struct elf_sym {
 
 struct elf_load {
 	uint64_t vaddr, offset, filesz;
+	bool exec;		/* PF_X */
 };
 
 struct elf_object {
@@ -102,6 +104,19 @@ struct elf_object {
 	char *runpath;		/* DT_RUNPATH, else DT_RPATH, or NULL */
 	char *interp;		/* PT_INTERP: the dynamic loader, or NULL */
 };
+
+/* What tells one file from another: device and inode, and the build ID ("" if none). */
+struct elf_identity {
+	dev_t dev;
+	ino_t ino;
+	char build_id[41];
+};
+/*
+ * The identity of the file at open_path, read cheaply (its notes, not its
+ * symbols). 0, or a negative errno when it cannot be opened; a file that
+ * is not ELF has an empty build ID.
+ */
+int elf_file_identity(const char *open_path, struct elf_identity *id);
 
 /* Open and index an ELF file. NULL with errno set on failure. */
 struct elf_object *elf_object__open(const char *path, const char *open_path);

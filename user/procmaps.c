@@ -60,6 +60,110 @@ int procmaps__read(pid_t pid, struct procmaps *pm)
 	return err;
 }
 
+/* A read of one process's maps, shared by whoever holds it. */
+struct view {
+	struct procmaps pm;	/* first: views are handed out as &v->pm */
+	pid_t pid;
+	uint64_t read_ns;
+	unsigned int refs;
+	bool current;		/* the latest read of pid: what new lookups get */
+};
+
+static struct view **views;
+static size_t nviews, views_cap;
+static uint64_t view_reads;
+
+static void view_drop(size_t i)
+{
+	procmaps__free(&views[i]->pm);
+	free(views[i]);
+	views[i] = views[--nviews];
+}
+
+/* Unheld views past PROCMAPS_VIEWS: the oldest reads go. */
+static void views_trim(void)
+{
+	size_t i, idle = 0, oldest;
+
+	for (i = 0; i < nviews; i++)
+		idle += !views[i]->refs;
+	while (idle > PROCMAPS_VIEWS) {
+		oldest = nviews;
+		for (i = 0; i < nviews; i++)
+			if (!views[i]->refs &&
+			    (oldest == nviews || views[i]->read_ns < views[oldest]->read_ns))
+				oldest = i;
+		view_drop(oldest);
+		idle--;
+	}
+}
+
+const struct procmaps *procmaps__view(pid_t pid, uint64_t max_age_ns)
+{
+	struct view *cur = NULL, *v;
+	uint64_t now = mono_ns();
+	size_t i;
+	int err;
+
+	for (i = 0; i < nviews && !cur; i++)
+		if (views[i]->current && views[i]->pid == pid)
+			cur = views[i];
+	if (cur && max_age_ns && now - cur->read_ns <= max_age_ns) {
+		cur->refs++;
+		return &cur->pm;
+	}
+	v = xcalloc(1, sizeof(*v));
+	err = procmaps__read(pid, &v->pm);
+	view_reads++;
+	if (err) {
+		free(v);
+		errno = -err;
+		return NULL;
+	}
+	v->pid = pid;
+	v->read_ns = now;
+	v->refs = 1;
+	v->current = true;
+	if (cur) {
+		cur->current = false;
+		for (i = 0; i < nviews && !cur->refs; i++) {
+			if (views[i] == cur) {
+				view_drop(i);
+				break;
+			}
+		}
+	}
+	ARR_RESERVE(views, views_cap, nviews + 1);
+	views[nviews++] = v;
+	views_trim();
+	return &v->pm;
+}
+
+void procmaps__view_put(const struct procmaps *pm)
+{
+	size_t i;
+
+	for (i = 0; pm && i < nviews; i++) {
+		if (&views[i]->pm != pm)
+			continue;
+		if (!--views[i]->refs && !views[i]->current)
+			view_drop(i);
+		else if (!views[i]->refs)
+			views_trim();
+		return;
+	}
+}
+
+uint64_t procmaps__view_read_ns(const struct procmaps *pm)
+{
+	return ((const struct view *)pm)->read_ns;
+}
+
+uint64_t procmaps__view_reads(void)
+{
+	return view_reads;
+}
+
 void procmaps__free(struct procmaps *pm)
 {
 	size_t i;

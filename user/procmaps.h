@@ -27,6 +27,23 @@ int procmaps__read(pid_t pid, struct procmaps *pm);
 int procmaps__parse(FILE *f, struct procmaps *pm);
 void procmaps__free(struct procmaps *pm);
 const struct mapping *procmaps__find(const struct procmaps *pm, uint64_t addr);
+/*
+ * A process's mappings as last read, shared by the modules that read them
+ * (the symbolizer, the unwinder, discovery): /proc/PID/maps is read again
+ * only when the last read of it is older than max_age_ns (0: read now), so
+ * that the readers of one rescan read it once. A view stays as it was read
+ * until procmaps__view_put(), whatever is read later. NULL with errno set
+ * when the file cannot be read or is empty (the process exited).
+ * Views of PROCMAPS_VIEWS processes at most are kept when nobody holds them.
+ */
+#define PROCMAPS_VIEWS 64
+const struct procmaps *procmaps__view(pid_t pid, uint64_t max_age_ns);
+void procmaps__view_put(const struct procmaps *pm);
+/* When a view was read (CLOCK_MONOTONIC). */
+uint64_t procmaps__view_read_ns(const struct procmaps *pm);
+/* Reads of /proc/PID/maps made for views, for tests and -v. */
+uint64_t procmaps__view_reads(void);
+
 /* Path to open a file the target maps, through its root (containers). */
 char *proc_path(pid_t pid, const char *path);
 /* The mapping of the file at path, an executable one if there is one. */

@@ -11,27 +11,24 @@
 #include "dwarfsym.h"
 #include "elfobj.h"
 #include "hashmap.h"
+#include "objcache.h"
 #include "procmaps.h"
 #include "symbolize.h"
 #include "util.h"
 
-/* What is known of one mapped file, opened once. */
+/* A mapped file: its facts are the object cache's, shared with every reader. */
 struct sym_obj {
 	char *path;			/* as the target maps it */
-	struct elf_object *o;		/* NULL: could not open */
-	struct dwarf_sym *dw;		/* NULL: no DWARF */
-	struct elf_object *dbg;		/* .symtab of a separate debug file, or NULL */
-	struct cfi_func *fdes;		/* function ranges from .eh_frame, read lazily */
-	size_t nfdes;
-	bool fdes_read;
+	struct objfile *f;
+	struct elf_object *o;		/* f->elf; NULL: could not open */
 	bool asked;			/* debuginfod was asked for its debug file */
 };
 
 struct symbolizer {
 	pid_t pid;
-	struct procmaps maps;
-	bool maps_valid;
-	uint64_t maps_read_ns;
+	const struct procmaps *maps;	/* the last good layout (a shared view), or NULL */
+	uint64_t maps_read_ns;		/* when that view was read */
+	struct objcache *objs_cache;
 	struct sym_obj *objs;		/* by path */
 	size_t nobjs, objs_cap;
 	const char *const *debug_roots;	/* NULL: the default */
@@ -151,6 +148,7 @@ struct symbolizer *symbolizer__new(pid_t pid)
 	struct symbolizer *s = xcalloc(1, sizeof(*s));
 
 	s->pid = pid;
+	s->objs_cache = objcache__shared();
 	u64map_init(&s->cache);
 	return s;
 }
@@ -176,14 +174,11 @@ void symbolizer__free(struct symbolizer *s)
 	}
 	u64map_free(&s->cache);
 	for (i = 0; i < s->nobjs; i++) {
-		elf_object__free(s->objs[i].o);
-		elf_object__free(s->objs[i].dbg);
-		dwarf_sym__close(s->objs[i].dw);
-		free(s->objs[i].fdes);
+		objcache__put(s->objs_cache, s->objs[i].f);
 		free(s->objs[i].path);
 	}
 	free(s->objs);
-	procmaps__free(&s->maps);
+	procmaps__view_put(s->maps);
 	free(s);
 }
 
@@ -195,19 +190,32 @@ void symbolizer__set_pid(struct symbolizer *s, pid_t pid)
 void symbolizer__set_debug_roots(struct symbolizer *s, const char *const *roots)
 {
 	s->debug_roots = roots;
+	objcache__set_debug_roots(s->objs_cache, roots);
 }
 
+/*
+ * A view of the layout at most max_age_ns old (0: read now); the last good
+ * one is kept when there is none: a target that exited has an empty maps file.
+ */
+static void refresh(struct symbolizer *s, uint64_t max_age_ns)
+{
+	const struct procmaps *pm = procmaps__view(s->pid, max_age_ns);
+
+	if (!pm)
+		return;
+	procmaps__view_put(s->maps);
+	s->maps = pm;
+	s->maps_read_ns = procmaps__view_read_ns(pm);
+}
+
+/*
+ * Read now: a view read a little earlier by another module may predate the
+ * change (an exec, a dlopen), and an address found in a stale mapping would
+ * be named after the wrong file for good.
+ */
 void symbolizer__refresh_maps(struct symbolizer *s)
 {
-	struct procmaps pm;
-
-	/* Keep the last good layout: a target that exited has an empty maps file. */
-	if (procmaps__read(s->pid, &pm))
-		return;
-	procmaps__free(&s->maps);
-	s->maps = pm;
-	s->maps_valid = true;
-	s->maps_read_ns = mono_ns();
+	refresh(s, 0);
 }
 
 static struct sym_obj *object_for(struct symbolizer *s, const char *path);
@@ -215,7 +223,7 @@ static struct sym_obj *object_for(struct symbolizer *s, const char *path);
 /* Where to read the object mapped from path: the mapped file itself where it can. */
 static char *open_path_of(struct symbolizer *s, const char *path)
 {
-	const struct mapping *m = s->maps_valid ? procmaps__by_path(&s->maps, path) : NULL;
+	const struct mapping *m = s->maps ? procmaps__by_path(s->maps, path) : NULL;
 
 	return m ? proc_map_path(s->pid, m) : proc_path(s->pid, path);
 }
@@ -225,15 +233,15 @@ void symbolizer__preload(struct symbolizer *s)
 	size_t i;
 
 	symbolizer__refresh_maps(s);
-	for (i = 0; s->maps_valid && i < s->maps.n; i++)
-		if (s->maps.maps[i].exec && s->maps.maps[i].path)
-			object_for(s, s->maps.maps[i].path);
+	for (i = 0; s->maps && i < s->maps->n; i++)
+		if (s->maps->maps[i].exec && s->maps->maps[i].path)
+			object_for(s, s->maps->maps[i].path);
 }
 
-/* The object mapped from path, opened once. */
+/* The object mapped from path: from the object cache, looked up once. */
 static struct sym_obj *object_for(struct symbolizer *s, const char *path)
 {
-	struct dwarf_sym_opts dopts = { .debug_roots = s->debug_roots };
+	const struct mapping *m = s->maps ? procmaps__by_path(s->maps, path) : NULL;
 	struct sym_obj *so;
 	char *open_path;
 	size_t i;
@@ -246,24 +254,12 @@ static struct sym_obj *object_for(struct symbolizer *s, const char *path)
 	memset(so, 0, sizeof(*so));
 	so->path = xstrdup(path);
 	open_path = open_path_of(s, path);
-	so->o = elf_object__open(path, open_path);
-	if (!so->o) {
+	so->f = objcache__get(s->objs_cache, path, open_path, m ? m->dev : 0, m ? m->inode : 0);
+	so->o = so->f->elf;
+	if (!so->o)
 		debug("cannot read %s for symbols", open_path);
-		free(open_path);
-		return so;
-	}
-	so->dw = dwarf_sym__open(path, open_path, so->o->build_id, &dopts);
-	/* Stripped: the separate debug file may keep the .symtab that strip removed. */
-	if (!so->o->has_symtab) {
-		char *dbg = debug_file_find(path, open_path, so->o->build_id, &dopts);
-
-		if (dbg) {
-			so->dbg = elf_object__open(dbg, dbg);
-			debug("symbols of %s from %s", path, dbg);
-			free(dbg);
-		}
-	}
-
+	else
+		objfile__dwarf(s->objs_cache, so->f, path, open_path);
 	free(open_path);
 	return so;
 }
@@ -288,9 +284,10 @@ static void from_debuginfod(struct symbolizer *s, struct sym_obj *so)
 		return;
 	}
 	close(fd);
-	so->dbg = elf_object__open(path, path);
-	if (!so->dw)
-		so->dw = dwarf_sym__open(path, path, so->o->build_id, &dopts);
+	if (!so->f->dbg)
+		so->f->dbg = elf_object__open(path, path);
+	if (!so->f->dwarf)
+		so->f->dwarf = dwarf_sym__open(path, path, so->o->build_id, &dopts);
 	info("debug file of %s from debuginfod: %s", so->path, path);
 	s->fetched++;
 	free(path);
@@ -302,17 +299,18 @@ static void from_debuginfod(struct symbolizer *s, struct sym_obj *so)
  */
 static bool fde_start(struct symbolizer *s, struct sym_obj *so, uint64_t vaddr, uint64_t *start)
 {
-	const struct cfi_func *f;
+	const struct cfi_func *f, *fdes;
+	size_t nfdes;
 
-	if (!so->fdes_read) {
+	if (so->f->funcs_read) {
+		fdes = objfile__funcs(s->objs_cache, so->f, NULL, &nfdes);
+	} else {
 		char *open_path = open_path_of(s, so->path);
 
-		so->fdes_read = true;
-		if (cfi_func_ranges(open_path, &so->fdes, &so->nfdes))
-			debug("no function ranges in %s", open_path);
+		fdes = objfile__funcs(s->objs_cache, so->f, open_path, &nfdes);
 		free(open_path);
 	}
-	f = cfi_func_find(so->fdes, so->nfdes, vaddr);
+	f = cfi_func_find(fdes, nfdes, vaddr);
 	if (!f)
 		return false;
 	*start = f->start;
@@ -369,12 +367,12 @@ static const struct mapping *find_mapping(struct symbolizer *s, uint64_t pc)
 {
 	const struct mapping *m = NULL;
 
-	if (s->maps_valid)
-		m = procmaps__find(&s->maps, pc);
+	if (s->maps)
+		m = procmaps__find(s->maps, pc);
 	/* An address outside the known layout: the target mapped something since. */
 	if (!m && mono_ns() - s->maps_read_ns > 1000000) {
-		symbolizer__refresh_maps(s);
-		m = procmaps__find(&s->maps, pc);
+		refresh(s, 0);
+		m = s->maps ? procmaps__find(s->maps, pc) : NULL;
 	}
 	return m;
 }
@@ -403,16 +401,16 @@ static void resolve(struct symbolizer *s, struct frame_info *f)
 	off = at - m->start + m->offset;
 	f->offset = off + 1;
 	so = object_for(s, m->path);
-	/* The path lives as long as the object table, readable or not. */
-	f->module = so->o ? so->o->path : so->path;
+	/* The path as this process maps it; it lives as long as the object table. */
+	f->module = so->path;
 	if (so->o) {
 		f->build_id = so->o->build_id;
 		if (elf_object__off_to_vaddr(so->o, off, &vaddr)) {
 			have_vaddr = true;
 			f->offset = vaddr + 1;
 			sym = elf_object__lookup(so->o, vaddr);
-			if (!sym && so->dbg)
-				sym = elf_object__lookup(so->dbg, vaddr);
+			if (!sym && so->f->dbg)
+				sym = elf_object__lookup(so->f->dbg, vaddr);
 		}
 	}
 	if (sym) {
@@ -428,7 +426,7 @@ static void resolve(struct symbolizer *s, struct frame_info *f)
 					(unsigned long long)f->offset);
 		return;
 	}
-	add_dwarf(f, so->dw, vaddr, sym ? &dw_start : &start);
+	add_dwarf(f, so->f->dwarf, vaddr, sym ? &dw_start : &start);
 	/* No symbol, no DWARF: the FDE that covers the address. */
 	if (!start && !fde_start(s, so, vaddr, &start))
 		start = vaddr;
@@ -465,14 +463,14 @@ size_t symbolizer__prefetch(struct symbolizer *s, uint64_t budget_ns)
 	debuginfod_set_progressfn(s->dfc, dfc_progress);
 	s->dfc_deadline_ns = mono_ns() + budget_ns;
 	s->fetched = 0;
-	for (i = 0; i < s->maps.n; i++) {
-		const struct mapping *m = &s->maps.maps[i];
+	for (i = 0; s->maps && i < s->maps->n; i++) {
+		const struct mapping *m = &s->maps->maps[i];
 		struct sym_obj *so;
 
 		if (!m->path || !m->exec || m->path[0] != '/')
 			continue;
 		so = object_for(s, m->path);
-		if (so->o && !so->o->has_symtab && !so->dbg && !so->asked)
+		if (so->o && !so->o->has_symtab && !so->f->dbg && !so->asked)
 			from_debuginfod(s, so);
 		so->asked = true;
 	}

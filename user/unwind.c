@@ -1,9 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* Unwind tables for the BPF unwinder, kept in step with the target's mappings. */
 #include <errno.h>
-#include <fcntl.h>
-#include <gelf.h>
-#include <libelf.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -12,6 +9,7 @@
 #include <bpf/bpf.h>
 
 #include "cfi.h"
+#include "objcache.h"
 #include "procmaps.h"
 #include "rsprobe.h"
 #include "unwind.h"
@@ -19,22 +17,18 @@
 
 _Static_assert(sizeof(struct rp_cfi_row) == 16, "rows are written in place: kernel stride");
 
-struct uw_load {
-	uint64_t vaddr, offset, filesz;
-	bool exec;
-};
-
+/* A mapped file: its table and segments are the object cache's, shared. */
 struct uw_obj {
 	char *path;		/* as the target maps it */
-	struct cfi_table table;
-	struct uw_load *loads;
-	size_t nloads;
+	struct objfile *f;
+	const struct cfi_table *table;	/* NULL: none */
 	uint32_t row_start;
-	bool built, failed, uploaded;
+	bool failed, uploaded;
 };
 
 struct unwinder {
 	pid_t pid;
+	struct objcache *cache;
 	struct uw_obj *objs;
 	size_t nobjs, objs_cap;
 	struct rp_cfi_row *rows;	/* the mmapped rows map */
@@ -51,6 +45,7 @@ struct unwinder *unwinder__new(pid_t pid)
 	struct unwinder *u = xcalloc(1, sizeof(*u));
 
 	u->pid = pid;
+	u->cache = objcache__shared();
 	u->maps_fd = -1;
 	return u;
 }
@@ -67,8 +62,7 @@ void unwinder__free(struct unwinder *u)
 	if (!u)
 		return;
 	for (i = 0; i < u->nobjs; i++) {
-		cfi_table__free(&u->objs[i].table);
-		free(u->objs[i].loads);
+		objcache__put(u->cache, u->objs[i].f);
 		free(u->objs[i].path);
 	}
 	free(u->objs);
@@ -77,39 +71,8 @@ void unwinder__free(struct unwinder *u)
 	free(u);
 }
 
-/* PT_LOAD segments: a mapping's file offset -> ELF vaddr gives the load bias. */
-static int read_loads(const char *path, struct uw_obj *o)
-{
-	size_t i, n, cap = 0;
-	Elf *elf;
-	int fd;
-
-	elf_version(EV_CURRENT);
-	fd = rp_open_file(path);
-	if (fd < 0)
-		return -errno;
-	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-	if (!elf || elf_getphdrnum(elf, &n)) {
-		if (elf)
-			elf_end(elf);
-		close(fd);
-		return -ENOEXEC;
-	}
-	for (i = 0; i < n; i++) {
-		GElf_Phdr ph;
-
-		if (!gelf_getphdr(elf, i, &ph) || ph.p_type != PT_LOAD)
-			continue;
-		ARR_RESERVE(o->loads, cap, o->nloads + 1);
-		o->loads[o->nloads++] = (struct uw_load){ ph.p_vaddr, ph.p_offset, ph.p_filesz,
-							  !!(ph.p_flags & PF_X) };
-	}
-	elf_end(elf);
-	close(fd);
-	return 0;
-}
-
-static struct uw_obj *obj_for(struct unwinder *u, const char *path, const char *open_path)
+static struct uw_obj *obj_for(struct unwinder *u, const char *path, const char *open_path,
+			      const struct mapping *m)
 {
 	struct uw_obj *o;
 	size_t i;
@@ -122,14 +85,12 @@ static struct uw_obj *obj_for(struct unwinder *u, const char *path, const char *
 	o = &u->objs[u->nobjs++];
 	memset(o, 0, sizeof(*o));
 	o->path = xstrdup(path);
-	err = read_loads(open_path, o);
-	if (!err)
-		err = cfi_table__build(open_path, &o->table);
-	if (err) {
+	o->f = objcache__get(u->cache, path, open_path, m ? m->dev : 0, m ? m->inode : 0);
+	o->table = objfile__cfi(u->cache, o->f, open_path, &err);
+	if (!o->table) {
 		debug("no unwind table for %s: %s", path, strerror(-err));
 		o->failed = true;
 	}
-	o->built = true;
 	return o;
 }
 
@@ -138,10 +99,10 @@ size_t unwinder__prepare(struct unwinder *u, const char *const *paths, size_t n)
 	size_t i, rows = 0;
 
 	for (i = 0; i < n; i++) {
-		struct uw_obj *o = obj_for(u, paths[i], paths[i]);
+		struct uw_obj *o = obj_for(u, paths[i], paths[i], NULL);
 
 		if (!o->failed)
-			rows += o->table.n;
+			rows += o->table->n;
 	}
 	return rows;
 }
@@ -165,9 +126,9 @@ static bool upload(struct unwinder *u, struct uw_obj *o)
 {
 	if (o->uploaded)
 		return true;
-	if (o->failed || !o->table.n)
+	if (o->failed || !o->table->n)
 		return false;
-	if (u->used + o->table.n > u->capacity) {
+	if (u->used + o->table->n > u->capacity) {
 		if (!u->warned_full)
 			warn("unwind tables full: %s unwinds with frame pointers only", o->path);
 		u->warned_full = true;
@@ -175,9 +136,9 @@ static bool upload(struct unwinder *u, struct uw_obj *o)
 			u->full_at = o->path;
 		return false;
 	}
-	memcpy(u->rows + u->used, o->table.rows, o->table.n * sizeof(*u->rows));
+	memcpy(u->rows + u->used, o->table->rows, o->table->n * sizeof(*u->rows));
 	o->row_start = (uint32_t)u->used;
-	u->used += o->table.n;
+	u->used += o->table->n;
 	o->uploaded = true;
 	return true;
 }
@@ -190,10 +151,11 @@ static bool upload(struct unwinder *u, struct uw_obj *o)
 static bool bias_of(const struct uw_obj *o, const struct mapping *m, uint64_t *bias)
 {
 	uint64_t lo = m->offset, hi = m->offset + (m->end - m->start);
+	const struct elf_object *e = o->f->elf;
 	size_t i;
 
-	for (i = 0; i < o->nloads; i++) {
-		const struct uw_load *l = &o->loads[i];
+	for (i = 0; e && i < e->nloads; i++) {
+		const struct elf_load *l = &e->loads[i];
 
 		if (!l->exec || l->offset >= hi || l->offset + l->filesz <= lo)
 			continue;
@@ -205,8 +167,8 @@ static bool bias_of(const struct uw_obj *o, const struct mapping *m, uint64_t *b
 
 int unwinder__sync(struct unwinder *u)
 {
+	const struct procmaps *pm;
 	struct rp_maps *mt;
-	struct procmaps pm;
 	uint32_t next;
 	size_t i;
 	int err;
@@ -214,12 +176,13 @@ int unwinder__sync(struct unwinder *u)
 	if (u->maps_fd < 0)
 		return -EINVAL;
 	u->last_sync_ns = mono_ns();
-	err = procmaps__read(u->pid, &pm);
-	if (err)
-		return err;
+	/* Read now: the symbolizer shares this view when it refreshes next. */
+	pm = procmaps__view(u->pid, 0);
+	if (!pm)
+		return -errno;
 	mt = xcalloc(1, sizeof(*mt));
-	for (i = 0; i < pm.n && mt->n < RP_MAX_MAPS; i++) {
-		const struct mapping *m = &pm.maps[i];
+	for (i = 0; i < pm->n && mt->n < RP_MAX_MAPS; i++) {
+		const struct mapping *m = &pm->maps[i];
 		struct rp_map_entry *e;
 		struct uw_obj *o;
 		char *open_path;
@@ -228,7 +191,7 @@ int unwinder__sync(struct unwinder *u)
 		if (!m->exec || !m->path)
 			continue;
 		open_path = proc_map_path(u->pid, m);
-		o = obj_for(u, m->path, open_path);
+		o = obj_for(u, m->path, open_path, m);
 		free(open_path);
 		if (!upload(u, o) || !bias_of(o, m, &bias))
 			continue;
@@ -238,9 +201,9 @@ int unwinder__sync(struct unwinder *u)
 		e->end = m->end;
 		e->bias = bias;
 		e->row_start = o->row_start;
-		e->row_count = (uint32_t)o->table.n;
+		e->row_count = (uint32_t)o->table->n;
 	}
-	procmaps__free(&pm);
+	procmaps__view_put(pm);
 	/* Fill the idle slot, then switch: a walk in progress keeps its slot. */
 	next = (*u->slot + 1) & 1;
 	err = bpf_map_update_elem(u->maps_fd, &next, mt, BPF_ANY) ? -errno : 0;
