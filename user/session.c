@@ -767,6 +767,8 @@ struct session *session__new(const struct session_opts *opts)
 	s->model->mode.sampled = !opts->all && opts->sample_bytes;
 	s->model->mode.sampled_fraction = 1;
 	tracker__init(&s->tracker, s->model);
+	s->tracker.max_live = opts->max_live;
+	s->tracker.max_sites = opts->max_sites;
 	if (prepare_target(s)) {
 		session__free(s);
 		return NULL;
@@ -1484,6 +1486,11 @@ uint64_t session__lost(struct session *s)
 		return 0;
 	sum_counters(s, sum);
 	return sum[RP_CNT_LOST] + sum[RP_CNT_PENDING_FULL];
+}
+
+uint64_t session__capped(struct session *s)
+{
+	return s->tracker.capped;
 }
 
 void session__fill_live(struct session *s, struct model *m)

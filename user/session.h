@@ -50,6 +50,8 @@ struct session_opts {
 	/* Roots searched for separate debug files, NULL-terminated; NULL: default. */
 	const char *const *debug_roots;
 	unsigned int max_frames;	/* frames walked per stack, 0: RP_DEFAULT_FRAMES */
+	/* Caps on tracked live allocations and on sites, 0: none (tracker.h). */
+	uint64_t max_live, max_sites;
 };
 
 /*
@@ -123,6 +125,8 @@ struct model *session_target__model(struct session_target *t);
  * stopped).
  */
 void session__fill_live(struct session *s, struct model *m);
+/* Allocations the caps (max_live, max_sites) left untracked or unsited so far. */
+uint64_t session__capped(struct session *s);
 /* Events taken from the ring so far, and events lost so far (live). */
 uint64_t session__events(struct session *s);
 uint64_t session__lost(struct session *s);

@@ -273,12 +273,28 @@ static uint64_t *thread_seq(struct tracker *t, const struct rp_event *e, bool al
 
 static void on_alloc(struct tracker *t, const struct rp_event *e)
 {
-	struct site *s = model__site(t->model, intern(t, e));
+	uint32_t stack = intern(t, e);
 	uint64_t *seq = thread_seq(t, e, true);
 	struct live_alloc *a;
+	struct site *s;
+	uint64_t idx;
 
+	if (t->max_sites && t->model->nsites >= t->max_sites &&
+	    !u64map_get(&t->model->site_of_stack, stack, &idx)) {
+		stack = 0;
+		t->capped++;
+	}
+	s = model__site(t->model, stack);
 	/* A pointer handed out twice without a free between: the first free was lost. */
 	live_remove(&t->live, e->ptr, NULL);
+	if (t->max_live && t->live.len >= t->max_live) {
+		t->capped++;
+		t->model->weight = e->sample_bytes ?
+			round_weight(t, sample_weight(e->size, e->sample_bytes)) : 1;
+		model__on_alloc(t->model, s, e->size);
+		t->model->weight = 0;
+		return;
+	}
 	a = live_add(&t->live, e->ptr);
 	a->birth_ns = e->ts;
 	a->size = MIN(e->size, LIVE_SIZE_MAX);

@@ -50,6 +50,13 @@ struct tracker {
 	uint64_t last_ts;
 	uint64_t rng;			/* rounding of weights */
 	uint64_t sampled_allocs;	/* alloc events recorded under sampling */
+	/*
+	 * Caps, 0 for none: live allocations tracked (past it, an allocation is
+	 * counted but not tracked, and its free is an unknown one), and sites
+	 * (past it, a new birth stack counts under the empty stack's site).
+	 */
+	size_t max_live, max_sites;
+	uint64_t capped;		/* allocations the caps left untracked or unsited */
 };
 
 /* The table alone, for its tests: NULL when ptr is not live. */
