@@ -279,10 +279,12 @@ def test_usage_errors():
     one_line(["--exe", "x", "--max-overhead", "0"], 2, "--max-overhead")
     one_line(["--exe", "x", "--metrics-top", "-1"], 2, "--metrics-top")
     one_line(["--pid", "0"], 2, "--pid")
+    one_line(["--exe", "x", "--max-live", "0"], 2, "--max-live")
     out = run([RSPROBE, "daemon", "--help"]).stdout
     for opt in ("--pid PID", "--exe NAME|PATH", "--all-rust", "--max-overhead PCT",
                 "--metrics [ADDR:]PORT", "--metrics-top N", "--export-dir DIR",
-                "--export-interval SECS", "--export-keep N", "--push URL", "--log FILE"):
+                "--export-interval SECS", "--export-keep N", "--push URL", "--log FILE",
+                "--max-live N", "--max-sites N"):
         check(opt in out, "daemon --help lists " + opt)
     check("rsprobe daemon" in run([RSPROBE, "--help"]).stdout, "rsprobe --help names the daemon")
 
@@ -487,49 +489,53 @@ def rss_kib(pid):
 
 @needs_bpf
 def test_rss_bounded_with_many_live():
-    """Many live allocations held for a while: the daemon's memory stays bounded.
+    """Many live allocations held for a while: the cap on tracked ones bounds memory.
 
-    Each allocator call traps into the kernel (microseconds each on these
-    machines): 400,000 allocations keep the test within seconds.
+    --all records every allocation (no sampling, no duty cycle), so the
+    tracker sees all of them; --max-live 100000 lets it track 100,000 at most
+    and count the rest in rsprobe_dropped_by_cap_total. Each allocator call
+    traps into the kernel (microseconds each on these machines): 400,000
+    allocations keep the test within seconds.
     """
-    n = 400000
+    n, cap = 400000, 100000
     exe = own_fixture("rss")
-    d = Daemon("rss", ["--exe", exe])
-    f = Fixture(exe, "hold", n, 4)
-    peak = 0
+    d = Daemon("rss", ["--exe", exe, "--all", "--max-live", str(cap)])
+    f = Fixture(exe, "hold", n, 3)
+    peak = base = 0
     try:
         d.attached(f.pid)
         kids = d.children()
         base = max(rss_kib(k) for k in kids)
         f.release()
         eq(f.line(), "holding %d" % n, "the fixture holds its allocations")
-        end = time.time() + 3
+        lab = dict(comm="lifetimes", pid=str(f.pid))
+        end = time.time() + 2
         while time.time() < end:
             peak = max([peak] + [rss_kib(k) for k in d.children()])
-            time.sleep(0.25)
-        text = d.metrics()
-        live = series(text, "rsprobe_live_allocations", comm="lifetimes", pid=str(f.pid))
-        duty = series(text, "rsprobe_probe_duty_cycle", comm="lifetimes", pid=str(f.pid))
-        # Attached all along, it saw every one; duty-cycled, those of its windows.
-        check(live is not None and (live >= n or duty < 1),
-              "live allocations gauge %s >= %d, or duty cycle %s < 1" % (live, n, duty))
+            time.sleep(0.2)
+        text = d.wait(lambda: (lambda t: t if (series(t, "rsprobe_live_allocations", **lab) or 0)
+                               >= n else None)(d.metrics()), 20, "every allocation counted")
+        capped = series(text, "rsprobe_dropped_by_cap_total", **lab)
+        # Tracked: 100,000, some of them the program's own before the boxes.
+        check(n - cap <= capped <= n, "dropped by the cap: %s, %d to %d" % (capped, n - cap, n))
         eq(f.line(timeout=30), "held %d" % n, "the fixture let go")
         rc, _, _ = f.finish()
         eq(rc, 0, "the fixture exited normally")
     finally:
         f.kill()
         d.stop()
-    print("     profiling process RSS: %.1f MiB attached, %.1f MiB peak with %d live"
-          % (base / 1024, peak / 1024, n))
-    # Bounded: the ring buffer (8 MiB by default, mapped, its pages counted as
-    # they are first written) plus less than 8 MiB; one tracked entry per live
-    # allocation would be 48 bytes each in the live table alone (18 MiB here).
+    print("     profiling process RSS: %.1f MiB attached, %.1f MiB peak with %d live, %d tracked"
+          % (base / 1024, peak / 1024, n, cap))
     # Under ASan freed memory sits in its quarantine (up to 256 MiB): RSS says
     # nothing about what rsprobe keeps there, only the figures are printed.
     if "__asan_init" in run(["nm", "-D", RSPROBE]).stdout:
         print("     (ASan build: the bound is checked by the plain build)")
         return
-    check(peak - base < 16 * 1024, "RSS grew by %.1f MiB (< 8 MiB ring + 8 MiB)"
+    # Bounded: the ring buffer (8 MiB by default, mapped, its pages counted as
+    # they are first written), the 100,000 tracked (under 100 bytes each with
+    # the table's slots: 10 MiB) and 8 MiB more; untracked, the 400,000 would
+    # need 48 bytes each in the live table alone (18 MiB) on top.
+    check(peak - base < 26 * 1024, "RSS grew by %.1f MiB (< 8 MiB ring + 10 MiB + 8 MiB)"
           % ((peak - base) / 1024))
 
 

@@ -67,6 +67,11 @@ static const char daemon_usage[] =
 "      --all              record every allocation, attached all along,\n"
 "                         whatever it costs\n"
 "      --ring-mb N        ring buffer per target in MiB (default 8)\n"
+"      --max-live N       live allocations tracked per target at most\n"
+"                         (default 2000000); beyond, allocations are counted\n"
+"                         but their lifetimes are not (rsprobe_dropped_by_cap_total)\n"
+"      --max-sites N      allocation sites per target at most (default 50000);\n"
+"                         beyond, new sites count under one unknown site\n"
 "\n"
 "Exports:\n"
 "      --metrics [ADDR:]PORT  serve Prometheus metrics on http://ADDR:PORT/metrics\n"
@@ -152,7 +157,7 @@ static uint64_t parse_secs(const char *opt, const char *arg)
 enum {
 	OPT_PID = 256, OPT_EXE, OPT_ALL_RUST, OPT_MAX_OVERHEAD, OPT_ALL, OPT_RING, OPT_METRICS,
 	OPT_METRICS_TOP, OPT_EXPORT_DIR, OPT_EXPORT_INTERVAL, OPT_EXPORT_KEEP, OPT_PUSH, OPT_LOG,
-	OPT_CHILD_PID, OPT_STATE_DIR,
+	OPT_CHILD_PID, OPT_STATE_DIR, OPT_MAX_LIVE, OPT_MAX_SITES,
 };
 
 static const struct option longopts[] = {
@@ -162,6 +167,8 @@ static const struct option longopts[] = {
 	{ "max-overhead", required_argument, NULL, OPT_MAX_OVERHEAD },
 	{ "all", no_argument, NULL, OPT_ALL },
 	{ "ring-mb", required_argument, NULL, OPT_RING },
+	{ "max-live", required_argument, NULL, OPT_MAX_LIVE },
+	{ "max-sites", required_argument, NULL, OPT_MAX_SITES },
 	{ "metrics", required_argument, NULL, OPT_METRICS },
 	{ "metrics-top", required_argument, NULL, OPT_METRICS_TOP },
 	{ "export-dir", required_argument, NULL, OPT_EXPORT_DIR },
@@ -189,6 +196,8 @@ static void parse_args(int argc, char **argv, struct daemon_opts *o)
 	o->export_interval_ns = DAEMON_DEFAULT_EXPORT_SECS * 1000000000ULL;
 	o->export_keep = DAEMON_DEFAULT_KEEP;
 	o->ring_bytes = (uint64_t)DAEMON_DEFAULT_RING_MB << 20;
+	o->max_live = DAEMON_DEFAULT_MAX_LIVE;
+	o->max_sites = DAEMON_DEFAULT_MAX_SITES;
 	optind = 1;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, ":vqh", longopts, NULL)) != -1) {
@@ -223,6 +232,16 @@ static void parse_args(int argc, char **argv, struct daemon_opts *o)
 			o->ring_bytes = parse_uint("--ring-mb", optarg, 2048) << 20;
 			if (!o->ring_bytes)
 				usage_error("--ring-mb: must be at least 1");
+			break;
+		case OPT_MAX_LIVE:
+			o->max_live = parse_uint("--max-live", optarg, 1ULL << 32);
+			if (!o->max_live)
+				usage_error("--max-live: must be at least 1");
+			break;
+		case OPT_MAX_SITES:
+			o->max_sites = parse_uint("--max-sites", optarg, 1ULL << 24);
+			if (!o->max_sites)
+				usage_error("--max-sites: must be at least 1");
 			break;
 		case OPT_METRICS:
 			o->metrics_addr = optarg;

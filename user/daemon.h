@@ -16,6 +16,9 @@
 #define DAEMON_DEFAULT_EXPORT_SECS 60
 #define DAEMON_DEFAULT_KEEP 10
 #define DAEMON_DEFAULT_RING_MB 8
+/* Caps per target: about 150 MiB of live table, and of sites, at worst. */
+#define DAEMON_DEFAULT_MAX_LIVE 2000000
+#define DAEMON_DEFAULT_MAX_SITES 50000
 #define DAEMON_SCAN_NS 100000000ULL	/* new processes: looked for this often */
 #define DAEMON_RESCAN_NS 1000000000ULL	/* images of known processes (exec) */
 #define DAEMON_SNAP_NS 250000000ULL	/* a target's figures, refreshed this often */
@@ -40,6 +43,7 @@ struct daemon_opts {
 	const char *log_path;
 	uint64_t ring_bytes;
 	bool all;			/* record every allocation (no budget) */
+	uint64_t max_live, max_sites;	/* caps per target */
 	/* Internal: this process profiles one target for the daemon. */
 	pid_t child_pid;
 	const char *state_dir;

@@ -88,7 +88,8 @@ static void write_snapshot(struct session *s, struct target_ctx *c)
 	if (s) {
 		session__totals(s, &t);
 		x.lost_events = session__lost(s);
-		x.dropped_by_cap = session__model(s)->totals.sampled_full;
+		/* BPF's table of sampled pointers, and the tracker's caps. */
+		x.dropped_by_cap = session__model(s)->totals.sampled_full + session__capped(s);
 		/*
 		 * The chance an allocation of the mean size is sampled: the share
 		 * recorded, as the interval in force sees it.
@@ -125,7 +126,7 @@ static void close_window(struct session *s, struct target_ctx *c, bool censor)
 {
 	struct model *m = session__model(s);
 	struct metrics_extra x = { .lost_events = session__lost(s),
-				   .dropped_by_cap = m->totals.sampled_full };
+				   .dropped_by_cap = m->totals.sampled_full + session__capped(s) };
 	struct metrics_snap snap;
 	struct totals t;
 
@@ -332,6 +333,8 @@ int daemon_target_run(const struct daemon_opts *o)
 		.ring_bytes = o->ring_bytes,
 		.all = o->all,
 		.budget_pct = o->max_overhead,
+		.max_live = o->max_live,
+		.max_sites = o->max_sites,
 	};
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct target_ctx c = { .o = o, .duty = 1 };
