@@ -532,9 +532,9 @@ def test_rss_bounded_with_many_live():
         print("     (ASan build: the bound is checked by the plain build)")
         return
     # Bounded: the ring buffer (8 MiB by default, mapped, its pages counted as
-    # they are first written), the 100,000 tracked (under 100 bytes each with
-    # the table's slots: 10 MiB) and 8 MiB more; untracked, the 400,000 would
-    # need 48 bytes each in the live table alone (18 MiB) on top.
+    # they are first written), the 100,000 tracked (about 54 bytes each with
+    # the index, at most 100: 10 MiB) and 8 MiB more; uncapped, the 300,000
+    # others would need 16 MiB more on top.
     check(peak - base < 26 * 1024, "RSS grew by %.1f MiB (< 8 MiB ring + 10 MiB + 8 MiB)"
           % ((peak - base) / 1024))
 

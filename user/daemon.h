@@ -16,7 +16,7 @@
 #define DAEMON_DEFAULT_EXPORT_SECS 60
 #define DAEMON_DEFAULT_KEEP 10
 #define DAEMON_DEFAULT_RING_MB 8
-/* Caps per target: about 150 MiB of live table, and of sites, at worst. */
+/* Caps per target: about 110 MiB of live table at worst, and sites. */
 #define DAEMON_DEFAULT_MAX_LIVE 2000000
 #define DAEMON_DEFAULT_MAX_SITES 50000
 #define DAEMON_SCAN_NS 100000000ULL	/* new processes: looked for this often */
