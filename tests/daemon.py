@@ -290,6 +290,22 @@ def test_usage_errors():
 
 
 @needs_bpf
+def test_log_reopened_on_sighup():
+    log = tmp("hup.log")
+    d = Daemon("hup", ["--exe", "no-such-program-here"])
+    try:
+        d.wait(lambda: "started" in d.messages(), 10, "the daemon logs its start")
+        os.rename(d.log, log)		# as logrotate does
+        d.p.send_signal(signal.SIGHUP)
+        d.wait(lambda: "log reopened" in d.messages(), 10, "a new log after SIGHUP")
+    finally:
+        eq(d.stop(), 0, "the daemon exits 0 on SIGTERM")
+    check("metrics on http://127.0.0.1:%d/metrics" % d.port in open(log).read(),
+          "the old log has what came before")
+    check("daemon stopped" in d.messages(), "the new log has what came after")
+
+
+@needs_bpf
 def test_no_such_pid_and_port_in_use():
     r = run([RSPROBE, "daemon", "--pid", "999999999"])
     eq(r.returncode, 1, "--pid of no process: exit status")
@@ -542,6 +558,7 @@ def test_rss_bounded_with_many_live():
 TESTS = [
     test_usage_errors,
     test_no_such_pid_and_port_in_use,
+    test_log_reopened_on_sighup,
     test_prometheus_exports_and_push,
     test_restart_followed,
     test_duty_cycle_censors,

@@ -781,11 +781,13 @@ static int run(struct daemon *d)
 			remove_state_dir(d);
 			return 1;
 		}
+	}
+	/* Errors so far went to stderr; from here on, messages go to the log. */
+	reopen_log(d);
+	if (d->http)
 		info("metrics on http://%s%s%s:%u/metrics", strchr(o->metrics_host, ':') ? "[" : "",
 		     o->metrics_host, strchr(o->metrics_host, ':') ? "]" : "",
 		     http_server__port(d->http));
-	}
-	reopen_log(d);
 	info("daemon %s started: %d pids, %d executables%s; budget %.3g%% of each target's CPU",
 	     RSPROBE_VERSION, o->npids, o->nexes, o->all_rust ? ", every Rust program" : "",
 	     o->all ? 100.0 : o->max_overhead);
