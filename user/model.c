@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* Aggregation: sites, drop sites, functions, histograms, outcomes. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -500,6 +501,24 @@ void model__on_grown(struct model *m, struct site *s, uint32_t reallocs, uint64_
 	feed_grown(m, s, reallocs, final_size);
 	if (m->window)
 		feed_grown(m->window, ws, reallocs, final_size);
+}
+
+void model__set_target(struct model *m, pid_t pid, const char *comm, const char *exe)
+{
+	m->target.pid = pid;
+	if (comm)
+		snprintf(m->target.comm, sizeof(m->target.comm), "%s", comm);
+	if (exe && exe != m->target.exe) {
+		free(m->target.exe);
+		m->target.exe = xstrdup(exe);
+	}
+}
+
+void model__set_stack_walk(struct model *m, const char *method, unsigned int max_frames)
+{
+	m->stacks_info.method = method;
+	if (max_frames)
+		m->max_frames = max_frames;
 }
 
 void model__on_stack(struct model *m, uint32_t flags)

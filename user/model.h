@@ -203,6 +203,14 @@ void model__on_free(struct model *m, struct site *s, uint32_t drop_stack, uint64
 		    uint64_t lifetime_ns, bool cross_thread, bool temporary);
 /* An allocation ended its growth (freed, or still live at the end). */
 void model__on_grown(struct model *m, struct site *s, uint32_t reallocs, uint64_t final_size);
+/*
+ * The run's metadata goes in through these (the capture layer writes no
+ * field of it), and a window copies it when it is rotated: the target (exe
+ * and comm copied; NULL leaves them as they are), how stacks are walked,
+ * and each event's stack figures (model__on_stack()).
+ */
+void model__set_target(struct model *m, pid_t pid, const char *comm, const char *exe);
+void model__set_stack_walk(struct model *m, const char *method, unsigned int max_frames);
 /* An event's stack was taken, walked as its RP_F_* flags say. */
 void model__on_stack(struct model *m, uint32_t flags);
 /* The allocator freed memory of its own (see totals.allocator_internal_frees). */

@@ -147,8 +147,8 @@ static void test_windows(void)
 	size_t i;
 
 	setup();
-	m->target.pid = 42;
-	m->target.exe = xstrdup("/bin/target");
+	model__set_target(m, 42, "target", "/bin/target");
+	model__set_stack_walk(m, "dwarf", 64);
 	m->mode.source = "rust";
 	model__window_begin(m, 0);
 	/* Window 1, [0, 1000): A1 100 B, A2 50 B at a; B1 30 B at b; A2 freed. */
@@ -183,6 +183,13 @@ static void test_windows(void)
 	CHECK_STR(w1->target.exe, "/bin/target");
 	CHECK(w1->target.exe != m->target.exe);
 	CHECK_STR(w1->mode.source, "rust");
+	CHECK_STR(w1->target.comm, "target");
+	CHECK_STR(w1->stacks_info.method, "dwarf");
+	CHECK_U64(w1->max_frames, 64);
+	/* The target exec'd: its new name, in the next window and the run. */
+	model__set_target(m, 42, "newname", "/bin/new");
+	CHECK_STR(m->target.exe, "/bin/new");
+	CHECK_STR(w1->target.exe, "/bin/target");
 
 	/* Window 2, [1000, 2000): A1 freed (lifetime 1400), C1 70 B at b. */
 	FREE(1500, 0xa1, 100);
@@ -248,6 +255,8 @@ static void test_windows(void)
 	/* Nothing happened since: the window being recorded is empty. */
 	w3 = m->window;
 	CHECK(w3 && w3->nsites == 0 && w3->totals.allocs == 0 && w3->start_ns == 2000);
+	CHECK_STR(w2->target.comm, "newname");
+	CHECK_STR(w2->target.exe, "/bin/new");
 	model__free(w1);
 	model__free(w2);
 out:
