@@ -107,8 +107,25 @@ static bool by_build_id(const struct objfile *f, const void *key)
 	return !strcmp(f->id.build_id, key);
 }
 
-static struct objfile *take(struct objcache *c, struct objfile *f)
+/*
+ * A file first read through a /proc path (map_files, a process's root)
+ * takes the name a process maps it by, once a reader gives one.
+ */
+static void better_name(struct objfile *f, const char *path)
 {
+	if (!strncmp(path, "/proc/", 6) || strncmp(f->path, "/proc/", 6))
+		return;
+	free(f->path);
+	f->path = xstrdup(path);
+	if (f->elf && !strncmp(f->elf->path, "/proc/", 6)) {
+		free(f->elf->path);
+		f->elf->path = xstrdup(path);
+	}
+}
+
+static struct objfile *take(struct objcache *c, struct objfile *f, const char *path)
+{
+	better_name(f, path);
 	f->refs++;
 	c->st.hits++;
 	return f;
@@ -144,7 +161,7 @@ struct objfile *objcache__get(struct objcache *c, const char *path, const char *
 
 	/* Known: the same file, unless its build ID changed (replaced in place). */
 	if (f && (!readable || !strcmp(f->id.build_id, id.build_id)))
-		return take(c, f);
+		return take(c, f, path);
 	if (f)
 		f->stale = true;
 	if (readable) {
@@ -158,7 +175,7 @@ struct objfile *objcache__get(struct objcache *c, const char *path, const char *
 		if (!f && id.build_id[0])
 			f = find(c, by_build_id, id.build_id);
 		if (f)
-			return take(c, f);
+			return take(c, f, path);
 	}
 	f = xcalloc(1, sizeof(*f));
 	f->path = xstrdup(path);

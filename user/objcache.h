@@ -29,7 +29,12 @@
 #define OBJCACHE_KEEP 64
 
 struct objfile {
-	char *path;			/* as the first reader named it (for messages) */
+	/*
+	 * As the first reader named it, or the first name a process maps it
+	 * by when that reader gave a /proc path it read it through; elf->path
+	 * likewise (each reader keeps its own name for its frames).
+	 */
+	char *path;
 	struct elf_identity id;		/* from stat() of the file read */
 	dev_t map_dev;			/* as /proc/PID/maps names it (0: not known) */
 	ino_t map_ino;

@@ -59,9 +59,12 @@ static void test_one_entry_per_file(void)
 	struct objfile *a, *b, *d;
 	char *copy = xasprintf("%s/copy", tmpdir);
 
-	a = objcache__get(c, self, self, 0, 0);
 	b = objcache__get(c, "/proc/self/exe", "/proc/self/exe", 0, 0);
+	a = objcache__get(c, self, self, 0, 0);
 	CHECK(a == b);
+	/* Read through /proc first, named as the process maps it once a reader says. */
+	CHECK_STR(a->path, self);
+	CHECK(a->elf && !strcmp(a->elf->path, self));
 	CHECK(a->elf != NULL);
 	CHECK(a->id.build_id[0] != 0);
 	CHECK(copy_file(self, copy, O_TRUNC) == 0);
