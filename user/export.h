@@ -7,7 +7,7 @@
 
 /*
  * Rotated profile files of one target in a directory:
- * DIR/COMM-PID-YYYYMMDDTHHMMSS.mmmZ.pb.gz, each written to a temporary file
+ * DIR/COMM-PID-YYYYMMDDTHHMMSS.uuuuuuZ.pb.gz (UTC), each written to a temporary file
  * and renamed into place when complete; beyond the newest keep files, the
  * oldest of this target's are removed.
  */
