@@ -161,10 +161,11 @@ struct unwind_ctx {
 };
 
 /*
- * A read per word costs more than the walk's own work: the stack is copied
- * STACK_WIN_BYTES at a time from the lowest word a frame needs, and copied
- * again from a frame whose words lie above the copy. A copy that would cross
- * the end of the stack ends with its page instead.
+ * A read per word costs more than the walk's own work: before the walk, the
+ * stack is copied from rsp up, STACK_WIN_BYTES of it, or up to the end of its
+ * page where a copy that long would cross the end of the stack. The words of
+ * the frames above it are read one by one. (Copying again from inside the
+ * walk costs the verifier more than it saves.)
  */
 static __always_inline void win_fill(struct unwind_ctx *u, __u64 at)
 {
@@ -239,13 +240,6 @@ static int unwind_step(__u32 i, void *arg)
 	/* The stack grows down: a caller's frame is above. Anything else is garbage. */
 	if (cfa <= u->sp)
 		return 1;
-	if (u->win && (cfa - 8 < u->win_lo || cfa - u->win_lo > u->win_len)) {
-		__u64 lo = cfa - 8;
-
-		if (r->rbp_type == RP_RBP_OFFSET && r->rbp_off < -8)
-			lo = cfa + r->rbp_off;
-		win_fill(u, lo);
-	}
 	if (stack_word(u, cfa - 8, &ra))
 		return 1;
 	if (r->rbp_type == RP_RBP_OFFSET && stack_word(u, cfa + r->rbp_off, &bp))
@@ -289,6 +283,7 @@ static __always_inline bool unwind_dwarf(struct pt_regs *ctx, struct rp_event *e
 		return false;
 	u.e = e;
 	u.win = win;
+	win_fill(&u, PT_REGS_SP(ctx));
 	u.ip = PT_REGS_IP(ctx);
 	u.sp = PT_REGS_SP(ctx);
 	u.bp = PT_REGS_FP(ctx);

@@ -18,8 +18,11 @@
  */
 #define RP_MAX_FRAMES 256
 #define RP_DEFAULT_FRAMES 64
-/* Threads that may be inside an allocator call at once. */
-#define RP_MAX_PENDING 16384
+/*
+ * Threads with an event of their own in BPF (the least recently used are
+ * forgotten): room for the call in flight and a copy of the stack top.
+ */
+#define RP_MAX_PENDING 4096
 /* Threads with sampling state (least recently used ones are forgotten). */
 #define RP_MAX_THREADS 16384
 /* Sampled allocations remembered until their free (sized from userspace). */
