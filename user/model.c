@@ -18,6 +18,7 @@ struct model *model__new(struct symbolizer *sym)
 	m->timeline.max_points = TIMELINE_MAX_POINTS;
 	u64map_init(&m->site_of_stack);
 	u64map_init(&m->func_idx);
+	u64map_init(&m->func_of_stack);
 	return m;
 }
 
@@ -43,6 +44,7 @@ void model__free(struct model *m)
 	hist_free(&m->lifetime);
 	u64map_free(&m->site_of_stack);
 	u64map_free(&m->func_idx);
+	u64map_free(&m->func_of_stack);
 	if (!m->shares_stacks)
 		stack_table__free(m->stacks);
 	model__free(m->window);
@@ -280,9 +282,21 @@ void model__heap_at_peak(const struct model *m, const struct site *s, uint64_t *
 	}
 }
 
-static const char *site_function(const struct model *m, const struct site *s)
+/*
+ * The function a stack is attributed to: its name looked up once per stack,
+ * not hashed again at every event.
+ */
+static struct function *function_of(struct model *m, uint32_t stack)
 {
-	return stack__function(stack_table__get(m->stacks, s->stack));
+	bool fresh;
+	uint64_t *slot = u64map_slot(&m->func_of_stack, stack, &fresh);
+
+	if (fresh) {
+		const struct stack *st = stack_table__get(m->stacks, stack);
+
+		*slot = (uint64_t)(function_for(m, stack__function(st)) - m->funcs) + 1;
+	}
+	return &m->funcs[*slot - 1];
 }
 
 /* Allocations the event stands for (see model.weight). */
@@ -293,7 +307,7 @@ static uint64_t weight(const struct model *m)
 
 static void feed_alloc(struct model *m, struct site *s, uint64_t size)
 {
-	struct function *f = function_for(m, site_function(m, s));
+	struct function *f = function_of(m, s->stack);
 	uint64_t n = weight(m);
 
 	s->allocs += n;
@@ -322,7 +336,7 @@ static void feed_realloc(struct model *m, struct site *s, uint64_t old_size, uin
 	/* Growth counts as allocated bytes of the birth site. */
 	if (new_size > old_size) {
 		uint64_t grow = (new_size - old_size) * n;
-		struct function *f = function_for(m, site_function(m, s));
+		struct function *f = function_of(m, s->stack);
 
 		m->timeline.b[s->tl[s->ntl - 1].bucket].bytes += grow;
 		s->bytes += grow;
@@ -335,7 +349,7 @@ static void feed_free(struct model *m, struct site *s, uint32_t drop_stack, uint
 		      uint64_t lifetime_ns, bool cross_thread, bool temporary)
 {
 	const struct stack *ds = stack_table__get(m->stacks, drop_stack);
-	struct function *f = function_for(m, stack__function(ds));
+	struct function *f = function_of(m, drop_stack);
 	struct drop_site *d;
 	bool fresh;
 	uint64_t *slot, n = weight(m);
@@ -581,6 +595,7 @@ static struct model *window_new(struct model *m, uint64_t now_ns)
 	w->timeline.max_points = m->timeline.max_points;
 	u64map_init(&w->site_of_stack);
 	u64map_init(&w->func_idx);
+	u64map_init(&w->func_of_stack);
 	w->start_ns = now_ns;
 	/* The live heap goes on; the window's maximum starts from what is live now. */
 	w->heap.cur_bytes = w->heap.max_bytes = m->heap.cur_bytes;

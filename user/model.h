@@ -153,6 +153,7 @@ struct model {
 	struct function *funcs;
 	size_t nfuncs, funcs_cap;
 	struct u64map func_idx;		/* name hash -> index + 1 */
+	struct u64map func_of_stack;	/* stack id -> function index + 1 */
 	struct hist lifetime;		/* all frees */
 	struct totals totals;
 	struct target_info target;

@@ -136,10 +136,26 @@ static void expand(struct stack_table *t, struct stack *s)
 	memcpy(s->fr, buf, n * sizeof(*buf));
 }
 
+/*
+ * The hash of a stack, met at every event: one multiply a frame, mixed at
+ * the end (the words are code addresses, already far apart).
+ */
+static uint64_t hash_pcs(const uint64_t *pcs, uint32_t n)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
+	uint32_t i;
+
+	for (i = 0; i < n; i++) {
+		h = (h ^ pcs[i]) * 0xff51afd7ed558ccdULL;
+		h ^= h >> 32;
+	}
+	return hash_u64(h);
+}
+
 static uint32_t intern_canon(struct stack_table *t, const uint64_t *pcs, uint32_t n,
 			     bool truncated)
 {
-	uint64_t h = hash_bytes(pcs, n * sizeof(*pcs)) ^ truncated, v;
+	uint64_t h = hash_pcs(pcs, n) ^ truncated, v;
 	struct stack *s;
 
 	if (!n)
@@ -167,7 +183,7 @@ static uint32_t intern_canon(struct stack_table *t, const uint64_t *pcs, uint32_
 uint32_t stack_table__intern(struct stack_table *t, const uint64_t *pcs, uint32_t n,
 			     bool truncated)
 {
-	uint64_t h = hash_bytes(pcs, n * sizeof(*pcs)) ^ truncated, v;
+	uint64_t h = hash_pcs(pcs, n) ^ truncated, v;
 	struct raw_stack *r;
 	uint32_t i, keep = 0;
 
