@@ -496,6 +496,42 @@ def test_duty_cycle_censors():
     eq(inf - top, censored, "the +Inf bucket holds the censored lifetimes")
 
 
+@needs_bpf
+def test_target_in_its_own_mount_namespace():
+    """As in a container: the program's file exists only in the target's mount namespace."""
+    inner = tmp("mntns")
+    os.makedirs(inner, exist_ok=True)
+    d = Daemon("mntns", ["--exe", "lifetimes", "--all"])
+    sh = ("mount -t tmpfs none %s && cp %s %s/lifetimes && exec %s/lifetimes known 100 2"
+          % (inner, fixture("lifetimes"), inner, inner))
+    f = Fixture("unshare", "-m", "sh", "-c", sh)
+    try:
+        pid = d.wait(lambda: next((int(p) for p in os.listdir("/proc") if p.isdigit() and
+                                   _cmdline(p).startswith(inner + "/lifetimes known")), None),
+                     10, "the program runs")
+        check(not os.path.exists(os.path.join(inner, "lifetimes")),
+              "its file is not in the daemon's mount namespace")
+        d.attached(pid)
+        f.release()
+        counted = f.counted()
+        eq(counted, 500, "the fixture's own count")
+        d.wait(lambda: series(d.metrics(), "rsprobe_allocations_total", comm="lifetimes",
+                              pid=str(pid), function="[all]") == counted, 10,
+               "[all] equals the fixture's count")
+        rc, _, _ = f.finish()
+        eq(rc, 0, "the fixture exited normally")
+    finally:
+        f.kill()
+        d.stop()
+
+
+def _cmdline(pid):
+    try:
+        return open("/proc/%s/cmdline" % pid, "rb").read().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
 def rss_kib(pid):
     for line in open("/proc/%d/status" % pid):
         if line.startswith("VmRSS:"):
@@ -563,6 +599,7 @@ TESTS = [
     test_restart_followed,
     test_duty_cycle_censors,
     test_kill9_leaves_targets_running_unprobed,
+    test_target_in_its_own_mount_namespace,
     test_rss_bounded_with_many_live,
 ]
 
