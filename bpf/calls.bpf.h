@@ -172,6 +172,7 @@ struct call {
 	__u64 pid_tgid;
 	__u64 n;		/* sample_bytes: 0, every allocation is recorded */
 	struct rp_percpu *c;
+	bool copied;		/* --unwind copy: this call's stack was sent */
 };
 
 /*
@@ -197,6 +198,7 @@ static __always_inline bool call_begin(struct call *k)
 {
 	k->pid_tgid = bpf_get_current_pid_tgid();
 	k->n = sample_bytes;
+	k->copied = false;
 	if (empty_programs || !is_target(k->pid_tgid))
 		return false;
 	if (copy_stack && !fixed_exact && !k->n)
@@ -459,10 +461,12 @@ static __always_inline void free_event(struct pt_regs *ctx, struct rp_event *e, 
 
 		e->seq = t ? t->seq : 0;
 	}
-	if (copy_stack && capture_stacks)
-		e->flags |= RP_F_COPIED;
-	else
+	if (copy_stack && capture_stacks) {
+		if (k->copied)
+			e->flags |= RP_F_COPIED;
+	} else {
 		take_stack(ctx, e, win);
+	}
 }
 
 /*
@@ -499,7 +503,7 @@ static __always_inline int free_enter(struct pt_regs *ctx, __u64 ptr, __u64 size
 	t0 = record_start();
 	/* The copy goes first: userspace joins it with the next event of the thread. */
 	if (copy_stack && capture_stacks)
-		send_stack_copy(ctx, k.pid_tgid);
+		k.copied = send_stack_copy(ctx, k.pid_tgid);
 	/*
 	 * Built in the thread's event, then sent with only the frames it holds.
 	 * A call in flight holds it (a free from a signal handler that came

@@ -327,17 +327,26 @@ static __always_inline void unwind_fp(struct pt_regs *ctx, struct rp_event *e)
  * --unwind copy: send the registers and the stack from rsp up, as much of
  * copy_bytes as is mapped (a read that crosses the end of the stack fails
  * whole, so shorter lengths are tried, ending at a page boundary each).
+ * False when nothing was sent: the event then goes without a stack. Past
+ * three quarters of the ring (the consumer behind, a burst of frees of what
+ * was recorded before sampling began), events go without theirs rather than
+ * be lost for want of room.
  */
-static __always_inline void send_stack_copy(struct pt_regs *ctx, __u64 pid_tgid)
+static __always_inline bool send_stack_copy(struct pt_regs *ctx, __u64 pid_tgid)
 {
 	struct rp_stack_copy *c;
 	__u64 sp = PT_REGS_SP(ctx), first = 4096 - (sp & 4095), len;
 	int i;
 
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >
+	    bpf_ringbuf_query(&events, BPF_RB_RING_SIZE) / 4 * 3) {
+		count(RP_CNT_STACK_ERR);
+		return false;
+	}
 	c = bpf_ringbuf_reserve(&events, sizeof(*c) + copy_bytes, 0);
 	if (!c) {
 		count(RP_CNT_LOST);
-		return;
+		return false;
 	}
 	c->type = RP_EV_STACK;
 	c->tid = (__u32)pid_tgid;
@@ -366,6 +375,7 @@ static __always_inline void send_stack_copy(struct pt_regs *ctx, __u64 pid_tgid)
 	    !bpf_probe_read_user(c->data, copy_bytes & (RP_COPY_MAX - 1), (void *)sp))
 		c->len = copy_bytes;
 	bpf_ringbuf_submit(c, 0);
+	return true;
 }
 
 /* win: room for the walk's copy of the stack (the thread's event's), or NULL. */
@@ -375,8 +385,8 @@ static __always_inline void take_stack(struct pt_regs *ctx, struct rp_event *e, 
 	if (!capture_stacks)
 		return;
 	if (copy_stack) {
-		e->flags |= RP_F_COPIED;
-		send_stack_copy(ctx, bpf_get_current_pid_tgid());
+		if (send_stack_copy(ctx, bpf_get_current_pid_tgid()))
+			e->flags |= RP_F_COPIED;
 		return;
 	}
 	if (!unwind_dwarf(ctx, e, win))
