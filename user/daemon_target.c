@@ -271,6 +271,9 @@ static int window(struct target_ctx *c, const struct session_opts *so)
 	}
 	err = stopping ? -EINTR : session__start(s);
 	c->window_start_ns = mono_ns();
+	/* The duty cycle counts from the first attach, not from setting up. */
+	if (!c->attached_ns && !c->have_acc)
+		c->started_ns = c->window_start_ns;
 	/* Interval profiles: a window of the model, rotated at each export. */
 	if (!err && (c->exp || c->push))
 		model__window_begin(m, mono_ns());
