@@ -186,7 +186,8 @@ struct objfile *objcache__get(struct objcache *c, const char *path, const char *
 	/* Nothing to know it by: found by no later lookup. */
 	f->stale = !readable;
 	f->elf = readable ? elf_object__open(path, open_path) : NULL;
-	debug("object cache: %s read (%s)", path, f->elf ? f->id.build_id : "not ELF or unreadable");
+	debug("object cache: %s read (%s)", path,
+	      f->elf ? f->id.build_id : "not ELF or unreadable");
 	c->st.elf_opens += !!f->elf;
 	ARR_RESERVE(c->files, c->cap, c->n + 1);
 	c->files[c->n++] = f;

@@ -87,7 +87,10 @@ static void test_one_entry_per_file(void)
 	objcache__free(c);
 }
 
-/* Rewritten in place (same inode, another build ID): a new entry; the old one lives on while held. */
+/*
+ * Rewritten in place (same inode, another build ID): a new entry; the old
+ * one lives on while held.
+ */
 static void test_replaced_in_place(void)
 {
 	struct objcache *c = objcache__new();
