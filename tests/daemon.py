@@ -349,6 +349,8 @@ def test_prometheus_exports_and_push():
                counted, 20, "Prometheus has scraped every lifetime")
         median = prom.scalar('histogram_quantile(0.5, sum by (le) '
                              '(rsprobe_allocation_lifetime_seconds_bucket{%s}))' % labels)
+        print("     Prometheus: median lifetime %.4f s; [all] allocations %d, the fixture's %d"
+              % (median or -1, prom.scalar('rsprobe_allocations_total{%s}' % labels), counted))
         check(median is not None and 0.1 < median <= 0.25,
               "the median lifetime is in the bucket (0.1, 0.25] of the fixture's known "
               "median: %r" % median)
