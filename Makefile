@@ -77,7 +77,8 @@ $(SKEL): $(BPF_OBJ) | $(OUTPUT)
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name rsprobe_bpf > $@
 
-$(OUTPUT)/%.o: user/%.c $(SKEL) | $(OUTPUT)
+# The skeleton is built first; only what includes it (-MMD) is rebuilt when it changes.
+$(OUTPUT)/%.o: user/%.c | $(SKEL) $(OUTPUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 

@@ -1,28 +1,27 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * One profiling session: find the allocator in the target, load and attach
- * the BPF programs, launch or follow the target, drain the ring buffer into
- * the tracker until the session ends, then detach.
+ * One capture: its targets found (discovery.c), the layer chosen (layer.c),
+ * the command launched (launch.c), the probes loaded and attached
+ * (probes.c); the ring read into the tracker while the caller polls, the
+ * targets looked after, and at the end the models made final.
  */
 #include <errno.h>
 #include <stdarg.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
-
+#include "discovery.h"
 #include "elfobj.h"
+#include "launch.h"
+#include "layer.h"
+#include "probes.h"
 #include "procmaps.h"
-#include "rsprobe.skel.h"
 #include "sampler.h"
 #include "session.h"
 #include "tracker.h"
@@ -32,13 +31,6 @@
 
 /* What on_event returns to end a batch of the ring buffer early. */
 #define RP_BATCH_END (-ECANCELED)
-
-struct probe_target {
-	char *path;		/* path to attach through */
-	struct elf_object *obj;
-};
-
-enum layer { LAYER_RUST, LAYER_LIBC, LAYER_JEMALLOC, LAYER_MIMALLOC };
 
 /* A process the capture records. */
 struct session_target {
@@ -60,23 +52,17 @@ struct session {
 	bool proxied;		/* launch: argv[0] is a proxy that execs the program */
 	bool use_ga;		/* rust layer: the #[global_allocator]'s methods */
 	int child_status;	/* raw waitpid status, -1 while running */
-	int go_fd, err_fd;	/* launch: release the child / learn exec failure */
+	struct child child;	/* launch mode */
 	int pidfd;
-	struct probe_target *cands;	/* objects that may hold an allocator */
-	size_t ncands, cands_cap;
-	struct probe_target **targets;	/* those probed, in the chosen layer */
-	size_t ntargets, targets_cap;
+	struct objects objs;	/* objects that may hold an allocator */
+	size_t *probed;		/* those probed in the chosen layer (indexes into objs) */
+	size_t nprobed, probed_cap;
 	enum layer layer;
-	struct rsprobe_bpf *skel;
-	struct bpf_link **links;
-	size_t nlinks, links_cap;
-	struct ring_buffer *rb;
+	struct probes *probes;
 	struct symbolizer *sym;
 	struct unwinder *unwinder;
 	bool dwarf;		/* BPF unwinds with CFI tables */
 	struct copy_unwinder *copyunw;	/* --unwind copy: stacks unwound here */
-	struct bpf_link *entry_link;	/* launch: stop at the entry point */
-	struct bpf_link *exec_link;	/* behind a proxy: stop where an exec begins */
 	uint64_t rescan_until;	/* the loader is changing the maps: look until then */
 	uint32_t stops_handled;	/* launch: SIGSTOPs from the probes handled */
 	uint64_t last_scan_ns;
@@ -96,286 +82,11 @@ struct session {
 /* Time allowed for fetching debug files from debuginfod servers, per session. */
 #define DEBUGINFOD_BUDGET_NS (30 * 1000000000ULL)
 
-static const char *exe_path_of(pid_t pid, char *buf, size_t len)
+static void add_probed(struct session *s, size_t i)
 {
-	char fn[64];
-	ssize_t n;
-
-	snprintf(fn, sizeof(fn), "/proc/%d/exe", pid);
-	n = readlink(fn, buf, len - 1);
-	if (n < 0)
-		return NULL;
-	buf[n] = 0;
-	return buf;
+	ARR_RESERVE(s->probed, s->probed_cap, s->nprobed + 1);
+	s->probed[s->nprobed++] = i;
 }
-
-static void read_comm(pid_t pid, char *buf, size_t len)
-{
-	char fn[64];
-	FILE *f;
-
-	snprintf(fn, sizeof(fn), "/proc/%d/comm", pid);
-	buf[0] = 0;
-	f = fopen(fn, "re");
-	if (!f)
-		return;
-	if (fgets(buf, (int)len, f))
-		buf[strcspn(buf, "\n")] = 0;
-	fclose(f);
-}
-
-/* A zombie or a kernel thread has no memory to profile: say which. */
-static int check_user_process(pid_t pid)
-{
-	char fn[64], buf[1024], state = 0, *p;
-	unsigned int flags = 0;
-	ssize_t n;
-	int fd;
-
-	snprintf(fn, sizeof(fn), "/proc/%d/stat", pid);
-	fd = open(fn, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	/* "pid (comm) state ppid pgrp session tty tpgid flags": comm may hold anything. */
-	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 1, " %c %*d %*d %*d %*d %*d %u", &state, &flags) != 2)
-		return 0;
-	if (state == 'Z' || state == 'X') {
-		warn("process %d has exited (a zombie its parent has not reaped): nothing to profile",
-		     pid);
-		return -ESRCH;
-	}
-	if (flags & 0x00200000) {	/* PF_KTHREAD */
-		warn("process %d is a kernel thread: it has no user space to profile", pid);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static void add_target(struct session *s, struct probe_target *t)
-{
-	ARR_RESERVE(s->targets, s->targets_cap, s->ntargets + 1);
-	s->targets[s->ntargets++] = t;
-}
-
-static bool seen_path(struct session *s, const char *path)
-{
-	size_t i;
-
-	for (i = 0; i < s->ncands; i++)
-		if (!strcmp(s->cands[i].obj->path, path))
-			return true;
-	return false;
-}
-
-static void add_candidate(struct session *s, const char *path, const char *open_path)
-{
-	struct elf_object *o;
-	char *real = NULL;
-
-	/* Before the program runs, paths are ours: name them as the maps will. */
-	if (path == open_path && (real = realpath(path, NULL)))
-		path = open_path = real;
-	if (seen_path(s, path)) {
-		free(real);
-		return;
-	}
-	o = elf_object__open(path, open_path);
-	if (o) {
-		ARR_RESERVE(s->cands, s->cands_cap, s->ncands + 1);
-		s->cands[s->ncands].path = xstrdup(open_path);
-		s->cands[s->ncands].obj = o;
-		s->ncands++;
-	}
-	free(real);
-}
-
-/* Every executable file mapping of the process: where an allocator may be. */
-static int find_candidates_pid(struct session *s)
-{
-	struct procmaps pm;
-	size_t i;
-	int err;
-
-	err = procmaps__read(s->pid, &pm);
-	if (err)
-		return err;
-	for (i = 0; i < pm.n; i++) {
-		const struct mapping *m = &pm.maps[i];
-		char *open_path;
-
-		if (!m->exec || !m->path || seen_path(s, m->path))
-			continue;
-		open_path = proc_map_path(s->pid, m);
-		add_candidate(s, m->path, open_path);
-		free(open_path);
-	}
-	procmaps__free(&pm);
-	return 0;
-}
-
-/*
- * Before the program runs: the executable, the dynamic loader and every
- * library the loader will map (the whole DT_NEEDED closure), so that the
- * unwind tables are sized for all of them.
- */
-static void find_candidates_exe(struct session *s, const char *exe)
-{
-	size_t i, j;
-
-	add_candidate(s, exe, exe);
-	/* The dynamic loader: its _dl_debug_state() announces every dlopen. */
-	if (s->ncands && s->cands[0].obj->interp)
-		add_candidate(s, s->cands[0].obj->interp, s->cands[0].obj->interp);
-	/* The loader maps what LD_PRELOAD names first: it is part of the program. */
-	if (s->ncands && getenv("LD_PRELOAD")) {
-		char *list = xstrdup(getenv("LD_PRELOAD")), *tok, *save = NULL;
-
-		for (tok = strtok_r(list, " :", &save); tok; tok = strtok_r(NULL, " :", &save)) {
-			char *lib = strchr(tok, '/') ? xstrdup(tok) :
-				    elf_object__resolve_needed(s->cands[0].obj, tok);
-
-			if (lib && access(lib, R_OK) == 0)
-				add_candidate(s, lib, lib);
-			free(lib);
-		}
-		free(list);
-	}
-	/* Breadth first: s->cands grows while it is walked. */
-	for (i = 0; i < s->ncands; i++) {
-		for (j = 0; j < s->cands[i].obj->nneeded; j++) {
-			char *lib = elf_object__resolve_needed(s->cands[i].obj,
-							       s->cands[i].obj->needed[j]);
-
-			if (lib)
-				add_candidate(s, lib, lib);
-			free(lib);
-		}
-	}
-}
-
-/* The command's path as execvp would find it. */
-static char *resolve_command(const char *cmd)
-{
-	const char *path = getenv("PATH");
-	char *dirs, *dir, *save = NULL;
-
-	if (strchr(cmd, '/'))
-		return access(cmd, X_OK) == 0 ? realpath(cmd, NULL) : NULL;
-	dirs = xstrdup(path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
-	for (dir = strtok_r(dirs, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
-		char *p = xasprintf("%s/%s", *dir ? dir : ".", cmd);
-		struct stat st;
-
-		if (access(p, X_OK) == 0 && stat(p, &st) == 0 && S_ISREG(st.st_mode)) {
-			char *r = realpath(p, NULL);
-
-			free(p);
-			free(dirs);
-			return r;
-		}
-		free(p);
-	}
-	free(dirs);
-	return NULL;
-}
-
-static const char *base_name(const char *p)
-{
-	const char *b = strrchr(p, '/');
-
-	return b ? b + 1 : p;
-}
-
-/*
- * rustup's proxies (~/.cargo/bin/rustc, cargo, ...) are links to rustup,
- * which picks a toolchain and execs its program: that program is what runs,
- * what gets diagnosed and what the header names. rustup says which one it
- * would run (`rustup which`, with the proxy's +toolchain argument). NULL when
- * exe is no such proxy.
- */
-static char *resolve_proxy(const char *exe, char *const argv[])
-{
-	const char *name = base_name(argv[0]);
-	char *av[6], out[PATH_MAX + 1], *nl, *real = NULL;
-	int p[2], ac = 0, st, devnull;
-	ssize_t n, got = 0;
-	pid_t pid;
-
-	if (strcmp(base_name(exe), "rustup") || !strcmp(name, "rustup"))
-		return NULL;
-	av[ac++] = "rustup";
-	av[ac++] = "which";
-	if (argv[1] && argv[1][0] == '+' && argv[1][1]) {
-		av[ac++] = "--toolchain";
-		av[ac++] = argv[1] + 1;
-	}
-	av[ac++] = (char *)name;
-	av[ac] = NULL;
-	if (pipe2(p, O_CLOEXEC))
-		return NULL;
-	pid = fork();
-	if (pid == 0) {
-		devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-		if (dup2(p[1], 1) < 0 || devnull < 0 || dup2(devnull, 0) < 0 || dup2(devnull, 2) < 0)
-			_exit(127);
-		setenv("RUSTUP_AUTO_INSTALL", "0", 1);	/* a question, not an install */
-		execv(exe, av);
-		_exit(127);
-	}
-	close(p[1]);
-	while (pid > 0 && got < (ssize_t)sizeof(out) - 1 &&
-	       ((n = read(p[0], out + got, sizeof(out) - 1 - got)) > 0 || (n < 0 && errno == EINTR)))
-		got += n > 0 ? n : 0;
-	close(p[0]);
-	if (pid < 0)
-		return NULL;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	out[got] = 0;
-	nl = strchr(out, '\n');
-	if (nl)
-		*nl = 0;
-	if (WIFEXITED(st) && !WEXITSTATUS(st) && out[0] == '/' && access(out, X_OK) == 0)
-		real = realpath(out, NULL);
-	debug("%s is a rustup proxy for %s", exe, real ? real : "(rustup which failed)");
-	return real;
-}
-
-static const char *describe_shims(const struct elf_object *o)
-{
-	return o->shim_v0 ? "v0-mangled symbols" : "legacy symbols";
-}
-
-/* The first shim of o that no uprobe can be placed on, or -1. */
-static int unprobeable_shim(const struct elf_object *o)
-{
-	int k;
-
-	for (k = 0; k < SHIM_MAX; k++)
-		if (o->shim_unprobeable[k])
-			return k;
-	return -1;
-}
-
-static int check_probeable(const struct elf_object *o)
-{
-	int k = unprobeable_shim(o);
-
-	if (k < 0)
-		return 0;
-	warn("cannot probe %s in %s: %s (a #[global_allocator] inlined into the shim); "
-	     "try --libc", shim_name(k), o->path, o->shim_why[k]);
-	return -ENOTSUP;
-}
-
-/* Shims probed past their first instruction: say where, once. */
-static void note_probe_points(struct model *m, const struct elf_object *o);
 
 /* Append to the "why this layer" text every output carries. */
 static void add_reason(struct model *m, const char *fmt, ...)
@@ -396,290 +107,40 @@ static void add_reason(struct model *m, const char *fmt, ...)
 	free(add);
 }
 
-/* The Rust shims in every object that has them. */
-static int choose_rust(struct session *s)
-{
-	size_t i;
-	int err;
-
-	for (i = 0; i < s->ncands; i++) {
-		const struct elf_object *o = s->cands[i].obj;
-
-		if (!elf_object__nshims(o))
-			continue;
-		err = check_probeable(o);
-		if (err)
-			return err;
-		add_target(s, &s->cands[i]);
-		add_reason(s->model, "Rust allocator shims in %s (%d of 4, %s)", o->path,
-			   elf_object__nshims(o), describe_shims(o));
-		note_probe_points(s->model, o);
-	}
-	s->layer = LAYER_RUST;
-	s->model->mode.source = "rust";
-	return 0;
-}
-
-static void note_probe_points(struct model *m, const struct elf_object *o)
-{
-	int k;
-
-	for (k = 0; k < SHIM_MAX; k++)
-		if (o->shim_off[k] && o->shim_probe_off[k] != o->shim_off[k])
-			add_reason(m, "%s probed %llu bytes in, past a LOCK-prefixed preamble that "
-				   "leaves its arguments alone", shim_name(k),
-				   (unsigned long long)(o->shim_probe_off[k] - o->shim_off[k]));
-}
-
-/* A shim in use that no probe can be placed on: why, for the layer below. */
-static char *unprobeable_reason(const struct session *s)
-{
-	size_t i;
-
-	for (i = 0; i < s->ncands; i++) {
-		const struct elf_object *o = s->cands[i].obj;
-		int k = unprobeable_shim(o);
-
-		if (elf_object__nshims(o) && k >= 0)
-			return xasprintf("%s in %s cannot be probed: %s", shim_name(k), o->path,
-					 o->shim_why[k]);
-	}
-	return NULL;
-}
-
-static const struct lower_layer {
-	const char *name;
-	bool (*has)(const struct elf_object *o);
-	const char *what;
-} lower_layers[] = {
-	[LAYER_LIBC] = { "libc", elf_object__has_libc_alloc, "C allocator" },
-	[LAYER_JEMALLOC] = { "jemalloc", elf_object__has_jemalloc, "jemalloc" },
-	[LAYER_MIMALLOC] = { "mimalloc", elf_object__has_mimalloc, "mimalloc" },
-};
-
-/* A layer below the shims, in every object that implements it. */
-static int choose_lower(struct session *s, enum layer layer, const char *why)
-{
-	const struct lower_layer *l = &lower_layers[layer];
-	size_t i;
-	int k, n;
-
-	for (i = 0; i < s->ncands; i++) {
-		const struct elf_object *o = s->cands[i].obj;
-
-		if (!l->has(o))
-			continue;
-		for (k = 0, n = 0; k < LIBC_MAX; k++)
-			n += !!o->libc_off[k];
-		add_target(s, &s->cands[i]);
-		add_reason(s->model, "%s in %s (%d allocator functions)", l->what, o->path, n);
-	}
-	if (!s->ntargets) {
-		warn("no %s functions found in %s or its libraries", l->what,
-		     s->model->target.exe);
-		return -ENOENT;
-	}
-	s->layer = layer;
-	s->model->mode.source = l->name;
-	add_reason(s->model, "%s", why);
-	return 0;
-}
-
-static bool any_cand(const struct session *s, bool (*pred)(const struct elf_object *o))
-{
-	size_t i;
-
-	for (i = 0; i < s->ncands; i++)
-		if (pred(s->cands[i].obj))
-			return true;
-	return false;
-}
-
-/* Calls jemalloc: imports it, or is Rust code that has it linked in. */
-static bool imports_jemalloc(const struct elf_object *o)
-{
-	return o->imports_jemalloc || (o->libc_off[JE_MALLOCX] && o->rust);
-}
-
-static bool imports_mimalloc(const struct elf_object *o)
-{
-	return o->imports_mimalloc || (o->libc_off[MI_MALLOC] && o->rust);
-}
-
-static bool is_rust(const struct elf_object *o)
-{
-	return o->rust || elf_object__nshims(o) > 0;
-}
-
-/* With the shims out of the way, the allocator the program's code calls. */
-static enum layer backend_layer(const struct session *s)
-{
-	if (any_cand(s, imports_jemalloc) && any_cand(s, elf_object__has_jemalloc))
-		return LAYER_JEMALLOC;
-	if (any_cand(s, imports_mimalloc) && any_cand(s, elf_object__has_mimalloc))
-		return LAYER_MIMALLOC;
-	return LAYER_LIBC;
-}
-
-/* Why the shims do not carry the allocations: what the objects show. */
-static char *bypass_reason(struct session *s)
-{
-	const char *exe = s->model->target.exe;
-	size_t i;
-
-	for (i = 0; i < s->ncands; i++) {
-		struct elf_object *o = s->cands[i].obj;
-		struct elf_sym *b;
-
-		if (!elf_object__nshims(o))
-			continue;
-		if (!o->shim_off[SHIM_DEALLOC] || !o->shim_off[SHIM_ALLOC])
-			return xasprintf("the Rust allocator shims of %s are partly gone (%s removed "
-					 "by LTO)", o->path, o->shim_off[SHIM_ALLOC] ?
-					 shim_name(SHIM_DEALLOC) : shim_name(SHIM_ALLOC));
-		if (o->backend_refs) {
-			const char *n;
-
-			b = elf_object__lookup(o, o->backend_vaddr);
-			n = b ? elf_sym__name(b) : "their backend";
-			return xasprintf("the code of %s calls the allocator behind the Rust "
-					 "allocator shims (%s) directly, %u times: %s", o->path, n,
-					 o->backend_refs,
-					 strstr(n, " as core::alloc::global::GlobalAlloc>::") ?
-					 "LTO inlined the shims into their callers, or the "
-					 "#[global_allocator] is defined in the program's own crate" :
-					 "LTO inlined the shims into their callers");
-		}
-		return xasprintf("nothing in %s calls %s: the allocator is inlined into its "
-				 "callers (LTO)", o->path, o->shim_refs[SHIM_DEALLOC] ?
-				 shim_name(SHIM_ALLOC) : shim_name(SHIM_DEALLOC));
-	}
-	for (i = 0; i < s->ncands; i++)
-		if (s->cands[i].obj->rust_stripped)
-			return xasprintf("no Rust allocator shims in %s: a stripped Rust program "
-					 "(no symbols; known as Rust by the std paths in its data)",
-					 s->cands[i].obj->path);
-	return xasprintf("%s %s", any_cand(s, is_rust) ?
-			 "the Rust allocator shims are inlined away (LTO) in" :
-			 "no Rust allocator shims (stripped, or not Rust) in", exe);
-}
-
-static bool ga_carries(const struct elf_object *o)
-{
-	return o->backend_refs && elf_object__ga_usable(o);
-}
-
-/*
- * The program's code calls its #[global_allocator]'s methods directly and
- * the shims only jump to them: every Rust allocation passes the methods.
- */
-static int choose_ga(struct session *s)
-{
-	size_t i;
-	int k;
-
-	for (i = 0; i < s->ncands; i++) {
-		struct elf_object *o = s->cands[i].obj;
-		struct elf_sym *m;
-
-		if (!ga_carries(o))
-			continue;
-		add_target(s, &s->cands[i]);
-		m = elf_object__lookup(o, o->ga_vaddr[SHIM_ALLOC]);
-		add_reason(s->model, "the #[global_allocator]'s methods in %s (%s and %d more): "
-			   "the program's code calls them directly, %u times (LTO, or the "
-			   "allocator is defined in the program's own crate), and the Rust "
-			   "allocator shims only jump to them, so every Rust allocation passes "
-			   "them", o->path, m ? elf_sym__name(m) : "alloc",
-			   elf_object__nshims(o) - 1, o->backend_refs);
-		for (k = 0; k < SHIM_MAX; k++) {
-			uint64_t start = 0;
-
-			m = o->ga_ok[k] ? elf_object__lookup(o, o->ga_vaddr[k]) : NULL;
-			if (m && elf_object__vaddr_to_off(o, m->addr, &start) &&
-			    start != o->ga_probe_off[k])
-				add_reason(s->model, "%s probed %llu bytes in, past a LOCK-prefixed "
-					   "preamble that leaves its arguments alone",
-					   elf_sym__name(m),
-					   (unsigned long long)(o->ga_probe_off[k] - start));
-		}
-	}
-	s->use_ga = true;
-	s->layer = LAYER_RUST;
-	s->model->mode.source = "rust";
-	return 0;
-}
-
-/* auto: a process with no Rust code anywhere is not ours to guess about. */
-static int refuse_not_rust(struct session *s)
-{
-	const struct target_info *t = &s->model->target;
-
-	if (s->launched)
-		warn("%s is not a Rust program: no Rust code in it or in any library it loads; "
-		     "profile its C allocator with --libc", t->exe);
-	else
-		warn("process %d (%s, %s) is not a Rust program: no Rust code in any object it "
-		     "maps; profile its C allocator with --libc", s->pid, t->comm, t->exe);
-	return -ENOENT;
-}
-
+/* The allocation layer (layer.c), from every object found. */
 static int choose_layer(struct session *s)
 {
-	const char *exe = s->model->target.exe;
-	enum layer below;
-	char *why, *unprobeable;
+	struct elf_object **objs = xcalloc(s->objs.n + 1, sizeof(*objs));
+	struct layer_target lt = {
+		.exe = s->model->target.exe,
+		.comm = s->model->target.comm,
+		.pid = s->pid,
+		.launched = s->launched,
+	};
+	struct layer_choice c;
+	size_t i;
 	int err;
 
-	switch (s->opts.source) {
-	case SOURCE_RUST:
-		if (!any_cand(s, is_rust)) {
-			warn("no Rust allocator symbols (__rust_alloc, __rust_dealloc, ...) in %s: "
-			     "stripped, or not a Rust program; try --libc", exe);
-			return -ENOENT;
-		}
-		if (!any_cand(s, elf_object__shims_in_use) && any_cand(s, ga_carries))
-			return choose_ga(s);
-		if (!any_cand(s, elf_object__shims_in_use)) {
-			why = bypass_reason(s);
-			warn("the Rust allocator shims are bypassed (never called by part of the "
-			     "code): %s; "
-			     "try --source auto", why);
-			free(why);
-			return -ENOENT;
-		}
-		return choose_rust(s);
-	case SOURCE_LIBC:
-		return choose_lower(s, LAYER_LIBC, "requested with --source libc");
-	case SOURCE_JEMALLOC:
-		return choose_lower(s, LAYER_JEMALLOC, "requested with --source jemalloc");
-	case SOURCE_MIMALLOC:
-		return choose_lower(s, LAYER_MIMALLOC, "requested with --source mimalloc");
-	default:
-		if (!any_cand(s, is_rust))
-			return refuse_not_rust(s);
-		unprobeable = any_cand(s, elf_object__shims_in_use) ? unprobeable_reason(s) : NULL;
-		if (any_cand(s, elf_object__shims_in_use) && !unprobeable)
-			return choose_rust(s);
-		if (!any_cand(s, elf_object__shims_in_use) && any_cand(s, ga_carries))
-			return choose_ga(s);
-		below = backend_layer(s);
-		if (unprobeable) {
-			why = xasprintf("%s: every allocation reaches the %s through it", unprobeable,
-					lower_layers[below].what);
-			info("%s", unprobeable);
-			free(unprobeable);
-		} else {
-			char *bypass = bypass_reason(s);
-
-			why = xasprintf("%s: every allocation reaches the %s directly", bypass,
-					lower_layers[below].what);
-			free(bypass);
-		}
-		err = choose_lower(s, below, why);
-		free(why);
+	for (i = 0; i < s->objs.n; i++)
+		objs[i] = s->objs.v[i].obj;
+	err = layer__choose(objs, s->objs.n, s->opts.source, &lt, &c);
+	free(objs);
+	if (err) {
+		warn("%s", c.error);
+		layer_choice__free(&c);
 		return err;
 	}
+	if (c.note)
+		info("%s", c.note);
+	for (i = 0; i < c.nchosen; i++)
+		add_probed(s, c.chosen[i]);
+	s->layer = c.layer;
+	s->use_ga = c.use_ga;
+	s->model->mode.source = c.source;
+	if (c.reason)
+		add_reason(s->model, "%s", c.reason);
+	layer_choice__free(&c);
+	return 0;
 }
 
 static int prepare_target(struct session *s)
@@ -688,7 +149,7 @@ static int prepare_target(struct session *s)
 	char buf[PATH_MAX];
 
 	if (s->launched) {
-		char *exe = resolve_command(s->opts.argv[0]), *real;
+		char *exe = launch__resolve(s->opts.argv[0]), *real;
 		char *proxy = NULL;
 		struct elf_object *o;
 
@@ -696,7 +157,7 @@ static int prepare_target(struct session *s)
 			warn("%s: command not found or not executable", s->opts.argv[0]);
 			return -ENOENT;
 		}
-		real = resolve_proxy(exe, s->opts.argv);
+		real = launch__resolve_proxy(exe, s->opts.argv);
 		if (real) {
 			/* Said in every output's reason: errors stay one line. */
 			proxy = exe;
@@ -712,7 +173,7 @@ static int prepare_target(struct session *s)
 			return -ENOEXEC;
 		}
 		elf_object__free(o);
-		find_candidates_exe(s, exe);
+		objects__add_exe(&s->objs, exe);
 		snprintf(m->target.comm, sizeof(m->target.comm), "%s",
 			 strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe);
 		if (proxy) {
@@ -727,16 +188,16 @@ static int prepare_target(struct session *s)
 			warn("no such process: %d", s->pid);
 			return -ESRCH;
 		}
-		err = check_user_process(s->pid);
+		err = proc_check_user(s->pid);
 		if (err)
 			return err;
-		err = find_candidates_pid(s);
+		err = objects__add_pid(&s->objs, s->pid);
 		if (err) {
 			warn("cannot read the memory map of process %d: %s", s->pid, strerror(-err));
 			return err;
 		}
-		m->target.exe = xstrdup(exe_path_of(s->pid, buf, sizeof(buf)) ?: "?");
-		read_comm(s->pid, m->target.comm, sizeof(m->target.comm));
+		m->target.exe = xstrdup(proc_exe(s->pid, buf, sizeof(buf)) ?: "?");
+		proc_comm(s->pid, m->target.comm, sizeof(m->target.comm));
 	}
 	return choose_layer(s);
 }
@@ -755,7 +216,7 @@ struct session *session__new(const struct session_opts *opts)
 	s->pid = opts->npids ? opts->pids[0] : 0;
 	s->launched = opts->argv != NULL;
 	s->child_status = -1;
-	s->go_fd = s->err_fd = s->pidfd = -1;
+	s->child.go_fd = s->child.err_fd = s->pidfd = -1;
 	s->sym = symbolizer__new(0);
 	symbolizer__set_debug_roots(s->sym, s->opts.debug_roots);
 	s->model = model__new(s->sym);
@@ -783,233 +244,18 @@ struct session *session__new(const struct session_opts *opts)
 	return s;
 }
 
-/* Fork the command, held before exec until the probes are in place. */
-static int fork_child(struct session *s)
-{
-	int go[2], err[2];
-	pid_t pid, parent = getpid();
-
-	if (pipe2(go, O_CLOEXEC) || pipe2(err, O_CLOEXEC))
-		return -errno;
-	pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		char c;
-		int e;
-
-		close(go[1]);
-		close(err[0]);
-		/*
-		 * If rsprobe dies while the program is held at a stop its probes
-		 * asked for, the kernel continues it. The setting survives exec
-		 * (not of set-user-ID or file-capability binaries) and fires when
-		 * the forking thread exits: rsprobe's only thread.
-		 */
-		if (prctl(PR_SET_PDEATHSIG, SIGCONT) || getppid() != parent)
-			_exit(127);
-		if (read(go[0], &c, 1) != 1)
-			_exit(127);	/* rsprobe gave up: never run unprofiled */
-		execvp(s->opts.argv[0], s->opts.argv);
-		e = errno;
-		if (write(err[1], &e, sizeof(e)) < 0)
-			_exit(127);
-		_exit(127);
-	}
-	close(go[0]);
-	close(err[1]);
-	s->go_fd = go[1];
-	s->err_fd = err[0];
-	s->pid = pid;
-	return 0;
-}
-
-static int release_child(struct session *s)
-{
-	int e = 0;
-	ssize_t n;
-
-	if (write(s->go_fd, "g", 1) != 1)
-		return -errno;
-	close(s->go_fd);
-	s->go_fd = -1;
-	/* EOF: exec succeeded and closed the pipe; data: exec's errno. */
-	n = read(s->err_fd, &e, sizeof(e));
-	close(s->err_fd);
-	s->err_fd = -1;
-	if (n == sizeof(e)) {
-		warn("cannot run %s: %s", s->opts.argv[0], strerror(e));
-		return -e;
-	}
-	return 0;
-}
-
-static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	if (level == LIBBPF_DEBUG && rp_verbosity < 2)
-		return 0;
-	if (rp_verbosity < 2)
-		return 0;
-	return vfprintf(stderr, fmt, ap);
-}
-
-static int attach_cookie(struct session *s, struct bpf_program *prog, const char *path,
-			 uint64_t off, bool ret, uint64_t cookie)
-{
-	LIBBPF_OPTS(bpf_uprobe_opts, uo, .retprobe = ret, .bpf_cookie = cookie);
-	struct bpf_link *l;
-
-	l = bpf_program__attach_uprobe_opts(prog, s->pid, path, off, &uo);
-	if (!l)
-		return -errno;
-	ARR_RESERVE(s->links, s->links_cap, s->nlinks + 1);
-	s->links[s->nlinks++] = l;
-	return 0;
-}
-
-static int attach_one(struct session *s, struct bpf_program *prog, const char *path,
-		      uint64_t off, bool ret)
-{
-	return attach_cookie(s, prog, path, off, ret, 0);
-}
-
-/* The #[global_allocator]'s methods, each told where its arguments are. */
-static int attach_ga(struct session *s, const char *p, const struct elf_object *o)
-{
-	struct rsprobe_bpf *k = s->skel;
-	struct bpf_program *entry[SHIM_MAX] = {
-		[SHIM_ALLOC] = k->progs.rust_ga_alloc,
-		[SHIM_ALLOC_ZEROED] = k->progs.rust_ga_alloc_zeroed,
-		[SHIM_REALLOC] = k->progs.rust_ga_realloc,
-		[SHIM_DEALLOC] = k->progs.rust_ga_dealloc,
-	};
-	struct bpf_program *ret[SHIM_MAX] = {
-		[SHIM_ALLOC] = k->progs.rust_alloc_ret,
-		[SHIM_ALLOC_ZEROED] = k->progs.rust_alloc_ret,
-		[SHIM_REALLOC] = k->progs.rust_realloc_ret,
-	};
-	int sh, err = 0;
-
-	for (sh = 0; sh < SHIM_MAX && !err; sh++) {
-		if (!o->ga_ok[sh])
-			continue;
-		err = attach_cookie(s, entry[sh], p, o->ga_probe_off[sh], false, o->ga_cookie[sh]);
-		if (!err && ret[sh])
-			err = attach_one(s, ret[sh], p, o->ga_probe_off[sh], true);
-	}
-	return err;
-}
-
-/* off: where each shim's probes go (elf_object.shim_probe_off). */
-static int attach_rust(struct session *s, const char *p, const uint64_t *off)
-{
-	struct rsprobe_bpf *k = s->skel;
-	int err = 0;
-
-	if (off[SHIM_ALLOC]) {
-		err = err ?: attach_one(s, k->progs.rust_alloc, p, off[SHIM_ALLOC], false);
-		err = err ?: attach_one(s, k->progs.rust_alloc_ret, p, off[SHIM_ALLOC], true);
-	}
-	if (off[SHIM_ALLOC_ZEROED]) {
-		err = err ?: attach_one(s, k->progs.rust_alloc_zeroed, p, off[SHIM_ALLOC_ZEROED],
-					false);
-		err = err ?: attach_one(s, k->progs.rust_alloc_ret, p, off[SHIM_ALLOC_ZEROED], true);
-	}
-	if (off[SHIM_REALLOC]) {
-		err = err ?: attach_one(s, k->progs.rust_realloc, p, off[SHIM_REALLOC], false);
-		err = err ?: attach_one(s, k->progs.rust_realloc_ret, p, off[SHIM_REALLOC], true);
-	}
-	if (off[SHIM_DEALLOC])
-		err = err ?: attach_one(s, k->progs.rust_dealloc, p, off[SHIM_DEALLOC], false);
-	return err;
-}
-
-/* Entry and return programs of each allocator function below the shims. */
-static void libc_progs(struct rsprobe_bpf *k, struct bpf_program *entry[LIBC_MAX],
-		       struct bpf_program *ret[LIBC_MAX])
-{
-	memset(entry, 0, LIBC_MAX * sizeof(*entry));
-	memset(ret, 0, LIBC_MAX * sizeof(*ret));
-	entry[LIBC_MALLOC] = entry[MI_MALLOC] = k->progs.libc_malloc;
-	entry[LIBC_CALLOC] = entry[MI_CALLOC] = k->progs.libc_calloc;
-	entry[LIBC_ALIGNED_ALLOC] = k->progs.libc_aligned_alloc;
-	entry[LIBC_POSIX_MEMALIGN] = k->progs.libc_posix_memalign;
-	entry[LIBC_REALLOC] = entry[MI_REALLOC] = entry[MI_REALLOC_ALIGNED] = k->progs.libc_realloc;
-	entry[LIBC_FREE] = entry[JE_DALLOCX] = entry[MI_FREE] = k->progs.libc_free;
-	entry[JE_MALLOCX] = k->progs.je_mallocx;
-	entry[JE_RALLOCX] = k->progs.je_rallocx;
-	entry[JE_SDALLOCX] = k->progs.je_sdallocx;
-	entry[MI_ZALLOC] = k->progs.mi_zalloc;
-	entry[MI_MALLOC_ALIGNED] = k->progs.mi_malloc_aligned;
-	entry[MI_ZALLOC_ALIGNED] = k->progs.mi_zalloc_aligned;
-	ret[LIBC_MALLOC] = ret[LIBC_CALLOC] = ret[LIBC_ALIGNED_ALLOC] = k->progs.libc_alloc_ret;
-	ret[JE_MALLOCX] = ret[MI_MALLOC] = ret[MI_ZALLOC] = ret[MI_CALLOC] = k->progs.libc_alloc_ret;
-	ret[MI_MALLOC_ALIGNED] = ret[MI_ZALLOC_ALIGNED] = k->progs.libc_alloc_ret;
-	ret[LIBC_POSIX_MEMALIGN] = k->progs.libc_posix_memalign_ret;
-	ret[LIBC_REALLOC] = ret[MI_REALLOC] = ret[MI_REALLOC_ALIGNED] = k->progs.libc_realloc_ret;
-	ret[JE_RALLOCX] = k->progs.libc_realloc_ret;
-}
-
-/*
- * Every allocator function the object defines. Aliases (mimalloc's malloc is
- * mi_malloc) share an address: one probe each, or every call counts twice.
- */
-static int attach_libc(struct session *s, const char *p, const uint64_t *off)
-{
-	struct bpf_program *entry[LIBC_MAX], *ret[LIBC_MAX];
-	int fn, other, err = 0;
-
-	libc_progs(s->skel, entry, ret);
-	for (fn = 0; fn < LIBC_MAX && !err; fn++) {
-		bool dup = false;
-
-		if (!off[fn])
-			continue;
-		for (other = 0; other < fn && !dup; other++)
-			dup = off[other] == off[fn];
-		if (dup)
-			continue;
-		err = attach_one(s, entry[fn], p, off[fn], false);
-		if (!err && ret[fn])
-			err = attach_one(s, ret[fn], p, off[fn], true);
-	}
-	return err;
-}
-
 /* A uprobe on the loader's _dl_debug_state(), where there is one. */
 static void attach_dl_hook(struct session *s)
 {
 	size_t i;
 
-	for (i = 0; i < s->ncands; i++) {
-		uint64_t off = elf_object__func_offset(s->cands[i].obj, "_dl_debug_state");
+	for (i = 0; i < s->objs.n; i++) {
+		uint64_t off = elf_object__func_offset(s->objs.v[i].obj, "_dl_debug_state");
 
-		if (off && !attach_one(s, s->skel->progs.dl_debug_state, s->cands[i].path, off,
-				       false))
+		if (off && !probes__attach_dl_hook(s->probes, s->pid, s->objs.v[i].path, off))
 			return;
 	}
 	debug("no dynamic loader hook: objects loaded later are found by polling");
-}
-
-/*
- * Attached: notice an execve of the target (its probes, tables and heap
- * belong to the old image). Not fatal: without it, an exec goes unseen.
- */
-static void attach_exec_hook(struct session *s)
-{
-	struct bpf_link *l;
-
-	if (s->launched)
-		return;
-	l = bpf_program__attach(s->skel->progs.on_exec);
-	if (!l) {
-		warn("cannot watch for exec (raw tracepoint sched_process_exec): %s; an exec of "
-		     "the target would go unnoticed", strerror(errno));
-		return;
-	}
-	ARR_RESERVE(s->links, s->links_cap, s->nlinks + 1);
-	s->links[s->nlinks++] = l;
-	s->exec_armed = true;
 }
 
 /* The target exec'd: close the old image's heap; the capture ends here. */
@@ -1028,20 +274,26 @@ static void on_exec(struct session *s, uint64_t ts)
  */
 static void rescan_objects(struct session *s, bool sync)
 {
-	size_t before = s->ncands, i;
+	size_t before = s->objs.n, i;
 
 	s->last_scan_ns = mono_ns();
-	if (find_candidates_pid(s) || (s->ncands == before && !sync))
+	if (objects__add_pid(&s->objs, s->pid) || (s->objs.n == before && !sync))
 		return;
-	debug("rescan: %zu new objects", s->ncands - before);
-	for (i = before; i < s->ncands; i++) {
-		struct probe_target *t = &s->cands[i];
+	debug("rescan: %zu new objects", s->objs.n - before);
+	for (i = before; i < s->objs.n; i++) {
+		struct object_ref *t = &s->objs.v[i];
+		char *why;
 		int err;
 
-		if (s->layer != LAYER_RUST || !elf_object__nshims(t->obj) ||
-		    check_probeable(t->obj))
+		if (s->layer != LAYER_RUST || !elf_object__nshims(t->obj))
 			continue;
-		err = attach_rust(s, t->path, t->obj->shim_probe_off);
+		why = layer__unprobeable(t->obj);
+		if (why) {
+			warn("%s", why);
+			free(why);
+			continue;
+		}
+		err = probes__attach_shims(s->probes, s->pid, t->path, t->obj);
 		if (err) {
 			warn("cannot attach uprobes to %s: %s", t->path, strerror(-err));
 			continue;
@@ -1062,15 +314,10 @@ static int attach_all(struct session *s)
 	size_t i;
 	int err = 0;
 
-	for (i = 0; i < s->ntargets && !err; i++) {
-		const struct probe_target *t = s->targets[i];
+	for (i = 0; i < s->nprobed && !err; i++) {
+		const struct object_ref *t = &s->objs.v[s->probed[i]];
 
-		if (s->layer == LAYER_RUST && s->use_ga)
-			err = attach_ga(s, t->path, t->obj);
-		else if (s->layer == LAYER_RUST)
-			err = attach_rust(s, t->path, t->obj->shim_probe_off);
-		else
-			err = attach_libc(s, t->path, t->obj->libc_off);
+		err = probes__attach_object(s->probes, s->pid, t->path, t->obj);
 		if (err)
 			warn("cannot attach uprobes to %s: %s", t->path, strerror(-err));
 	}
@@ -1080,16 +327,18 @@ static int attach_all(struct session *s)
 /* Launch mode: stop the program at its entry point to load its tables. */
 static int attach_entry_stop(struct session *s)
 {
-	const struct elf_object *exe = NULL;
-	LIBBPF_OPTS(bpf_uprobe_opts, uo);
-	uint64_t off;
+	const struct elf_object *exe = NULL, *ld = NULL;
+	const char *ld_path = NULL;
+	uint64_t off, ld_off = 0;
+	bool ld_armed = false;
 	size_t i;
 	struct elf_object *o;
 	char *interp;
+	int err;
 
-	for (i = 0; i < s->ncands; i++)
-		if (!strcmp(s->cands[i].obj->path, s->model->target.exe))
-			exe = s->cands[i].obj;
+	for (i = 0; i < s->objs.n; i++)
+		if (!strcmp(s->objs.v[i].obj->path, s->model->target.exe))
+			exe = s->objs.v[i].obj;
 	o = exe ? NULL : elf_object__open(s->model->target.exe, s->model->target.exe);
 	if (!exe)
 		exe = o;
@@ -1099,29 +348,26 @@ static int attach_entry_stop(struct session *s)
 	}
 	interp = s->proxied && exe->interp ? realpath(exe->interp, NULL) : NULL;
 	elf_object__free(o);
-	s->skel->bss->stop_at_entry = true;
-	s->entry_link = bpf_program__attach_uprobe_opts(s->skel->progs.entry_stop, s->pid,
-							s->model->target.exe, off, &uo);
 	/*
 	 * Behind a proxy, also stop where each exec begins (the loader's
 	 * entry), to start recording when the program itself starts: its
 	 * libraries' constructors run before its entry point.
 	 */
-	for (i = 0; interp && s->entry_link && i < s->ncands; i++) {
-		const struct elf_object *ld = s->cands[i].obj;
-
+	for (i = 0; interp && i < s->objs.n; i++) {
+		ld = s->objs.v[i].obj;
 		if (strcmp(ld->path, interp) || !ld->entry ||
-		    !elf_object__vaddr_to_off(ld, ld->entry, &off))
+		    !elf_object__vaddr_to_off(ld, ld->entry, &ld_off))
 			continue;
-		s->exec_link = bpf_program__attach_uprobe_opts(s->skel->progs.entry_stop, s->pid,
-							       s->cands[i].path, off, &uo);
+		ld_path = s->objs.v[i].path;
 		break;
 	}
 	free(interp);
-	if (s->proxied && !s->exec_link)
+	err = probes__arm_entry(s->probes, s->pid, s->model->target.exe, off, ld_path, ld_off,
+				&ld_armed);
+	if (!err && s->proxied && !ld_armed)
 		debug("no stop at the loader's entry: recording starts at %s's entry point",
 		      s->model->target.exe);
-	return s->entry_link ? 0 : -errno;
+	return err;
 }
 
 /*
@@ -1134,22 +380,22 @@ static void handle_stop(struct session *s, int st)
 {
 	bool at_entry;
 
-	if (WSTOPSIG(st) != SIGSTOP || s->stops_handled >= s->skel->bss->stops_sent)
+	if (WSTOPSIG(st) != SIGSTOP || s->stops_handled >= probes__stops_sent(s->probes))
 		return;
 	s->stops_handled++;
 	rescan_objects(s, true);
-	at_entry = s->entry_link && !s->skel->bss->stop_at_entry;
+	at_entry = probes__entry_armed(s->probes) && !probes__stop_at_entry(s->probes);
 	/*
 	 * Behind a proxy: the first entry stop in the program itself (the
 	 * loader's, or its own) starts recording; until its own entry point
 	 * the stops stay armed.
 	 */
-	if (at_entry && !s->skel->bss->recording) {
+	if (at_entry && !probes__recording(s->probes)) {
 		char exe[PATH_MAX];
 
-		if (exe_path_of(s->pid, exe, sizeof(exe)) && !strcmp(exe, s->model->target.exe))
-			s->skel->bss->recording = true;
-		s->skel->bss->stop_at_entry = true;
+		if (proc_exe(s->pid, exe, sizeof(exe)) && !strcmp(exe, s->model->target.exe))
+			probes__set_recording(s->probes, true);
+		probes__set_stop_at_entry(s->probes, true);
 		at_entry = false;
 	}
 	/* At the entry stop the program waits: the time to fetch symbols. */
@@ -1157,11 +403,8 @@ static void handle_stop(struct session *s, int st)
 		symbolizer__prefetch(s->sym, DEBUGINFOD_BUDGET_NS);
 	symbolizer__preload(s->sym);
 	kill(s->pid, SIGCONT);
-	if (at_entry) {
-		bpf_link__destroy(s->entry_link);
-		bpf_link__destroy(s->exec_link);
-		s->entry_link = s->exec_link = NULL;
-	}
+	if (at_entry)
+		probes__disarm_entry(s->probes);
 }
 
 /* Launch mode: wait for the first stop (or the end) before collecting. */
@@ -1171,7 +414,7 @@ static void sync_at_entry(struct session *s)
 	int st;
 
 	/* Behind a proxy, the proxy's own dlopen stops may come first. */
-	while (s->entry_link) {
+	while (probes__entry_armed(s->probes)) {
 		while (waitpid(s->pid, &st, WUNTRACED) < 0)
 			if (errno != EINTR || s->interrupted)
 				return;	/* the end of the session continues it */
@@ -1194,23 +437,12 @@ static void release_stops(struct session *s)
 {
 	if (!s->launched || s->child_status >= 0 || s->pid <= 0)
 		return;
-	if (s->skel && s->skel->bss) {
-		s->skel->bss->stop_at_entry = false;
-		s->skel->bss->stop_on_dlopen = false;
+	if (s->probes) {
+		probes__set_stop_at_entry(s->probes, false);
+		probes__set_stop_on_dlopen(s->probes, false);
+		probes__disarm_entry(s->probes);
 	}
-	bpf_link__destroy(s->entry_link);
-	bpf_link__destroy(s->exec_link);
-	s->entry_link = s->exec_link = NULL;
 	kill(s->pid, SIGCONT);
-}
-
-static void detach_all(struct session *s)
-{
-	size_t i;
-
-	for (i = 0; i < s->nlinks; i++)
-		bpf_link__destroy(s->links[i]);
-	s->nlinks = 0;
 }
 
 static void count_stack(struct session *s, const struct rp_event *e)
@@ -1293,18 +525,8 @@ static int drain(struct session *s, int timeout_ms, uint64_t budget_ns, uint64_t
 	s->batch_end = mono_ns() + budget_ns;
 	if (deadline && deadline < s->batch_end)
 		s->batch_end = deadline;
-	err = timeout_ms >= 0 ? ring_buffer__poll(s->rb, timeout_ms) : ring_buffer__consume(s->rb);
+	err = timeout_ms >= 0 ? probes__poll(s->probes, timeout_ms) : probes__consume(s->probes);
 	return err == RP_BATCH_END || err == -EINTR ? 0 : err;
-}
-
-static uint64_t ring_size(uint64_t want)
-{
-	uint64_t sz = 4096;
-
-	/* The ring must be a power of two and a multiple of the page size. */
-	while (sz < want)
-		sz <<= 1;
-	return sz;
 }
 
 /* Spare rows for objects mapped after the start (dlopen), at least: 16 MiB. */
@@ -1319,7 +541,7 @@ static size_t plan_unwinding(struct session *s)
 	const char *paths[RP_MAX_MAPS];
 	struct procmaps pm = {};
 	size_t i, n = 0, rows;
-	bool have_loop = libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_loop, NULL) == 1;
+	bool have_loop = probes__have_bpf_loop();
 
 	if (s->opts.unwind == UNWIND_COPY) {
 		s->dwarf = false;
@@ -1338,8 +560,8 @@ static size_t plan_unwinding(struct session *s)
 		return 1;
 	if (s->launched) {
 		/* Everything the loader will map, known before exec. */
-		for (i = 0; i < s->ncands && n < ARRAY_SIZE(paths); i++)
-			paths[n++] = s->cands[i].obj->path;
+		for (i = 0; i < s->objs.n && n < ARRAY_SIZE(paths); i++)
+			paths[n++] = s->objs.v[i].obj->path;
 	} else if (!procmaps__read(s->pid, &pm)) {
 		for (i = 0; i < pm.n && n < ARRAY_SIZE(paths); i++)
 			if (pm.maps[i].exec && pm.maps[i].path)
@@ -1354,135 +576,55 @@ static size_t plan_unwinding(struct session *s)
 	return rows + (rows / 4 > UNWIND_SPARE_ROWS ? rows / 4 : UNWIND_SPARE_ROWS);
 }
 
-/*
- * Load only the programs this session attaches: each one with the DWARF
- * unwinder takes the verifier a noticeable fraction of a second.
- */
-static bool prog_needed(struct session *s, const struct bpf_program *p)
-{
-	struct bpf_program *entry[LIBC_MAX], *ret[LIBC_MAX];
-	size_t i;
-	int fn;
-
-	libc_progs(s->skel, entry, ret);
-	for (i = 0; i < s->ntargets; i++)
-		for (fn = 0; fn < LIBC_MAX; fn++)
-			if (s->targets[i]->obj->libc_off[fn] && (entry[fn] == p || ret[fn] == p))
-				return true;
-	return false;
-}
-
-static void disable_unused(struct session *s)
-{
-	struct bpf_program *p;
-	bool rust = s->layer == LAYER_RUST;
-
-	bpf_object__for_each_program(p, s->skel->obj) {
-		const char *name = bpf_program__name(p);
-		bool keep = rust ? !strncmp(name, "rust_", 5) : prog_needed(s, p);
-
-		if (!strncmp(name, "rust_ga_", 8))
-			keep = rust && s->use_ga;
-
-		if (!strcmp(name, "entry_stop"))
-			keep = s->launched && (s->dwarf || s->copyunw);
-		if (!strcmp(name, "dl_debug_state"))
-			keep = true;
-		if (!strcmp(name, "on_exec"))
-			keep = !s->launched;
-		bpf_program__set_autoload(p, keep);
-	}
-}
-
 static int load_bpf(struct session *s)
 {
-	size_t rows;
+	const struct elf_object **objs = xcalloc(s->nprobed + 1, sizeof(*objs));
+	struct probes_config cfg = {
+		.layer = s->layer,
+		.use_ga = s->use_ga,
+		.launched = s->launched,
+		.empty_programs = s->opts.empty_programs,
+		.all = s->opts.all,
+		.max_frames = s->opts.max_frames,
+		.ring_bytes = s->opts.ring_bytes,
+		.tgid = (uint32_t)s->pid,
+		.sample_bytes = s->model->mode.sample_bytes,
+		.objs = objs,
+		.nobjs = s->nprobed,
+	};
+	size_t i;
 	int err;
 
-	libbpf_set_print(libbpf_print);
-	rows = plan_unwinding(s);
-	s->skel = rsprobe_bpf__open();
-	if (!s->skel) {
-		warn("cannot open the BPF object: %s", strerror(errno));
-		return -errno;
-	}
-	disable_unused(s);
-	s->skel->rodata->targ_tgid = (uint32_t)s->pid;
-	s->skel->rodata->empty_programs = s->opts.empty_programs;
-	s->skel->rodata->use_dwarf = s->dwarf;
-	s->skel->rodata->copy_stack = s->copyunw != NULL;
-	if (s->opts.max_frames) {
-		uint32_t room = 1;
-
-		while (room < s->opts.max_frames)
-			room <<= 1;
-		s->skel->rodata->max_frames = s->opts.max_frames;
-		s->skel->rodata->frames_mask = room - 1;
-	}
-	s->model->max_frames = s->skel->rodata->max_frames;
-	s->skel->rodata->fixed_exact = s->opts.all;
-	/*
-	 * The shims never call each other; libc's realloc calls its malloc and
-	 * free, and a GlobalAlloc's default realloc its own alloc and dealloc.
-	 */
-	s->skel->rodata->nested_calls = s->layer != LAYER_RUST || s->use_ga;
-	if (s->opts.all)
-		bpf_map__set_max_entries(s->skel->maps.sampled_ptrs, 1);
-	s->skel->rodata->wakeup_bytes = ring_size(s->opts.ring_bytes) / 8;
-	bpf_map__set_max_entries(s->skel->maps.events, (uint32_t)ring_size(s->opts.ring_bytes));
-	bpf_map__set_max_entries(s->skel->maps.cfi_rows, (uint32_t)rows);
-	err = rsprobe_bpf__load(s->skel);
-	if (err) {
-		warn("cannot load the BPF programs: %s (run with -v for the verifier log)",
-		     strerror(-err));
-		return err;
-	}
-	s->skel->bss->sample_bytes = s->model->mode.sample_bytes;
+	cfg.rows = plan_unwinding(s);
+	cfg.dwarf = s->dwarf;
+	cfg.copy = s->copyunw != NULL;
+	cfg.entry_stop = s->launched && (s->dwarf || s->copyunw);
+	for (i = 0; i < s->nprobed; i++)
+		objs[i] = s->objs.v[s->probed[i]].obj;
+	s->probes = probes__load(&cfg, on_event, s);
+	free(objs);
+	if (!s->probes)
+		return -EINVAL;
+	s->model->max_frames = probes__max_frames(s->probes);
 	if (s->dwarf) {
-		err = unwinder__attach_maps(s->unwinder, bpf_map__fd(s->skel->maps.cfi_rows), rows,
-					    bpf_map__fd(s->skel->maps.unwind_maps),
-					    &s->skel->bss->maps_slot);
-		if (err) {
-			warn("cannot map the unwind tables: %s", strerror(-err));
+		err = probes__attach_unwinder(s->probes, s->unwinder, cfg.rows);
+		if (err)
 			return err;
-		}
 	}
 	s->model->stacks_info.method = s->copyunw ? "copy" : s->dwarf ? "dwarf" : "frame pointers";
-	s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.events), on_event, s, NULL);
-	if (!s->rb) {
-		err = -errno;
-		warn("cannot set up the ring buffer: %s", strerror(-err));
-		return err;
-	}
 	return 0;
 }
 
 static void sum_counters(struct session *s, uint64_t sum[RP_CNT_MAX])
 {
-	int ncpu = libbpf_num_possible_cpus(), fd = bpf_map__fd(s->skel->maps.counters);
-	struct rp_percpu *vals;
-	uint32_t zero = 0, k;
-	int c;
-
-	memset(sum, 0, RP_CNT_MAX * sizeof(*sum));
-	if (ncpu <= 0)
-		return;
-	vals = xcalloc(ncpu, sizeof(*vals));
-	if (!bpf_map_lookup_elem(fd, &zero, vals))
-		for (c = 0; c < ncpu; c++)
-			for (k = 0; k < RP_CNT_MAX; k++)
-				sum[k] += vals[c].cnt[k];
-	free(vals);
-	/* The shims count an allocation at entry and take a failed one back. */
-	if (s->layer == LAYER_RUST && !s->use_ga)
-		sum[RP_CNT_ALLOCS] -= MIN(sum[RP_CNT_ALLOCS], sum[RP_CNT_ALLOC_FAILED]);
+	probes__counters(s->probes, sum);
 }
 
 uint64_t session__lost(struct session *s)
 {
 	uint64_t sum[RP_CNT_MAX];
 
-	if (!s->skel)
+	if (!s->probes)
 		return 0;
 	sum_counters(s, sum);
 	return sum[RP_CNT_LOST] + sum[RP_CNT_PENDING_FULL];
@@ -1521,7 +663,7 @@ void session__totals(struct session *s, struct totals *t)
 	uint64_t sum[RP_CNT_MAX];
 
 	*t = s->model->totals;
-	if (!s->skel || !s->model->mode.sampled)
+	if (!s->probes || !s->model->mode.sampled)
 		return;
 	sum_counters(s, sum);
 	counter_totals(sum, t);
@@ -1529,7 +671,7 @@ void session__totals(struct session *s, struct totals *t)
 
 uint64_t session__sample_bytes(struct session *s)
 {
-	return s->skel ? s->skel->bss->sample_bytes : s->model->mode.sample_bytes;
+	return s->probes ? probes__sample_bytes(s->probes) : s->model->mode.sample_bytes;
 }
 
 double session__overhead_pct(struct session *s)
@@ -1576,11 +718,11 @@ static void adapt(struct session *s)
 	}
 	/* Not adaptive: the sampler measures the interval in force, never changes it. */
 	if (!s->adaptive)
-		s->sampler.interval = s->skel->bss->sample_bytes;
+		s->sampler.interval = probes__sample_bytes(s->probes);
 	if (sampler__tick(&s->sampler, now, &st, &next) && s->adaptive) {
 		debug("sampling interval: %llu bytes (recording cost %.1f%% of the traps')",
 		      (unsigned long long)next, s->sampler.overhead * 100);
-		s->skel->bss->sample_bytes = next;
+		probes__set_sample_bytes(s->probes, next);
 		if (next)
 			m->mode.sampled = true;
 	}
@@ -1643,7 +785,7 @@ static int poll_ms(struct session *s)
 {
 	if (mono_ns() < s->rescan_until)
 		return 5;
-	if (s->adaptive && !s->skel->bss->sample_bytes)
+	if (s->adaptive && !probes__sample_bytes(s->probes))
 		return 10;
 	return 50;
 }
@@ -1658,7 +800,7 @@ static int look_after_targets(struct session *s)
 		t->state = TARGET_EXITED;
 	/* BPF turns recording off at an exec, even with no room in the ring. */
 	if (t->state == TARGET_RUNNING &&
-	    (s->exec_seen || (s->exec_armed && !s->skel->bss->recording)))
+	    (s->exec_seen || (s->exec_armed && !probes__recording(s->probes))))
 		t->state = TARGET_EXECED;
 	if (t->state != TARGET_RUNNING)
 		return SESSION_DONE;
@@ -1793,11 +935,12 @@ int session__start(struct session *s)
 	int err;
 
 	if (s->launched) {
-		err = fork_child(s);
+		err = launch__fork(&s->child, s->opts.argv);
 		if (err) {
 			warn("cannot start %s: %s", s->opts.argv[0], strerror(-err));
 			return err;
 		}
+		s->pid = s->child.pid;
 		m->target.pid = s->pid;
 	} else {
 		m->target.pid = s->pid;
@@ -1818,9 +961,11 @@ int session__start(struct session *s)
 		err = attach_all(s);
 	if (!err) {
 		attach_dl_hook(s);
-		attach_exec_hook(s);
+		/* Attached: an exec of the target is noticed (not fatal without). */
+		if (!s->launched)
+			s->exec_armed = probes__attach_exec_hook(s->probes);
 		/* Only as the parent: nobody else waits for the program's stops. */
-		s->skel->bss->stop_on_dlopen = s->launched;
+		probes__set_stop_on_dlopen(s->probes, s->launched);
 	}
 	/* Not fatal: without tables, events that meet unknown code ask for them. */
 	if (!err && s->copyunw && s->launched && attach_entry_stop(s) < 0)
@@ -1828,7 +973,7 @@ int session__start(struct session *s)
 	if (!err && s->dwarf && (s->launched ? attach_entry_stop(s) : unwinder__sync(s->unwinder)) < 0)
 		debug("unwind tables will be loaded lazily");
 	if (err) {
-		detach_all(s);
+		probes__detach_all(s->probes);
 		if (s->launched) {
 			kill(s->pid, SIGKILL);
 			waitpid(s->pid, &s->child_status, 0);
@@ -1839,13 +984,13 @@ int session__start(struct session *s)
 	if (!s->launched)
 		symbolizer__preload(s->sym);
 	/* A proxy's own allocations are not the program's: from its entry on. */
-	s->skel->bss->recording = !(s->proxied && s->entry_link);
+	probes__set_recording(s->probes, !(s->proxied && probes__entry_armed(s->probes)));
 	m->start_ns = mono_ns();
 	if (s->launched) {
-		err = release_child(s);
+		err = launch__release(&s->child);
 		if (err) {
 			waitpid(s->pid, &s->child_status, 0);
-			detach_all(s);
+			probes__detach_all(s->probes);
 			return err;
 		}
 		sync_at_entry(s);
@@ -1867,21 +1012,21 @@ int session__stop(struct session *s)
 	 * Everything in the ring before the exec's event is the old image's:
 	 * read it all (up to that event) before closing its heap.
 	 */
-	if (s->exec_armed && !s->exec_seen && !s->skel->bss->recording) {
+	if (s->exec_armed && !s->exec_seen && !probes__recording(s->probes)) {
 		s->draining = true;
-		ring_buffer__consume(s->rb);
+		probes__consume(s->probes);
 		s->draining = false;
 		on_exec(s, 0);
 	}
 
-	s->skel->bss->recording = false;
+	probes__set_recording(s->probes, false);
 	m->end_ns = mono_ns();
 	release_stops(s);
-	detach_all(s);
+	probes__detach_all(s->probes);
 	debug("probes removed in %.0f ms", (mono_ns() - m->end_ns) / 1e6);
 	/* Probes are gone: what is in the ring now is all there is. */
 	s->draining = true;
-	ring_buffer__consume(s->rb);
+	probes__consume(s->probes);
 	read_counters(s);
 	debug("events: %llu allocs, %llu frees, %llu reallocs",
 	      (unsigned long long)s->tracker.by_type[RP_EV_ALLOC],
@@ -1892,7 +1037,7 @@ int session__stop(struct session *s)
 	tracker__finish(&s->tracker, m->end_ns);
 	exact_totals(s);
 	if (s->adaptive)
-		m->mode.sample_bytes = s->skel->bss->sample_bytes;
+		m->mode.sample_bytes = probes__sample_bytes(s->probes);
 	m->mode.sample_bytes_min = s->sampler.min_interval;
 	m->mode.sample_bytes_max = s->sampler.max_interval;
 	if (s->opts.sample_bytes && !s->opts.all) {
@@ -1927,7 +1072,8 @@ void session__wait_child(struct session *s)
 			return;
 		}
 		/* A stop our probes sent before they were removed: continue it. */
-		if (WSTOPSIG(st) == SIGSTOP && s->skel && s->stops_handled < s->skel->bss->stops_sent) {
+		if (WSTOPSIG(st) == SIGSTOP && s->probes &&
+		    s->stops_handled < probes__stops_sent(s->probes)) {
 			s->stops_handled++;
 			kill(s->pid, SIGCONT);
 		}
@@ -1954,25 +1100,13 @@ void session__free(struct session *s)
 	if (!s)
 		return;
 	release_stops(s);
-	detach_all(s);
-	bpf_link__destroy(s->entry_link);
-	bpf_link__destroy(s->exec_link);
-	free(s->links);
-	ring_buffer__free(s->rb);
-	rsprobe_bpf__destroy(s->skel);
-	for (i = 0; i < s->ncands; i++) {
-		free(s->cands[i].path);
-		elf_object__free(s->cands[i].obj);
-	}
-	free(s->cands);
-	free(s->targets);
+	probes__free(s->probes);
+	objects__free(&s->objs);
+	free(s->probed);
 	for (i = 0; i < s->nprocs; i++)
 		free(s->procs[i].exe);
 	free(s->procs);
-	if (s->go_fd >= 0)
-		close(s->go_fd);
-	if (s->err_fd >= 0)
-		close(s->err_fd);
+	launch__close(&s->child);
 	if (s->pidfd >= 0)
 		close(s->pidfd);
 	tracker__free(&s->tracker);

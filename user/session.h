@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "layer.h"
 #include "model.h"
 
 /*
@@ -44,9 +45,7 @@ struct session_opts {
 	 */
 	bool per_target_models;
 	enum unwind_mode { UNWIND_AUTO, UNWIND_DWARF, UNWIND_FP, UNWIND_COPY } unwind;
-	enum source_mode {
-		SOURCE_AUTO, SOURCE_RUST, SOURCE_LIBC, SOURCE_JEMALLOC, SOURCE_MIMALLOC
-	} source;
+	enum source_mode source;	/* layer.h */
 	/* Roots searched for separate debug files, NULL-terminated; NULL: default. */
 	const char *const *debug_roots;
 	unsigned int max_frames;	/* frames walked per stack, 0: RP_DEFAULT_FRAMES */

@@ -1,0 +1,462 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * The BPF object: load the programs a capture needs, attach them, read the
+ * ring, sum the counters. Nothing else includes the skeleton, so an edit of
+ * the BPF source rebuilds this file only.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "probes.h"
+#include "rsprobe.skel.h"
+#include "unwind.h"
+#include "util.h"
+
+struct probes {
+	struct probes_config cfg;
+	struct rsprobe_bpf *skel;
+	struct bpf_link **links;
+	size_t nlinks, links_cap;
+	struct bpf_link *entry_link;	/* launch: stop at the entry point */
+	struct bpf_link *exec_link;	/* behind a proxy: stop where an exec begins */
+	struct ring_buffer *rb;
+};
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG && rp_verbosity < 2)
+		return 0;
+	if (rp_verbosity < 2)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+static void keep_link(struct probes *p, struct bpf_link *l)
+{
+	ARR_RESERVE(p->links, p->links_cap, p->nlinks + 1);
+	p->links[p->nlinks++] = l;
+}
+
+static int attach_cookie(struct probes *p, struct bpf_program *prog, pid_t pid, const char *path,
+			 uint64_t off, bool ret, uint64_t cookie)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, uo, .retprobe = ret, .bpf_cookie = cookie);
+	struct bpf_link *l;
+
+	l = bpf_program__attach_uprobe_opts(prog, pid, path, off, &uo);
+	if (!l)
+		return -errno;
+	keep_link(p, l);
+	return 0;
+}
+
+static int attach_one(struct probes *p, struct bpf_program *prog, pid_t pid, const char *path,
+		      uint64_t off, bool ret)
+{
+	return attach_cookie(p, prog, pid, path, off, ret, 0);
+}
+
+/* The #[global_allocator]'s methods, each told where its arguments are. */
+static int attach_ga(struct probes *p, pid_t pid, const char *path, const struct elf_object *o)
+{
+	struct rsprobe_bpf *k = p->skel;
+	struct bpf_program *entry[SHIM_MAX] = {
+		[SHIM_ALLOC] = k->progs.rust_ga_alloc,
+		[SHIM_ALLOC_ZEROED] = k->progs.rust_ga_alloc_zeroed,
+		[SHIM_REALLOC] = k->progs.rust_ga_realloc,
+		[SHIM_DEALLOC] = k->progs.rust_ga_dealloc,
+	};
+	struct bpf_program *ret[SHIM_MAX] = {
+		[SHIM_ALLOC] = k->progs.rust_alloc_ret,
+		[SHIM_ALLOC_ZEROED] = k->progs.rust_alloc_ret,
+		[SHIM_REALLOC] = k->progs.rust_realloc_ret,
+	};
+	int sh, err = 0;
+
+	for (sh = 0; sh < SHIM_MAX && !err; sh++) {
+		if (!o->ga_ok[sh])
+			continue;
+		err = attach_cookie(p, entry[sh], pid, path, o->ga_probe_off[sh], false,
+				    o->ga_cookie[sh]);
+		if (!err && ret[sh])
+			err = attach_one(p, ret[sh], pid, path, o->ga_probe_off[sh], true);
+	}
+	return err;
+}
+
+/* off: where each shim's probes go (elf_object.shim_probe_off). */
+static int attach_rust(struct probes *p, pid_t pid, const char *path, const uint64_t *off)
+{
+	struct rsprobe_bpf *k = p->skel;
+	int err = 0;
+
+	if (off[SHIM_ALLOC]) {
+		err = err ?: attach_one(p, k->progs.rust_alloc, pid, path, off[SHIM_ALLOC], false);
+		err = err ?: attach_one(p, k->progs.rust_alloc_ret, pid, path, off[SHIM_ALLOC], true);
+	}
+	if (off[SHIM_ALLOC_ZEROED]) {
+		err = err ?: attach_one(p, k->progs.rust_alloc_zeroed, pid, path,
+					off[SHIM_ALLOC_ZEROED], false);
+		err = err ?: attach_one(p, k->progs.rust_alloc_ret, pid, path,
+					off[SHIM_ALLOC_ZEROED], true);
+	}
+	if (off[SHIM_REALLOC]) {
+		err = err ?: attach_one(p, k->progs.rust_realloc, pid, path, off[SHIM_REALLOC],
+					false);
+		err = err ?: attach_one(p, k->progs.rust_realloc_ret, pid, path, off[SHIM_REALLOC],
+					true);
+	}
+	if (off[SHIM_DEALLOC])
+		err = err ?: attach_one(p, k->progs.rust_dealloc, pid, path, off[SHIM_DEALLOC],
+					false);
+	return err;
+}
+
+/* Entry and return programs of each allocator function below the shims. */
+static void libc_progs(struct rsprobe_bpf *k, struct bpf_program *entry[LIBC_MAX],
+		       struct bpf_program *ret[LIBC_MAX])
+{
+	memset(entry, 0, LIBC_MAX * sizeof(*entry));
+	memset(ret, 0, LIBC_MAX * sizeof(*ret));
+	entry[LIBC_MALLOC] = entry[MI_MALLOC] = k->progs.libc_malloc;
+	entry[LIBC_CALLOC] = entry[MI_CALLOC] = k->progs.libc_calloc;
+	entry[LIBC_ALIGNED_ALLOC] = k->progs.libc_aligned_alloc;
+	entry[LIBC_POSIX_MEMALIGN] = k->progs.libc_posix_memalign;
+	entry[LIBC_REALLOC] = entry[MI_REALLOC] = entry[MI_REALLOC_ALIGNED] = k->progs.libc_realloc;
+	entry[LIBC_FREE] = entry[JE_DALLOCX] = entry[MI_FREE] = k->progs.libc_free;
+	entry[JE_MALLOCX] = k->progs.je_mallocx;
+	entry[JE_RALLOCX] = k->progs.je_rallocx;
+	entry[JE_SDALLOCX] = k->progs.je_sdallocx;
+	entry[MI_ZALLOC] = k->progs.mi_zalloc;
+	entry[MI_MALLOC_ALIGNED] = k->progs.mi_malloc_aligned;
+	entry[MI_ZALLOC_ALIGNED] = k->progs.mi_zalloc_aligned;
+	ret[LIBC_MALLOC] = ret[LIBC_CALLOC] = ret[LIBC_ALIGNED_ALLOC] = k->progs.libc_alloc_ret;
+	ret[JE_MALLOCX] = ret[MI_MALLOC] = ret[MI_ZALLOC] = ret[MI_CALLOC] = k->progs.libc_alloc_ret;
+	ret[MI_MALLOC_ALIGNED] = ret[MI_ZALLOC_ALIGNED] = k->progs.libc_alloc_ret;
+	ret[LIBC_POSIX_MEMALIGN] = k->progs.libc_posix_memalign_ret;
+	ret[LIBC_REALLOC] = ret[MI_REALLOC] = ret[MI_REALLOC_ALIGNED] = k->progs.libc_realloc_ret;
+	ret[JE_RALLOCX] = k->progs.libc_realloc_ret;
+}
+
+/*
+ * Every allocator function the object defines. Aliases (mimalloc's malloc is
+ * mi_malloc) share an address: one probe each, or every call counts twice.
+ */
+static int attach_libc(struct probes *p, pid_t pid, const char *path, const uint64_t *off)
+{
+	struct bpf_program *entry[LIBC_MAX], *ret[LIBC_MAX];
+	int fn, other, err = 0;
+
+	libc_progs(p->skel, entry, ret);
+	for (fn = 0; fn < LIBC_MAX && !err; fn++) {
+		bool dup = false;
+
+		if (!off[fn])
+			continue;
+		for (other = 0; other < fn && !dup; other++)
+			dup = off[other] == off[fn];
+		if (dup)
+			continue;
+		err = attach_one(p, entry[fn], pid, path, off[fn], false);
+		if (!err && ret[fn])
+			err = attach_one(p, ret[fn], pid, path, off[fn], true);
+	}
+	return err;
+}
+
+int probes__attach_object(struct probes *p, pid_t pid, const char *path,
+			  const struct elf_object *o)
+{
+	if (p->cfg.layer == LAYER_RUST && p->cfg.use_ga)
+		return attach_ga(p, pid, path, o);
+	if (p->cfg.layer == LAYER_RUST)
+		return attach_rust(p, pid, path, o->shim_probe_off);
+	return attach_libc(p, pid, path, o->libc_off);
+}
+
+int probes__attach_shims(struct probes *p, pid_t pid, const char *path,
+			 const struct elf_object *o)
+{
+	return attach_rust(p, pid, path, o->shim_probe_off);
+}
+
+int probes__attach_dl_hook(struct probes *p, pid_t pid, const char *path, uint64_t off)
+{
+	return attach_one(p, p->skel->progs.dl_debug_state, pid, path, off, false);
+}
+
+/*
+ * Attached: notice an execve of the target (its probes, tables and heap
+ * belong to the old image). Not fatal: without it, an exec goes unseen.
+ */
+bool probes__attach_exec_hook(struct probes *p)
+{
+	struct bpf_link *l = bpf_program__attach(p->skel->progs.on_exec);
+
+	if (!l) {
+		warn("cannot watch for exec (raw tracepoint sched_process_exec): %s; an exec of "
+		     "the target would go unnoticed", strerror(errno));
+		return false;
+	}
+	keep_link(p, l);
+	return true;
+}
+
+int probes__arm_entry(struct probes *p, pid_t pid, const char *path, uint64_t off,
+		      const char *ld_path, uint64_t ld_off, bool *ld_armed)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, uo);
+
+	p->skel->bss->stop_at_entry = true;
+	p->entry_link = bpf_program__attach_uprobe_opts(p->skel->progs.entry_stop, pid, path, off,
+							&uo);
+	if (!p->entry_link)
+		return -errno;
+	if (ld_path)
+		p->exec_link = bpf_program__attach_uprobe_opts(p->skel->progs.entry_stop, pid,
+							       ld_path, ld_off, &uo);
+	if (ld_armed)
+		*ld_armed = p->exec_link != NULL;
+	return 0;
+}
+
+void probes__disarm_entry(struct probes *p)
+{
+	bpf_link__destroy(p->entry_link);
+	bpf_link__destroy(p->exec_link);
+	p->entry_link = p->exec_link = NULL;
+}
+
+bool probes__entry_armed(const struct probes *p)
+{
+	return p && p->entry_link;
+}
+
+void probes__detach_all(struct probes *p)
+{
+	size_t i;
+
+	if (!p)
+		return;
+	probes__disarm_entry(p);
+	for (i = 0; i < p->nlinks; i++)
+		bpf_link__destroy(p->links[i]);
+	p->nlinks = 0;
+}
+
+/*
+ * Load only the programs this capture attaches: each one with the DWARF
+ * unwinder takes the verifier a noticeable fraction of a second.
+ */
+static bool prog_needed(struct probes *p, const struct bpf_program *prog)
+{
+	struct bpf_program *entry[LIBC_MAX], *ret[LIBC_MAX];
+	size_t i;
+	int fn;
+
+	libc_progs(p->skel, entry, ret);
+	for (i = 0; i < p->cfg.nobjs; i++)
+		for (fn = 0; fn < LIBC_MAX; fn++)
+			if (p->cfg.objs[i]->libc_off[fn] && (entry[fn] == prog || ret[fn] == prog))
+				return true;
+	return false;
+}
+
+static void disable_unused(struct probes *p)
+{
+	struct bpf_program *prog;
+	bool rust = p->cfg.layer == LAYER_RUST;
+
+	bpf_object__for_each_program(prog, p->skel->obj) {
+		const char *name = bpf_program__name(prog);
+		bool keep = rust ? !strncmp(name, "rust_", 5) : prog_needed(p, prog);
+
+		if (!strncmp(name, "rust_ga_", 8))
+			keep = rust && p->cfg.use_ga;
+
+		if (!strcmp(name, "entry_stop"))
+			keep = p->cfg.entry_stop;
+		if (!strcmp(name, "dl_debug_state"))
+			keep = true;
+		if (!strcmp(name, "on_exec"))
+			keep = !p->cfg.launched;
+		bpf_program__set_autoload(prog, keep);
+	}
+}
+
+static uint64_t ring_size(uint64_t want)
+{
+	uint64_t sz = 4096;
+
+	/* The ring must be a power of two and a multiple of the page size. */
+	while (sz < want)
+		sz <<= 1;
+	return sz;
+}
+
+bool probes__have_bpf_loop(void)
+{
+	return libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_loop, NULL) == 1;
+}
+
+struct probes *probes__load(const struct probes_config *c, probes_event_fn fn, void *ctx)
+{
+	struct probes *p = xcalloc(1, sizeof(*p));
+	struct rsprobe_bpf *k;
+	int err;
+
+	p->cfg = *c;
+	libbpf_set_print(libbpf_print);
+	p->skel = k = rsprobe_bpf__open();
+	if (!k) {
+		warn("cannot open the BPF object: %s", strerror(errno));
+		free(p);
+		return NULL;
+	}
+	disable_unused(p);
+	k->rodata->targ_tgid = c->tgid;
+	k->rodata->empty_programs = c->empty_programs;
+	k->rodata->use_dwarf = c->dwarf;
+	k->rodata->copy_stack = c->copy;
+	if (c->max_frames) {
+		uint32_t room = 1;
+
+		while (room < c->max_frames)
+			room <<= 1;
+		k->rodata->max_frames = c->max_frames;
+		k->rodata->frames_mask = room - 1;
+	}
+	k->rodata->fixed_exact = c->all;
+	/*
+	 * The shims never call each other; libc's realloc calls its malloc and
+	 * free, and a GlobalAlloc's default realloc its own alloc and dealloc.
+	 */
+	k->rodata->nested_calls = c->layer != LAYER_RUST || c->use_ga;
+	if (c->all)
+		bpf_map__set_max_entries(k->maps.sampled_ptrs, 1);
+	k->rodata->wakeup_bytes = ring_size(c->ring_bytes) / 8;
+	bpf_map__set_max_entries(k->maps.events, (uint32_t)ring_size(c->ring_bytes));
+	bpf_map__set_max_entries(k->maps.cfi_rows, (uint32_t)c->rows);
+	err = rsprobe_bpf__load(k);
+	if (err) {
+		warn("cannot load the BPF programs: %s (run with -v for the verifier log)",
+		     strerror(-err));
+		goto fail;
+	}
+	k->bss->sample_bytes = c->sample_bytes;
+	p->rb = ring_buffer__new(bpf_map__fd(k->maps.events), fn, ctx, NULL);
+	if (!p->rb) {
+		err = -errno;
+		warn("cannot set up the ring buffer: %s", strerror(-err));
+		goto fail;
+	}
+	p->cfg.objs = NULL;	/* the caller's: not kept */
+	p->cfg.nobjs = 0;
+	return p;
+fail:
+	probes__free(p);
+	return NULL;
+}
+
+int probes__attach_unwinder(struct probes *p, struct unwinder *u, size_t rows)
+{
+	int err = unwinder__attach_maps(u, bpf_map__fd(p->skel->maps.cfi_rows), rows,
+					bpf_map__fd(p->skel->maps.unwind_maps),
+					&p->skel->bss->maps_slot);
+
+	if (err)
+		warn("cannot map the unwind tables: %s", strerror(-err));
+	return err;
+}
+
+uint32_t probes__max_frames(const struct probes *p)
+{
+	return p->skel->rodata->max_frames;
+}
+
+int probes__poll(struct probes *p, int timeout_ms)
+{
+	return ring_buffer__poll(p->rb, timeout_ms);
+}
+
+int probes__consume(struct probes *p)
+{
+	return ring_buffer__consume(p->rb);
+}
+
+void probes__counters(struct probes *p, uint64_t sum[RP_CNT_MAX])
+{
+	int ncpu = libbpf_num_possible_cpus(), fd = bpf_map__fd(p->skel->maps.counters);
+	struct rp_percpu *vals;
+	uint32_t zero = 0, k;
+	int c;
+
+	memset(sum, 0, RP_CNT_MAX * sizeof(*sum));
+	if (ncpu <= 0)
+		return;
+	vals = xcalloc(ncpu, sizeof(*vals));
+	if (!bpf_map_lookup_elem(fd, &zero, vals))
+		for (c = 0; c < ncpu; c++)
+			for (k = 0; k < RP_CNT_MAX; k++)
+				sum[k] += vals[c].cnt[k];
+	free(vals);
+	/* The shims count an allocation at entry and take a failed one back. */
+	if (p->cfg.layer == LAYER_RUST && !p->cfg.use_ga)
+		sum[RP_CNT_ALLOCS] -= MIN(sum[RP_CNT_ALLOCS], sum[RP_CNT_ALLOC_FAILED]);
+}
+
+bool probes__recording(const struct probes *p)
+{
+	return p->skel->bss->recording;
+}
+
+void probes__set_recording(struct probes *p, bool on)
+{
+	p->skel->bss->recording = on;
+}
+
+uint64_t probes__sample_bytes(const struct probes *p)
+{
+	return p->skel->bss->sample_bytes;
+}
+
+void probes__set_sample_bytes(struct probes *p, uint64_t n)
+{
+	p->skel->bss->sample_bytes = n;
+}
+
+uint32_t probes__stops_sent(const struct probes *p)
+{
+	return p->skel->bss->stops_sent;
+}
+
+bool probes__stop_at_entry(const struct probes *p)
+{
+	return p->skel->bss->stop_at_entry;
+}
+
+void probes__set_stop_at_entry(struct probes *p, bool on)
+{
+	p->skel->bss->stop_at_entry = on;
+}
+
+void probes__set_stop_on_dlopen(struct probes *p, bool on)
+{
+	p->skel->bss->stop_on_dlopen = on;
+}
+
+void probes__free(struct probes *p)
+{
+	if (!p)
+		return;
+	probes__detach_all(p);
+	free(p->links);
+	ring_buffer__free(p->rb);
+	rsprobe_bpf__destroy(p->skel);
+	free(p);
+}
