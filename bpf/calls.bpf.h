@@ -173,6 +173,7 @@ struct call {
 	__u64 n;		/* sample_bytes: 0, every allocation is recorded */
 	struct rp_percpu *c;
 	bool copied;		/* --unwind copy: this call's stack was sent */
+	__u32 tslot;		/* the target's object tables */
 };
 
 /*
@@ -196,11 +197,14 @@ static __always_inline void copy_brake(struct call *k)
 /* The one preamble: false when the calling process is not traced now. */
 static __always_inline bool call_begin(struct call *k)
 {
+	struct rp_target *t;
+
 	k->pid_tgid = bpf_get_current_pid_tgid();
 	k->n = sample_bytes;
 	k->copied = false;
-	if (empty_programs || !is_target(k->pid_tgid))
+	if (empty_programs || !(t = is_target(k->pid_tgid)))
 		return false;
+	k->tslot = t->slot;
 	if (copy_stack && !fixed_exact && !k->n)
 		copy_brake(k);
 	k->c = percpu();
@@ -245,7 +249,7 @@ static __always_inline int alloc_begin(struct pt_regs *ctx, __u8 kind, __u64 siz
 	e->size = size;
 	e->align = align;
 	e->flags = flags;
-	take_stack(ctx, e, p->win);
+	take_stack(ctx, e, p->win, k.tslot);
 	recorded(t0);
 	return 0;
 }
@@ -302,7 +306,7 @@ static __always_inline int realloc_begin(struct pt_regs *ctx, __u64 ptr, __u64 o
 	e->old_ptr = ptr;
 	e->size = size;
 	if (stack)
-		take_stack(ctx, e, p->win);
+		take_stack(ctx, e, p->win, k.tslot);
 	recorded(t0);
 	return 0;
 }
@@ -465,7 +469,7 @@ static __always_inline void free_event(struct pt_regs *ctx, struct rp_event *e, 
 		if (k->copied)
 			e->flags |= RP_F_COPIED;
 	} else {
-		take_stack(ctx, e, win);
+		take_stack(ctx, e, win, k->tslot);
 	}
 }
 
@@ -554,7 +558,7 @@ static __always_inline int realloc_free_begin(struct pt_regs *ctx, __u64 ptr)
 		return 0;
 	e = &p->e;
 	e->old_ptr = ptr;
-	take_stack(ctx, e, p->win);
+	take_stack(ctx, e, p->win, k.tslot);
 	recorded(t0);
 	return 0;
 }

@@ -123,7 +123,7 @@ int BPF_KPROBE(entry_stop)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 
-	if (!stop_at_entry || (__u32)(pid_tgid >> 32) != targ_tgid)
+	if (!stop_at_entry || !target_of(pid_tgid))
 		return 0;
 	stop_at_entry = false;
 	__sync_fetch_and_add(&stops_sent, 1);
@@ -276,18 +276,19 @@ int BPF_KPROBE(mi_zalloc_aligned, __u64 size, __u64 align)
 
 /*
  * Attached to a running process: an execve replaces its image, and the old
- * heap with it. Tell userspace, and stop recording at once, so nothing of
- * the new image is taken for the old one's.
+ * heap with it. Tell userspace, and stop recording the process at once, so
+ * nothing of the new image is taken for the old one's.
  */
 SEC("raw_tp/sched_process_exec")
 int on_exec(void *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct rp_target *t = is_target(pid_tgid);
 	struct rp_event *e;
 
-	if (!recording || !targ_tgid || (__u32)(pid_tgid >> 32) != targ_tgid)
+	if (!t)
 		return 0;
-	recording = false;
+	t->recording = 0;
 	e = bpf_ringbuf_reserve(&events, RP_EVENT_HDR_SIZE, 0);
 	if (!e) {
 		count(RP_CNT_LOST);

@@ -6,8 +6,17 @@
 #ifndef RP_TARGET_BPF_H
 #define RP_TARGET_BPF_H
 
-/* Only this process's events are kept (0: all processes the probes see). */
-const volatile __u32 targ_tgid = 0;
+/*
+ * The processes whose events are kept. Probes on a file serve every process
+ * that runs it: the others are filtered out here.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, RP_MAX_TRACKED);
+	__type(key, __u32);
+	__type(value, struct rp_target);
+} targets SEC(".maps");
+
 /*
  * Userspace turns recording on once every probe is attached and off before
  * any is detached: attaching and detaching take time per probe, and a window
@@ -15,9 +24,23 @@ const volatile __u32 targ_tgid = 0;
  */
 bool recording = false;
 
-static __always_inline bool is_target(__u64 pid_tgid)
+/* The calling process, when it is a target (recording or not). */
+static __always_inline struct rp_target *target_of(__u64 pid_tgid)
 {
-	return recording && (!targ_tgid || (__u32)(pid_tgid >> 32) == targ_tgid);
+	__u32 tgid = pid_tgid >> 32;
+
+	return bpf_map_lookup_elem(&targets, &tgid);
+}
+
+/* The calling process, when it is a target being recorded now. */
+static __always_inline struct rp_target *is_target(__u64 pid_tgid)
+{
+	struct rp_target *t;
+
+	if (!recording)
+		return NULL;
+	t = target_of(pid_tgid);
+	return t && t->recording ? t : NULL;
 }
 
 #endif /* RP_TARGET_BPF_H */

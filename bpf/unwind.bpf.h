@@ -25,8 +25,11 @@ const volatile __u32 copy_bytes = RP_COPY_DEFAULT;
  */
 const volatile __u32 max_frames = RP_DEFAULT_FRAMES;
 const volatile __u32 frames_mask = RP_DEFAULT_FRAMES - 1;
-/* Which unwind_maps slot is current; DWARF unwinding is off while it is empty. */
-__u32 maps_slot = 0;
+/*
+ * Per target (its rp_target.slot): which of its two unwind_maps entries is
+ * current; DWARF unwinding is off while it is empty.
+ */
+__u32 maps_slot[RP_MAX_TARGETS];
 
 /* Unwind tables of every object, concatenated (sized from userspace). */
 struct {
@@ -38,8 +41,9 @@ struct {
 } cfi_rows SEC(".maps");
 
 /*
- * Where the objects are: two slots, userspace fills the idle one and then
- * flips maps_slot, so a walk never sees a half-written table.
+ * Where the objects are, per target: two entries, userspace fills the idle
+ * one and then flips the target's maps_slot, so a walk never sees a
+ * half-written table (sized from userspace: two per target).
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -271,13 +275,15 @@ static int unwind_step(__u32 i, void *arg)
  * keeps the verifier's work to one pass over the step; without it, or
  * without tables, the caller falls back to frame pointers.
  */
-static __always_inline bool unwind_dwarf(struct pt_regs *ctx, struct rp_event *e, __u64 *win)
+static __always_inline bool unwind_dwarf(struct pt_regs *ctx, struct rp_event *e, __u64 *win,
+					 __u32 tslot)
 {
-	__u32 slot = maps_slot & 1;
+	__u32 slot;
 	struct unwind_ctx u = {};
 
-	if (!use_dwarf)
+	if (!use_dwarf || tslot >= RP_MAX_TARGETS)
 		return false;
+	slot = 2 * tslot + (maps_slot[tslot & (RP_MAX_TARGETS - 1)] & 1);
 	u.mt = bpf_map_lookup_elem(&unwind_maps, &slot);
 	if (!u.mt || !u.mt->n)
 		return false;
@@ -378,8 +384,12 @@ static __always_inline bool send_stack_copy(struct pt_regs *ctx, __u64 pid_tgid)
 	return true;
 }
 
-/* win: room for the walk's copy of the stack (the thread's event's), or NULL. */
-static __always_inline void take_stack(struct pt_regs *ctx, struct rp_event *e, __u64 *win)
+/*
+ * win: room for the walk's copy of the stack (the thread's event's), or NULL;
+ * tslot: the target's object tables (rp_target.slot).
+ */
+static __always_inline void take_stack(struct pt_regs *ctx, struct rp_event *e, __u64 *win,
+				       __u32 tslot)
 {
 	e->nframes = 0;
 	if (!capture_stacks)
@@ -389,7 +399,7 @@ static __always_inline void take_stack(struct pt_regs *ctx, struct rp_event *e, 
 			e->flags |= RP_F_COPIED;
 		return;
 	}
-	if (!unwind_dwarf(ctx, e, win))
+	if (!unwind_dwarf(ctx, e, win, tslot))
 		unwind_fp(ctx, e);
 }
 

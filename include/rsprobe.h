@@ -136,6 +136,19 @@ struct rp_cfi_row {
 	__u32 pad;
 };
 
+/*
+ * The processes recorded (the targets map: tgid -> struct rp_target). Each
+ * has its own object table (slot, in unwind_maps) over the shared rows.
+ */
+#define RP_MAX_TARGETS 64		/* with an object table of their own */
+#define RP_MAX_TRACKED 4096		/* in the targets map */
+
+struct rp_target {
+	__u32 slot;		/* object tables 2 * slot, 2 * slot + 1; RP_MAX_TARGETS: none */
+	__u8 recording;		/* off at its exec, or before its program starts */
+	__u8 pad[3];
+};
+
 /* Objects of the target with unwind tables, by runtime address. */
 #define RP_MAX_MAPS 256
 

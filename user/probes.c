@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -25,6 +26,12 @@ struct probes {
 	struct bpf_link *entry_link;	/* launch: stop at the entry point */
 	struct bpf_link *exec_link;	/* behind a proxy: stop where an exec begins */
 	struct ring_buffer *rb;
+	struct attached {		/* objects probed, and for whom */
+		dev_t dev;
+		ino_t ino;
+		pid_t pid;
+	} *attached;
+	size_t nattached, attached_cap;
 };
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -169,9 +176,28 @@ static int attach_libc(struct probes *p, pid_t pid, const char *path, const uint
 	return err;
 }
 
+/* Not probed yet for pid (and now marked so); false when it was. */
+static bool first_time(struct probes *p, pid_t pid, const char *path)
+{
+	struct stat st;
+	size_t i;
+
+	if (stat(path, &st))
+		return true;	/* the attach says why */
+	for (i = 0; i < p->nattached; i++)
+		if (p->attached[i].dev == st.st_dev && p->attached[i].ino == st.st_ino &&
+		    p->attached[i].pid == pid)
+			return false;
+	ARR_RESERVE(p->attached, p->attached_cap, p->nattached + 1);
+	p->attached[p->nattached++] = (struct attached){ st.st_dev, st.st_ino, pid };
+	return true;
+}
+
 int probes__attach_object(struct probes *p, pid_t pid, const char *path,
 			  const struct elf_object *o)
 {
+	if (!first_time(p, pid, path))
+		return 0;
 	if (p->cfg.layer == LAYER_RUST && p->cfg.use_ga)
 		return attach_ga(p, pid, path, o);
 	if (p->cfg.layer == LAYER_RUST)
@@ -182,6 +208,8 @@ int probes__attach_object(struct probes *p, pid_t pid, const char *path,
 int probes__attach_shims(struct probes *p, pid_t pid, const char *path,
 			 const struct elf_object *o)
 {
+	if (!first_time(p, pid, path))
+		return 0;
 	return attach_rust(p, pid, path, o->shim_probe_off);
 }
 
@@ -319,7 +347,6 @@ struct probes *probes__load(const struct probes_config *c, probes_event_fn fn, v
 		return NULL;
 	}
 	disable_unused(p);
-	k->rodata->targ_tgid = c->tgid;
 	k->rodata->empty_programs = c->empty_programs;
 	k->rodata->use_dwarf = c->dwarf;
 	k->rodata->copy_stack = c->copy;
@@ -342,6 +369,8 @@ struct probes *probes__load(const struct probes_config *c, probes_event_fn fn, v
 	k->rodata->wakeup_bytes = ring_size(c->ring_bytes) / 8;
 	bpf_map__set_max_entries(k->maps.events, (uint32_t)ring_size(c->ring_bytes));
 	bpf_map__set_max_entries(k->maps.cfi_rows, (uint32_t)c->rows);
+	p->cfg.max_targets = MAX(1, MIN(c->max_targets, RP_MAX_TARGETS));
+	bpf_map__set_max_entries(k->maps.unwind_maps, 2 * p->cfg.max_targets);
 	err = rsprobe_bpf__load(k);
 	if (err) {
 		warn("cannot load the BPF programs: %s (run with -v for the verifier log)",
@@ -367,11 +396,55 @@ int probes__attach_unwinder(struct probes *p, struct unwinder *u, size_t rows)
 {
 	int err = unwinder__attach_maps(u, bpf_map__fd(p->skel->maps.cfi_rows), rows,
 					bpf_map__fd(p->skel->maps.unwind_maps),
-					&p->skel->bss->maps_slot);
+					&p->skel->bss->maps_slot[0]);
 
 	if (err)
 		warn("cannot map the unwind tables: %s", strerror(-err));
 	return err;
+}
+
+volatile uint32_t *probes__maps_slot(struct probes *p, uint32_t slot)
+{
+	return slot < RP_MAX_TARGETS ? &p->skel->bss->maps_slot[slot] : NULL;
+}
+
+int probes__add_target(struct probes *p, pid_t tgid, uint32_t slot, bool recording)
+{
+	struct rp_target t = { .slot = slot < p->cfg.max_targets ? slot : RP_MAX_TARGETS,
+			       .recording = recording };
+	uint32_t key = (uint32_t)tgid;
+
+	return bpf_map_update_elem(bpf_map__fd(p->skel->maps.targets), &key, &t, BPF_ANY) ?
+	       -errno : 0;
+}
+
+void probes__remove_target(struct probes *p, pid_t tgid)
+{
+	uint32_t key = (uint32_t)tgid;
+
+	bpf_map_delete_elem(bpf_map__fd(p->skel->maps.targets), &key);
+}
+
+bool probes__target_recording(struct probes *p, pid_t tgid)
+{
+	struct rp_target t;
+	uint32_t key = (uint32_t)tgid;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(p->skel->maps.targets), &key, &t))
+		return false;
+	return t.recording;
+}
+
+int probes__set_target_recording(struct probes *p, pid_t tgid, bool on)
+{
+	struct rp_target t;
+	uint32_t key = (uint32_t)tgid;
+	int fd = bpf_map__fd(p->skel->maps.targets);
+
+	if (bpf_map_lookup_elem(fd, &key, &t))
+		return -errno;
+	t.recording = on;
+	return bpf_map_update_elem(fd, &key, &t, BPF_EXIST) ? -errno : 0;
 }
 
 uint32_t probes__max_frames(const struct probes *p)
@@ -456,6 +529,7 @@ void probes__free(struct probes *p)
 		return;
 	probes__detach_all(p);
 	free(p->links);
+	free(p->attached);
 	ring_buffer__free(p->rb);
 	rsprobe_bpf__destroy(p->skel);
 	free(p);

@@ -31,7 +31,7 @@ struct probes_config {
 	unsigned int max_frames;	/* 0: RP_DEFAULT_FRAMES */
 	uint64_t ring_bytes;
 	size_t rows;		/* unwind rows to make room for (dwarf) */
-	uint32_t tgid;		/* the process whose events are kept */
+	unsigned int max_targets;	/* with object tables of their own, 1..RP_MAX_TARGETS */
 	uint64_t sample_bytes;	/* the interval to start with */
 	/* The objects to probe (lower layers load only the programs they need). */
 	const struct elf_object *const *objs;
@@ -47,7 +47,21 @@ bool probes__have_bpf_loop(void);
 struct probes *probes__load(const struct probes_config *c, probes_event_fn fn, void *ctx);
 void probes__free(struct probes *p);
 
-/* The layer's uprobes on one object (path: where to attach through). */
+/*
+ * Record this process (its events are kept from now on); slot: its object
+ * tables (< max_targets), or RP_MAX_TARGETS for none (frame pointers).
+ */
+int probes__add_target(struct probes *p, pid_t tgid, uint32_t slot, bool recording);
+void probes__remove_target(struct probes *p, pid_t tgid);
+/* Whether the process is recorded now (BPF stops at its exec); false if not a target. */
+bool probes__target_recording(struct probes *p, pid_t tgid);
+int probes__set_target_recording(struct probes *p, pid_t tgid, bool on);
+
+/*
+ * The layer's uprobes on one object (path: where to attach through), for
+ * the process pid, or for every process that maps the file (pid -1; BPF
+ * keeps the targets' events). Once per file and pid: again is a no-op.
+ */
 int probes__attach_object(struct probes *p, pid_t pid, const char *path,
 			  const struct elf_object *o);
 /* The Rust shims' uprobes on one object (a library loaded later). */
@@ -69,8 +83,10 @@ bool probes__entry_armed(const struct probes *p);
 /* Every uprobe and hook removed (entry stops too). */
 void probes__detach_all(struct probes *p);
 
-/* Give the unwinder the rows map and object table. */
+/* Give the unwinder the rows map and the object tables; the first target's is slot 0. */
 int probes__attach_unwinder(struct probes *p, struct unwinder *u, size_t rows);
+/* Where the target of this slot says which of its two object tables is current. */
+volatile uint32_t *probes__maps_slot(struct probes *p, uint32_t slot);
 uint32_t probes__max_frames(const struct probes *p);
 
 /* Read the ring: poll waits up to timeout_ms; consume reads what is there. */

@@ -587,7 +587,7 @@ static int load_bpf(struct session *s)
 		.all = s->opts.all,
 		.max_frames = s->opts.max_frames,
 		.ring_bytes = s->opts.ring_bytes,
-		.tgid = (uint32_t)s->pid,
+		.max_targets = 1,
 		.sample_bytes = s->model->mode.sample_bytes,
 		.objs = objs,
 		.nobjs = s->nprobed,
@@ -606,6 +606,11 @@ static int load_bpf(struct session *s)
 	if (!s->probes)
 		return -EINVAL;
 	s->model->max_frames = probes__max_frames(s->probes);
+	err = probes__add_target(s->probes, s->pid, 0, true);
+	if (err) {
+		warn("cannot record process %d: %s", s->pid, strerror(-err));
+		return err;
+	}
 	if (s->dwarf) {
 		err = probes__attach_unwinder(s->probes, s->unwinder, cfg.rows);
 		if (err)
@@ -800,7 +805,7 @@ static int look_after_targets(struct session *s)
 		t->state = TARGET_EXITED;
 	/* BPF turns recording off at an exec, even with no room in the ring. */
 	if (t->state == TARGET_RUNNING &&
-	    (s->exec_seen || (s->exec_armed && !probes__recording(s->probes))))
+	    (s->exec_seen || (s->exec_armed && !probes__target_recording(s->probes, s->pid))))
 		t->state = TARGET_EXECED;
 	if (t->state != TARGET_RUNNING)
 		return SESSION_DONE;
@@ -1012,7 +1017,7 @@ int session__stop(struct session *s)
 	 * Everything in the ring before the exec's event is the old image's:
 	 * read it all (up to that event) before closing its heap.
 	 */
-	if (s->exec_armed && !s->exec_seen && !probes__recording(s->probes)) {
+	if (s->exec_armed && !s->exec_seen && !probes__target_recording(s->probes, s->pid)) {
 		s->draining = true;
 		probes__consume(s->probes);
 		s->draining = false;
