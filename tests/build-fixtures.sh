@@ -49,6 +49,8 @@ build "$out/libcdy.so" "$here/fixtures/cdy.rs" -O --crate-type cdylib --crate-na
 build "$out/dlhost" "$here/fixtures/dlhost.rs" -O
 # Attach mode: a program that execs another while rsprobe is attached.
 build "$out/execs" "$here/fixtures/execs.rs" -O
+# Several processes in one capture (-p A -p B): replicas of a counting program.
+build "$out/replica" "$here/fixtures/replica.rs" -O "${ext[@]}"
 if [ ! -e "$out/ownership-stripped" ] || [ "$out/ownership" -nt "$out/ownership-stripped" ]; then
 	strip --strip-all -o "$out/ownership-stripped" "$out/ownership"
 fi

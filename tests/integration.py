@@ -880,6 +880,74 @@ def test_dlopen_cdylib_attached():
     check_cdylib(json.load(open(out)), 300)
 
 
+def start_replica():
+    p = subprocess.Popen([fixture("replica")], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    eq(p.stdout.readline(), b"ready\n", "replica waiting")
+    return p
+
+
+@needs_bpf
+def test_two_processes_one_capture():
+    """-p A -p B on two replicas of a counting program: one capture whose
+    totals are exactly the sum of what both programs' own allocators counted
+    between the go byte and the end of their work (rsprobe attached before,
+    detached after), sites merged by stack (one site per line of
+    code, holding both programs' calls), both processes listed as targets.
+    Before, the second -p silently replaced the first."""
+    rounds = fixture_const("replica.rs", "ROUNDS")
+    ps = [start_replica(), start_replica()]
+    out, txt = tmp("two.json"), tmp("two.txt")
+    try:
+        rs = subprocess.Popen([RSPROBE, "--all", "-p", str(ps[0].pid), "-p", str(ps[1].pid),
+                               "-o", out, "-o", txt], stderr=subprocess.PIPE, text=True)
+        line = rs.stderr.readline()	# "profiling pid N ...": probes are in place
+        check("profiling pid" in line, "rsprobe attached: %r" % line)
+        for p in ps:
+            p.stdin.write(b"g")
+            p.stdin.flush()
+        tallies = [p.stdout.readline().decode().split() for p in ps]
+        # The tallies cover the work; the programs wait while rsprobe stops.
+        rs.send_signal(signal.SIGTERM)
+        code = rs.wait(timeout=60)
+        for p in ps:
+            p.stdin.write(b"x")
+            p.stdin.flush()
+            eq(p.wait(timeout=60), 0, "replica exit")
+    finally:
+        for p in ps:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    err = rs.stderr.read()
+    eq(code, 0, "rsprobe exit (stderr: %s)" % err)
+    own = [dict(zip(t[0::2], map(int, t[1::2]))) for t in tallies]
+    for o in own:
+        check(o["allocs"] >= rounds and o["reallocs"] > 0, "replica's own counts: %r" % o)
+    d = json.load(open(out))
+    check_contract(d)
+    t = d["totals"]
+    eq(t["lost_events"], 0, "lost events")
+    eq(t["allocs"], own[0]["allocs"] + own[1]["allocs"], "allocs: both programs' own counts")
+    eq(t["frees"], own[0]["frees"] + own[1]["frees"], "frees: both programs' own counts")
+    eq(t["reallocs"], own[0]["reallocs"] + own[1]["reallocs"], "reallocs")
+    eq(t["bytes_allocated"], own[0]["bytes"] + own[1]["bytes"], "bytes allocated")
+    eq(t["bytes_freed"], own[0]["freed"] + own[1]["freed"], "bytes freed")
+    eq(t["unknown_frees"], 0, "unknown frees")
+    eq([x["pid"] for x in d["targets"]], [ps[0].pid, ps[1].pid], "targets")
+    eq(d["target"]["pid"], ps[0].pid, "target: the first")
+    eq([x["state"] for x in d["targets"]], ["running", "running"], "target states")
+    # Merged by stack: no two sites share a stack (same functions at the same
+    # offsets), which two programs' sites kept apart would.
+    stacks = [tuple((f["function"], f["module"], f["offset"]) for f in s["stack"])
+              for s in d["sites"]]
+    eq(len(set(stacks)), len(stacks), "distinct stacks, one site each")
+    boxes = [s for s in sites_of(d, "replica::work") if not s["reallocs"]]
+    eq(sum(s["allocs"] for s in boxes), 2 * rounds, "the boxes of both programs")
+    eq(sum(s["frees"] for s in boxes), 2 * rounds, "their frees")
+    head = open(txt).read().splitlines()[1]
+    check("2 processes" in head and str(ps[1].pid) in head, "text header: %r" % head)
+
+
 TESTS = [
     test_help_and_version,
     test_usage_errors,
@@ -908,6 +976,7 @@ TESTS = [
     test_exit_status_passthrough,
     test_text_report_on_stdout,
     test_attach_pid_multithreaded,
+    test_two_processes_one_capture,
     test_sigterm_ends_session_and_writes,
     test_no_probe_outlives_rsprobe,
 ]

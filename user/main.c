@@ -46,7 +46,7 @@ struct cli {
 };
 
 static const char usage_text[] =
-"Usage: rsprobe [OPTIONS] -p PID\n"
+"Usage: rsprobe [OPTIONS] -p PID [-p PID...]\n"
 "       rsprobe [OPTIONS] -- CMD [ARG...]\n"
 "       rsprobe diff [OPTIONS] OLD.json NEW.json   (see rsprobe diff --help)\n"
 "       rsprobe daemon [OPTIONS] TARGETS...        (see rsprobe daemon --help)\n"
@@ -60,7 +60,9 @@ static const char usage_text[] =
 "detaches.\n"
 "\n"
 "Target:\n"
-"  -p, --pid PID          attach to a running process (all its threads)\n"
+"  -p, --pid PID          attach to a running process (all its threads);\n"
+"                         repeatable: several processes (pre-fork workers,\n"
+"                         replicas) in one capture, merged by stack\n"
 "  -- CMD [ARG...]        run CMD profiled from its first instruction; rsprobe\n"
 "                         exits with CMD's exit status (128+N if killed by N)\n"
 "\n"

@@ -49,6 +49,9 @@ void model__free(struct model *m)
 		stack_table__free(m->stacks);
 	model__free(m->window);
 	free(m->target.exe);
+	for (size_t i = 0; i < m->ntargets; i++)
+		free(m->targets[i].exe);
+	free(m->targets);
 	free(m->tables_full);
 	free(m->mode.source_reason);
 	free(m);

@@ -129,6 +129,7 @@ struct target_info {
 	pid_t pid;
 	char comm[32];
 	char *exe;
+	const char *state;	/* in targets[]: "running", "exited", "exec'd" at the end */
 };
 
 struct mode_info {
@@ -157,6 +158,9 @@ struct model {
 	struct hist lifetime;		/* all frees */
 	struct totals totals;
 	struct target_info target;
+	/* Every process recorded (target is the first), in the order added. */
+	struct target_info *targets;
+	size_t ntargets;
 	struct mode_info mode;
 	uint64_t start_ns, end_ns;	/* session, CLOCK_MONOTONIC */
 	uint64_t exec_ns;		/* the target exec'd then (capture ended); 0: it did not */

@@ -176,7 +176,18 @@ int report_json(FILE *f, const struct model *m, const struct report_opts *o)
 	json_string(f, m->target.comm);
 	fputs(",\"exe\":", f);
 	json_string(f, m->target.exe);
-	fprintf(f, "},\"duration_ns\":%llu,\"start_ns\":%llu,",
+	/* Every process recorded: the first is target. */
+	fputs("},\"targets\":[", f);
+	for (size_t i = 0; i < m->ntargets; i++) {
+		fprintf(f, "%s{\"pid\":%d,\"comm\":", i ? "," : "", m->targets[i].pid);
+		json_string(f, m->targets[i].comm);
+		fputs(",\"exe\":", f);
+		json_string(f, m->targets[i].exe);
+		fputs(",\"state\":", f);
+		json_string(f, m->targets[i].state);
+		fputc('}', f);
+	}
+	fprintf(f, "],\"duration_ns\":%llu,\"start_ns\":%llu,",
 		(unsigned long long)(m->end_ns - m->start_ns), (unsigned long long)m->start_ns);
 	fprintf(f, "\"totals\":{\"allocs\":%llu,\"frees\":%llu,\"reallocs\":%llu,"
 		   "\"bytes_allocated\":%llu,\"bytes_freed\":%llu,\"live_allocs\":%llu,"

@@ -51,6 +51,13 @@ static void header(FILE *f, const struct model *m)
 
 	fprintf(f, "rsprobe %s: pid %d (%s) %s\n", RSPROBE_VERSION, m->target.pid, m->target.comm,
 		m->target.exe ? m->target.exe : "");
+	if (m->ntargets > 1) {
+		fprintf(f, "%zu processes, merged by stack:", m->ntargets);
+		for (size_t i = 0; i < m->ntargets; i++)
+			fprintf(f, "%s pid %d (%s, %s)", i ? "," : "", m->targets[i].pid,
+				m->targets[i].comm, m->targets[i].state);
+		fputc('\n', f);
+	}
 	fprintf(f, "duration %s, %s\n", fmt_ns(d, sizeof(d), m->end_ns - m->start_ns), mode);
 	free(mode);
 	fprintf(f, "source %s: %s\n", m->mode.source ? m->mode.source : "?",

@@ -32,6 +32,12 @@
 /* What on_event returns to end a batch of the ring buffer early. */
 #define RP_BATCH_END (-ECANCELED)
 
+/* Where a range of a target's addresses sits in the first target's layout. */
+struct xrange {
+	uint64_t start, end;	/* [start, end) in the target */
+	int64_t delta;		/* add to land in the first target's layout */
+};
+
 /* A process the capture records. */
 struct session_target {
 	pid_t pid;
@@ -39,21 +45,36 @@ struct session_target {
 	char comm[32];
 	char *exe;
 	struct model *model;
+	uint32_t index;		/* in procs: its object tables, its pointers' tag */
+	int pidfd;
+	bool exec_seen;		/* its exec was read: later events are the new image's */
+	/*
+	 * Beyond the first target: its code addresses moved into the first
+	 * one's layout, where the symbolizer knows them (sorted by start).
+	 */
+	struct xrange *x;
+	size_t nx;
+	uint64_t unplaced;	/* frames in objects the first target does not map */
 };
+
+/* Pointers of the targets after the first are told apart by their top bits. */
+#define TAG_SHIFT 48
+#define TAG_MASK (0xffffULL << TAG_SHIFT)
 
 struct session {
 	struct session_opts opts;
-	pid_t pid;
+	pid_t *pids;		/* attach: the processes asked for */
+	pid_t pid;		/* the first target: the symbolizer's layout is its */
 	struct session_target *procs;	/* the processes recorded */
 	size_t nprocs;
 	bool started, stopped;
 	volatile sig_atomic_t interrupted;
 	bool launched;
+	bool shared;		/* several targets: probes on files, BPF filters */
 	bool proxied;		/* launch: argv[0] is a proxy that execs the program */
 	bool use_ga;		/* rust layer: the #[global_allocator]'s methods */
 	int child_status;	/* raw waitpid status, -1 while running */
 	struct child child;	/* launch mode */
-	int pidfd;
 	struct objects objs;	/* objects that may hold an allocator */
 	size_t *probed;		/* those probed in the chosen layer (indexes into objs) */
 	size_t nprobed, probed_cap;
@@ -72,8 +93,8 @@ struct session {
 	uint64_t batch_end;	/* ring drain: hand control back to the loop then */
 	uint32_t batch_events;
 	bool draining;		/* probes removed: read the ring to its end */
-	bool exec_armed;	/* attached: an execve of the target ends the capture */
-	bool exec_seen;		/* it did: later events are the new image's */
+	bool exec_armed;	/* attached: an execve of a target ends its capture */
+	uint8_t evbuf[sizeof(struct rp_event)];	/* an event moved to the first target's layout */
 	struct sampler sampler;	/* adaptive mode */
 	bool adaptive;
 	uint64_t last_interval_check;
@@ -143,6 +164,24 @@ static int choose_layer(struct session *s)
 	return 0;
 }
 
+/* A process to attach to: it exists, has a user space, and its objects are known. */
+static int check_process(struct session *s, pid_t pid)
+{
+	int err;
+
+	if (kill(pid, 0) && errno == ESRCH) {
+		warn("no such process: %d", pid);
+		return -ESRCH;
+	}
+	err = proc_check_user(pid);
+	if (err)
+		return err;
+	err = objects__add_pid(&s->objs, pid);
+	if (err)
+		warn("cannot read the memory map of process %d: %s", pid, strerror(-err));
+	return err;
+}
+
 static int prepare_target(struct session *s)
 {
 	struct model *m = s->model;
@@ -182,19 +221,13 @@ static int prepare_target(struct session *s)
 			free(proxy);
 		}
 	} else {
+		size_t i;
 		int err;
 
-		if (kill(s->pid, 0) && errno == ESRCH) {
-			warn("no such process: %d", s->pid);
-			return -ESRCH;
-		}
-		err = proc_check_user(s->pid);
-		if (err)
-			return err;
-		err = objects__add_pid(&s->objs, s->pid);
-		if (err) {
-			warn("cannot read the memory map of process %d: %s", s->pid, strerror(-err));
-			return err;
+		for (i = 0; i < s->opts.npids; i++) {
+			err = check_process(s, s->pids[i]);
+			if (err)
+				return err;
 		}
 		m->target.exe = xstrdup(proc_exe(s->pid, buf, sizeof(buf)) ?: "?");
 		proc_comm(s->pid, m->target.comm, sizeof(m->target.comm));
@@ -202,21 +235,46 @@ static int prepare_target(struct session *s)
 	return choose_layer(s);
 }
 
+static void add_proc(struct session *s, pid_t pid, const char *comm, const char *exe)
+{
+	struct session_target *t;
+
+	s->procs = xrealloc(s->procs, (s->nprocs + 1) * sizeof(*s->procs));
+	t = &s->procs[s->nprocs];
+	memset(t, 0, sizeof(*t));
+	t->pid = pid;
+	t->index = (uint32_t)s->nprocs++;
+	t->model = s->model;
+	t->pidfd = -1;
+	snprintf(t->comm, sizeof(t->comm), "%s", comm);
+	t->exe = xstrdup(exe ? exe : "?");
+}
+
 struct session *session__new(const struct session_opts *opts)
 {
 	struct session *s = xcalloc(1, sizeof(*s));
+	size_t i;
 
 	s->opts = *opts;
-	s->opts.pids = NULL;	/* the caller's array: not kept */
-	if (opts->npids > 1) {
-		warn("one process at a time: -p given %zu times", opts->npids);
+	s->opts.pids = NULL;	/* the caller's array: a copy is kept */
+	if (opts->npids > RP_MAX_TARGETS) {
+		warn("at most %d processes in one capture, not %zu", RP_MAX_TARGETS, opts->npids);
 		free(s);
 		return NULL;
 	}
+	if (opts->npids > 1 && opts->unwind == UNWIND_COPY) {
+		warn("--unwind copy follows one process: give one -p");
+		free(s);
+		return NULL;
+	}
+	s->pids = xcalloc(opts->npids + 1, sizeof(*s->pids));
+	if (opts->npids)
+		memcpy(s->pids, opts->pids, opts->npids * sizeof(*s->pids));
 	s->pid = opts->npids ? opts->pids[0] : 0;
+	s->shared = opts->npids > 1;
 	s->launched = opts->argv != NULL;
 	s->child_status = -1;
-	s->child.go_fd = s->child.err_fd = s->pidfd = -1;
+	s->child.go_fd = s->child.err_fd = -1;
 	s->sym = symbolizer__new(0);
 	symbolizer__set_debug_roots(s->sym, s->opts.debug_roots);
 	s->model = model__new(s->sym);
@@ -235,37 +293,139 @@ struct session *session__new(const struct session_opts *opts)
 		return NULL;
 	}
 	s->unwinder = unwinder__new(s->pid);
-	s->procs = xcalloc(1, sizeof(*s->procs));
-	s->nprocs = 1;
-	s->procs[0].pid = s->pid;
-	s->procs[0].model = s->model;
-	snprintf(s->procs[0].comm, sizeof(s->procs[0].comm), "%s", s->model->target.comm);
-	s->procs[0].exe = xstrdup(s->model->target.exe ? s->model->target.exe : "?");
+	add_proc(s, s->pid, s->model->target.comm, s->model->target.exe);
+	for (i = 1; i < s->opts.npids; i++) {
+		char comm[32], exe[PATH_MAX];
+
+		proc_comm(s->pids[i], comm, sizeof(comm));
+		add_proc(s, s->pids[i], comm, proc_exe(s->pids[i], exe, sizeof(exe)));
+	}
 	return s;
 }
 
 /* A uprobe on the loader's _dl_debug_state(), where there is one. */
-static void attach_dl_hook(struct session *s)
+static void attach_dl_hook(struct session *s, pid_t pid)
 {
 	size_t i;
 
 	for (i = 0; i < s->objs.n; i++) {
 		uint64_t off = elf_object__func_offset(s->objs.v[i].obj, "_dl_debug_state");
 
-		if (off && !probes__attach_dl_hook(s->probes, s->pid, s->objs.v[i].path, off))
+		if (off && !probes__attach_dl_hook(s->probes, pid, s->objs.v[i].path, off))
 			return;
 	}
 	debug("no dynamic loader hook: objects loaded later are found by polling");
 }
 
-/* The target exec'd: close the old image's heap; the capture ends here. */
-static void on_exec(struct session *s, uint64_t ts)
+/* Probes of the shims for every target (-1), or of a lower layer for this one. */
+static pid_t probe_pid(const struct session *s, pid_t pid)
 {
-	if (s->exec_seen)
+	return s->shared && s->layer == LAYER_RUST ? -1 : pid;
+}
+
+static struct session_target *target_by_pid(struct session *s, uint32_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < s->nprocs; i++)
+		if ((uint32_t)s->procs[i].pid == pid)
+			return &s->procs[i];
+	return NULL;
+}
+
+/*
+ * Where each executable mapping of t sits in the first target's layout:
+ * the same file at the same offset. Mappings the first target lacks stay
+ * out (their frames are dropped, and counted).
+ */
+static void build_xlate(struct session *s, struct session_target *t)
+{
+	struct procmaps a, b;
+	size_t i, j, cap = 0;
+
+	if (!t->index || procmaps__read(s->pid, &a))
 		return;
-	s->exec_seen = true;
+	if (procmaps__read(t->pid, &b)) {
+		procmaps__free(&a);
+		return;
+	}
+	free(t->x);
+	t->x = NULL;
+	t->nx = 0;
+	for (i = 0; i < b.n; i++) {
+		const struct mapping *m = &b.maps[i];
+
+		if (!m->exec || !m->path)
+			continue;
+		for (j = 0; j < a.n; j++) {
+			const struct mapping *p = &a.maps[j];
+
+			if (!p->exec || !p->path || p->offset != m->offset ||
+			    p->end - p->start != m->end - m->start || strcmp(p->path, m->path))
+				continue;
+			ARR_RESERVE(t->x, cap, t->nx + 1);
+			t->x[t->nx++] = (struct xrange){ m->start, m->end,
+							 (int64_t)(p->start - m->start) };
+			break;
+		}
+	}
+	procmaps__free(&a);
+	procmaps__free(&b);
+}
+
+static uint64_t xlate_pc(struct session_target *t, uint64_t pc)
+{
+	size_t lo = 0, hi = t->nx;
+
+	/* A return address: the call is at pc - 1, inside the caller's mapping. */
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (pc - 1 < t->x[mid].start)
+			hi = mid;
+		else if (pc - 1 >= t->x[mid].end)
+			lo = mid + 1;
+		else
+			return pc + (uint64_t)t->x[mid].delta;
+	}
+	t->unplaced++;
+	return 0;
+}
+
+/*
+ * An event of a target beyond the first, as the tracker and the symbolizer
+ * take it: its frames in the first target's layout, its pointers tagged.
+ */
+static const void *as_first_target(struct session *s, struct session_target *t,
+				   const void *data, size_t *len)
+{
+	struct rp_event *e = (struct rp_event *)s->evbuf;
+	uint32_t i, n;
+
+	if (!t->index || *len > sizeof(s->evbuf) || *len < RP_EVENT_HDR_SIZE)
+		return data;
+	memcpy(e, data, *len);
+	n = MIN(e->nframes, (uint32_t)((*len - RP_EVENT_HDR_SIZE) / 8));
+	for (i = 0; i < n; i++)
+		e->frames[i] = xlate_pc(t, e->frames[i]);
+	if (e->ptr)
+		e->ptr |= (uint64_t)t->index << TAG_SHIFT;
+	if (e->old_ptr)
+		e->old_ptr |= (uint64_t)t->index << TAG_SHIFT;
+	return e;
+}
+
+/* The target exec'd: close the old image's heap; the capture ends here. */
+static void on_exec(struct session *s, struct session_target *t, uint64_t ts)
+{
+	if (t->exec_seen)
+		return;
+	t->exec_seen = true;
 	s->model->exec_ns = ts ? ts : mono_ns();
-	tracker__close_all(&s->tracker);
+	if (s->nprocs == 1)
+		tracker__close_all(&s->tracker);
+	else
+		tracker__close_some(&s->tracker, TAG_MASK, (uint64_t)t->index << TAG_SHIFT);
 }
 
 /*
@@ -277,7 +437,10 @@ static void rescan_objects(struct session *s, bool sync)
 	size_t before = s->objs.n, i;
 
 	s->last_scan_ns = mono_ns();
-	if (objects__add_pid(&s->objs, s->pid) || (s->objs.n == before && !sync))
+	for (i = 0; i < s->nprocs; i++)
+		if (s->procs[i].state == TARGET_RUNNING)
+			objects__add_pid(&s->objs, s->procs[i].pid);
+	if (s->objs.n == before && !sync)
 		return;
 	debug("rescan: %zu new objects", s->objs.n - before);
 	for (i = before; i < s->objs.n; i++) {
@@ -293,7 +456,7 @@ static void rescan_objects(struct session *s, bool sync)
 			free(why);
 			continue;
 		}
-		err = probes__attach_shims(s->probes, s->pid, t->path, t->obj);
+		err = probes__attach_shims(s->probes, probe_pid(s, s->pid), t->path, t->obj);
 		if (err) {
 			warn("cannot attach uprobes to %s: %s", t->path, strerror(-err));
 			continue;
@@ -307,6 +470,9 @@ static void rescan_objects(struct session *s, bool sync)
 	if (s->copyunw)
 		copyunw__refresh(s->copyunw);
 	symbolizer__refresh_maps(s->sym);
+	for (i = 1; i < s->nprocs; i++)
+		if (s->procs[i].state == TARGET_RUNNING)
+			build_xlate(s, &s->procs[i]);
 }
 
 static int attach_all(struct session *s)
@@ -314,10 +480,15 @@ static int attach_all(struct session *s)
 	size_t i;
 	int err = 0;
 
+	size_t k;
+
 	for (i = 0; i < s->nprobed && !err; i++) {
 		const struct object_ref *t = &s->objs.v[s->probed[i]];
 
-		err = probes__attach_object(s->probes, s->pid, t->path, t->obj);
+		/* Once for every target, or once per target (lower layers). */
+		for (k = 0; k < s->nprocs && !err; k++)
+			err = probes__attach_object(s->probes, probe_pid(s, s->procs[k].pid), t->path,
+						    t->obj);
 		if (err)
 			warn("cannot attach uprobes to %s: %s", t->path, strerror(-err));
 	}
@@ -466,6 +637,13 @@ static void count_stack(struct session *s, const struct rp_event *e)
 static int on_event(void *ctx, void *data, size_t len)
 {
 	struct session *s = ctx;
+	struct session_target *t = &s->procs[0];
+
+	if (len >= RP_EVENT_HDR_SIZE && s->nprocs > 1) {
+		t = target_by_pid(s, ((struct rp_event *)data)->pid);
+		if (!t)
+			return 0;	/* a process no longer recorded */
+	}
 
 	/*
 	 * The loader announces a change before and after it maps a library; the
@@ -477,10 +655,10 @@ static int on_event(void *ctx, void *data, size_t len)
 		return 0;
 	}
 	/* Nothing after an exec is the old image's (BPF stops recording there). */
-	if (s->exec_seen)
+	if (t->exec_seen)
 		return 0;
 	if (len >= RP_EVENT_HDR_SIZE && ((struct rp_event *)data)->type == RP_EV_EXEC) {
-		on_exec(s, ((struct rp_event *)data)->ts);
+		on_exec(s, t, ((struct rp_event *)data)->ts);
 		return RP_BATCH_END;
 	}
 	/* --unwind copy: a stack, then the event it belongs to (RP_F_COPIED). */
@@ -499,6 +677,8 @@ static int on_event(void *ctx, void *data, size_t len)
 	}
 	if (s->copyunw && len >= RP_EVENT_HDR_SIZE && (((struct rp_event *)data)->flags & RP_F_COPIED))
 		data = (void *)copyunw__fill(s->copyunw, data, &len);
+	if (t->index)
+		data = (void *)as_first_target(s, t, data, &len);
 	if (len >= RP_EVENT_HDR_SIZE)
 		count_stack(s, data);
 
@@ -587,7 +767,7 @@ static int load_bpf(struct session *s)
 		.all = s->opts.all,
 		.max_frames = s->opts.max_frames,
 		.ring_bytes = s->opts.ring_bytes,
-		.max_targets = 1,
+		.max_targets = s->shared ? RP_MAX_TARGETS : 1,
 		.sample_bytes = s->model->mode.sample_bytes,
 		.objs = objs,
 		.nobjs = s->nprobed,
@@ -606,13 +786,18 @@ static int load_bpf(struct session *s)
 	if (!s->probes)
 		return -EINVAL;
 	s->model->max_frames = probes__max_frames(s->probes);
-	err = probes__add_target(s->probes, s->pid, 0, true);
-	if (err) {
-		warn("cannot record process %d: %s", s->pid, strerror(-err));
-		return err;
+	for (i = 0; i < s->nprocs; i++) {
+		err = probes__add_target(s->probes, s->procs[i].pid, s->procs[i].index, true);
+		if (err) {
+			warn("cannot record process %d: %s", s->procs[i].pid, strerror(-err));
+			return err;
+		}
 	}
 	if (s->dwarf) {
 		err = probes__attach_unwinder(s->probes, s->unwinder, cfg.rows);
+		for (i = 1; !err && i < s->nprocs; i++)
+			err = unwinder__add_pid(s->unwinder, s->procs[i].pid, s->procs[i].index,
+						probes__maps_slot(s->probes, s->procs[i].index));
 		if (err)
 			return err;
 	}
@@ -756,7 +941,7 @@ static void read_counters(struct session *s)
 		debug("%llu stacks could not be read", (unsigned long long)sum[RP_CNT_STACK_ERR]);
 }
 
-static bool target_gone(struct session *s)
+static bool target_gone(struct session *s, struct session_target *t)
 {
 	struct pollfd p;
 	int st;
@@ -773,12 +958,12 @@ static bool target_gone(struct session *s)
 		s->child_status = st;
 		return true;
 	}
-	if (s->pidfd >= 0) {
-		p.fd = s->pidfd;
+	if (t->pidfd >= 0) {
+		p.fd = t->pidfd;
 		p.events = POLLIN;
 		return poll(&p, 1, 0) > 0;
 	}
-	return kill(s->pid, 0) && errno == ESRCH;
+	return kill(t->pid, 0) && errno == ESRCH;
 }
 
 /*
@@ -795,21 +980,56 @@ static int poll_ms(struct session *s)
 	return 50;
 }
 
+static const char *const state_names[] = {
+	[TARGET_RUNNING] = "running", [TARGET_EXITED] = "exited", [TARGET_EXECED] = "exec'd",
+};
+
+/* The targets, as every output lists them. */
+static void fill_model_targets(struct session *s)
+{
+	struct model *m = s->model;
+	size_t i;
+
+	for (i = 0; i < m->ntargets; i++)
+		free(m->targets[i].exe);
+	free(m->targets);
+	m->targets = xcalloc(s->nprocs, sizeof(*m->targets));
+	m->ntargets = s->nprocs;
+	for (i = 0; i < s->nprocs; i++) {
+		m->targets[i].pid = s->procs[i].pid;
+		snprintf(m->targets[i].comm, sizeof(m->targets[i].comm), "%s", s->procs[i].comm);
+		m->targets[i].exe = xstrdup(s->procs[i].exe);
+		m->targets[i].state = state_names[s->procs[i].state];
+	}
+}
+
 /* The state of each target; SESSION_DONE when none is running. */
 static int look_after_targets(struct session *s)
 {
-	struct session_target *t = &s->procs[0];
-	enum target_state was = t->state;
+	bool changed = false, running = false;
+	size_t i;
 
-	if (t->state == TARGET_RUNNING && target_gone(s))
-		t->state = TARGET_EXITED;
-	/* BPF turns recording off at an exec, even with no room in the ring. */
-	if (t->state == TARGET_RUNNING &&
-	    (s->exec_seen || (s->exec_armed && !probes__target_recording(s->probes, s->pid))))
-		t->state = TARGET_EXECED;
-	if (t->state != TARGET_RUNNING)
+	for (i = 0; i < s->nprocs; i++) {
+		struct session_target *t = &s->procs[i];
+		enum target_state was = t->state;
+
+		if (t->state == TARGET_RUNNING && target_gone(s, t))
+			t->state = TARGET_EXITED;
+		/* BPF turns recording off at an exec, even with no room in the ring. */
+		if (t->state == TARGET_RUNNING &&
+		    (t->exec_seen ||
+		     (s->exec_armed && !probes__target_recording(s->probes, t->pid))))
+			t->state = TARGET_EXECED;
+		if (t->state != was && t->pidfd >= 0) {
+			close(t->pidfd);
+			t->pidfd = -1;
+		}
+		changed |= t->state != was;
+		running |= t->state == TARGET_RUNNING;
+	}
+	if (!running)
 		return SESSION_DONE;
-	return t->state != was ? SESSION_CHANGED : SESSION_RUNNING;
+	return changed ? SESSION_CHANGED : SESSION_RUNNING;
 }
 
 int session__poll(struct session *s, int timeout_ms)
@@ -924,7 +1144,7 @@ static void exact_totals(struct session *s)
 		m->totals.live_bytes = c.live_bytes;
 	}
 	/* The old image's heap was closed at its exec: nothing of it is live. */
-	if (m->exec_ns) {
+	if (m->exec_ns && s->nprocs == 1) {
 		/* BPF stopped counting at the exec: its counts are exact there. */
 		m->totals.closed_by_exec = c.live_allocs;
 		if (s->layer == LAYER_RUST)
@@ -937,6 +1157,7 @@ int session__start(struct session *s)
 {
 	struct model *m = s->model;
 	uint64_t t0;
+	size_t i;
 	int err;
 
 	if (s->launched) {
@@ -949,7 +1170,8 @@ int session__start(struct session *s)
 		m->target.pid = s->pid;
 	} else {
 		m->target.pid = s->pid;
-		s->pidfd = (int)syscall(SYS_pidfd_open, s->pid, 0);
+		for (i = 0; i < s->nprocs; i++)
+			s->procs[i].pidfd = (int)syscall(SYS_pidfd_open, s->procs[i].pid, 0);
 	}
 	s->procs[0].pid = s->pid;
 	symbolizer__set_pid(s->sym, s->pid);
@@ -965,7 +1187,8 @@ int session__start(struct session *s)
 	if (!err)
 		err = attach_all(s);
 	if (!err) {
-		attach_dl_hook(s);
+		for (i = 0; i < s->nprocs; i++)
+			attach_dl_hook(s, s->procs[i].pid);
 		/* Attached: an exec of the target is noticed (not fatal without). */
 		if (!s->launched)
 			s->exec_armed = probes__attach_exec_hook(s->probes);
@@ -1001,7 +1224,13 @@ int session__start(struct session *s)
 		sync_at_entry(s);
 	}
 	symbolizer__refresh_maps(s->sym);
-	info("profiling pid %d (%s); Ctrl-C to stop", s->pid, m->target.comm);
+	for (i = 1; i < s->nprocs; i++)
+		build_xlate(s, &s->procs[i]);
+	if (s->nprocs == 1)
+		info("profiling pid %d (%s); Ctrl-C to stop", s->pid, m->target.comm);
+	else
+		info("profiling pid %d (%s) and %zu more processes; Ctrl-C to stop", s->pid,
+		     m->target.comm, s->nprocs - 1);
 	s->started = true;
 	return 0;
 }
@@ -1009,6 +1238,7 @@ int session__start(struct session *s)
 int session__stop(struct session *s)
 {
 	struct model *m = s->model;
+	size_t i;
 
 	if (!s->started || s->stopped)
 		return 0;
@@ -1017,11 +1247,15 @@ int session__stop(struct session *s)
 	 * Everything in the ring before the exec's event is the old image's:
 	 * read it all (up to that event) before closing its heap.
 	 */
-	if (s->exec_armed && !s->exec_seen && !probes__target_recording(s->probes, s->pid)) {
+	for (i = 0; s->exec_armed && i < s->nprocs; i++) {
+		struct session_target *t = &s->procs[i];
+
+		if (t->exec_seen || probes__target_recording(s->probes, t->pid))
+			continue;
 		s->draining = true;
 		probes__consume(s->probes);
 		s->draining = false;
-		on_exec(s, 0);
+		on_exec(s, t, 0);
 	}
 
 	probes__set_recording(s->probes, false);
@@ -1040,6 +1274,11 @@ int session__stop(struct session *s)
 	if (s->bad_events)
 		warn("%d malformed events ignored", s->bad_events);
 	tracker__finish(&s->tracker, m->end_ns);
+	for (i = 1; i < s->nprocs; i++)
+		if (s->procs[i].unplaced)
+			debug("process %d: %llu frames in objects process %d does not map, dropped",
+			      s->procs[i].pid, (unsigned long long)s->procs[i].unplaced, s->pid);
+	fill_model_targets(s);
 	exact_totals(s);
 	if (s->adaptive)
 		m->mode.sample_bytes = probes__sample_bytes(s->probes);
@@ -1108,12 +1347,15 @@ void session__free(struct session *s)
 	probes__free(s->probes);
 	objects__free(&s->objs);
 	free(s->probed);
-	for (i = 0; i < s->nprocs; i++)
+	for (i = 0; i < s->nprocs; i++) {
 		free(s->procs[i].exe);
+		free(s->procs[i].x);
+		if (s->procs[i].pidfd >= 0)
+			close(s->procs[i].pidfd);
+	}
 	free(s->procs);
 	launch__close(&s->child);
-	if (s->pidfd >= 0)
-		close(s->pidfd);
+	free(s->pids);
 	tracker__free(&s->tracker);
 	sampler__free(&s->sampler);
 	model__free(s->model);

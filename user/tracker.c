@@ -413,6 +413,26 @@ void tracker__close_all(struct tracker *t)
 	live_table_free(&t->live);
 }
 
+void tracker__close_some(struct tracker *t, uint64_t mask, uint64_t value)
+{
+	uint64_t *ptrs = NULL, ptr, idx;
+	size_t i = 0, n = 0, cap = 0;
+
+	while (u64map_next(&t->live, &i, &ptr, &idx))
+		if ((ptr & mask) == value) {
+			ARR_RESERVE(ptrs, cap, n + 1);
+			ptrs[n++] = ptr;
+		}
+	for (i = 0; i < n; i++) {
+		if (!u64map_del(&t->live, ptrs[i], &idx))
+			continue;
+		close_one(t->model, ptrs[i], &t->pool[idx]);
+		live_release(t, idx);
+	}
+	t->model->weight = 0;
+	free(ptrs);
+}
+
 struct fill {
 	const struct tracker *t;
 	struct model *m;

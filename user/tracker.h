@@ -86,6 +86,11 @@ int tracker__event(struct tracker *t, const struct rp_event *e, size_t len);
  */
 void tracker__close_all(struct tracker *t);
 /*
+ * The same for the live allocations whose pointer p has (p & mask) == value
+ * (one process's, when pointers carry a tag); the others stay live.
+ */
+void tracker__close_some(struct tracker *t, uint64_t mask, uint64_t value);
+/*
  * Every live allocation, in no particular order; the table is left as it
  * is. fn must not feed the tracker.
  */

@@ -26,9 +26,18 @@ struct uw_obj {
 	bool failed, uploaded;
 };
 
+/* A process beyond the first, with an object table of its own. */
+struct uw_view {
+	pid_t pid;
+	uint32_t index;			/* its entries in the table map: 2 * index, + 1 */
+	volatile uint32_t *slot;
+};
+
 struct unwinder {
 	pid_t pid;
 	struct objcache *cache;
+	struct uw_view *views;
+	size_t nviews, views_cap;
 	struct uw_obj *objs;
 	size_t nobjs, objs_cap;
 	struct rp_cfi_row *rows;	/* the mmapped rows map */
@@ -66,6 +75,7 @@ void unwinder__free(struct unwinder *u)
 		free(u->objs[i].path);
 	}
 	free(u->objs);
+	free(u->views);
 	if (u->rows)
 		munmap(u->rows, u->capacity * sizeof(*u->rows));
 	free(u);
@@ -165,7 +175,8 @@ static bool bias_of(const struct uw_obj *o, const struct mapping *m, uint64_t *b
 	return false;
 }
 
-int unwinder__sync(struct unwinder *u)
+/* One process's object table, published to its entries (index). */
+static int sync_one(struct unwinder *u, pid_t pid, uint32_t index, volatile uint32_t *slot)
 {
 	const struct procmaps *pm;
 	struct rp_maps *mt;
@@ -173,11 +184,8 @@ int unwinder__sync(struct unwinder *u)
 	size_t i;
 	int err;
 
-	if (u->maps_fd < 0)
-		return -EINVAL;
-	u->last_sync_ns = mono_ns();
 	/* Read now: the symbolizer shares this view when it refreshes next. */
-	pm = procmaps__view(u->pid, 0);
+	pm = procmaps__view(pid, 0);
 	if (!pm)
 		return -errno;
 	mt = xcalloc(1, sizeof(*mt));
@@ -190,7 +198,7 @@ int unwinder__sync(struct unwinder *u)
 
 		if (!m->exec || !m->path)
 			continue;
-		open_path = proc_map_path(u->pid, m);
+		open_path = proc_map_path(pid, m);
 		o = obj_for(u, m->path, open_path, m);
 		free(open_path);
 		if (!upload(u, o) || !bias_of(o, m, &bias))
@@ -205,14 +213,52 @@ int unwinder__sync(struct unwinder *u)
 	}
 	procmaps__view_put(pm);
 	/* Fill the idle slot, then switch: a walk in progress keeps its slot. */
-	next = (*u->slot + 1) & 1;
-	err = bpf_map_update_elem(u->maps_fd, &next, mt, BPF_ANY) ? -errno : 0;
+	next = (*slot + 1) & 1;
+	i = 2 * index + next;
+	err = bpf_map_update_elem(u->maps_fd, &(uint32_t){ (uint32_t)i }, mt, BPF_ANY) ? -errno : 0;
 	if (!err) {
-		__atomic_store_n(u->slot, next, __ATOMIC_RELEASE);
+		__atomic_store_n(slot, next, __ATOMIC_RELEASE);
 		err = (int)mt->n;
 	}
 	free(mt);
 	return err;
+}
+
+/* Every process's table: the first's result is returned (the others' are best effort). */
+int unwinder__sync(struct unwinder *u)
+{
+	size_t i;
+	int err;
+
+	if (u->maps_fd < 0)
+		return -EINVAL;
+	u->last_sync_ns = mono_ns();
+	err = sync_one(u, u->pid, 0, u->slot);
+	for (i = 0; i < u->nviews; i++)
+		sync_one(u, u->views[i].pid, u->views[i].index, u->views[i].slot);
+	return err;
+}
+
+int unwinder__add_pid(struct unwinder *u, pid_t pid, uint32_t index, volatile uint32_t *slot)
+{
+	if (!slot || !index)
+		return -EINVAL;
+	ARR_RESERVE(u->views, u->views_cap, u->nviews + 1);
+	u->views[u->nviews++] = (struct uw_view){ pid, index, slot };
+	if (u->maps_fd >= 0)
+		sync_one(u, pid, index, slot);	/* else at the first sync */
+	return 0;
+}
+
+void unwinder__remove_pid(struct unwinder *u, pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < u->nviews; i++)
+		if (u->views[i].pid == pid) {
+			u->views[i] = u->views[--u->nviews];
+			return;
+		}
 }
 
 void unwinder__maybe_sync(struct unwinder *u, uint64_t min_interval_ns)

@@ -31,6 +31,14 @@ int unwinder__attach_maps(struct unwinder *u, int rows_fd, size_t capacity, int 
  * a negative errno.
  */
 int unwinder__sync(struct unwinder *u);
+/*
+ * Another process whose stacks the same rows serve (objects it shares with
+ * the others are loaded once): its object table goes to the entries
+ * 2 * index and 2 * index + 1 of the table map, slot says which is current.
+ */
+int unwinder__add_pid(struct unwinder *u, pid_t pid, uint32_t index, volatile uint32_t *slot);
+/* Its object table is no longer kept current (the process is gone). */
+void unwinder__remove_pid(struct unwinder *u, pid_t pid);
 /* The same, at most once per interval: for events that met unknown code. */
 void unwinder__maybe_sync(struct unwinder *u, uint64_t min_interval_ns);
 size_t unwinder__rows_used(const struct unwinder *u);
