@@ -420,26 +420,34 @@ def test_root_without_cap_bpf_told_so():
 
 @needs_bpf
 def test_exec_in_attach_mode_closes_old_heap():
-    """Attached, the target execs (itself, which then allocates AGAIN blocks
-    and frees them). The fixture tallies what it allocated after rsprobe was
-    attached and kept until the exec (N blocks, B bytes): those are closed by
-    the exec, not live or leaks; the new image's calls are not counted (allocs
-    are exactly the old image's 2 N: N kept, N freed churn), no frees of
-    unknown allocations, and every output says the target exec'd. Before,
-    the old heap was reported live and the new image's calls were mixed in."""
+    """Attached, the target execs (itself, which then waits 500 ms, allocates
+    and frees AGAIN blocks in again()). The fixture tallies what it allocated
+    after rsprobe was attached and kept until the exec (N blocks, B bytes):
+    those are closed by the exec, not live or leaks; the old image's calls are
+    exactly 2 N (N kept, N freed churn), and the new program is profiled on:
+    its AGAIN blocks are recorded at again(), with their frees, and the report
+    names the program running after the exec. Before, the old heap was
+    reported live and the new image's calls were mixed in; then the capture
+    ended at the exec and the new program went unprofiled."""
     n = fixture_const("execs.rs", "N")
+    again = fixture_const("execs.rs", "AGAIN")
     p = subprocess.Popen([fixture("execs")], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     out, txt = tmp("exec.json"), tmp("exec.txt")
     try:
         eq(p.stdout.readline(), b"ready\n", "fixture waiting")
-        rs = subprocess.Popen([RSPROBE, "-p", str(p.pid), "-o", out, "-o", txt],
+        rs = subprocess.Popen([RSPROBE, "--all", "-p", str(p.pid), "-o", out, "-o", txt],
                               stderr=subprocess.PIPE, text=True)
         attached(rs)
         p.stdin.write(b"g")
         p.stdin.flush()
         tally = p.stdout.readline().split()
-        eq(p.wait(timeout=60), 0, "fixture exit")
+        eq(p.stdout.readline(), b"again done\n", "the new program did its work")
+        comm = open("/proc/%d/comm" % p.pid).read().strip()
+        rs.send_signal(signal.SIGTERM)
         code = rs.wait(timeout=60)
+        p.stdin.write(b"x")
+        p.stdin.flush()
+        eq(p.wait(timeout=60), 0, "fixture exit")
     finally:
         if p.poll() is None:
             p.kill()
@@ -454,12 +462,17 @@ def test_exec_in_attach_mode_closes_old_heap():
     eq(t["closed_by_exec"], live, "closed by exec")
     eq(t["closed_by_exec_bytes"], nbytes, "bytes closed by exec")
     eq(t["live_allocs"], 0, "live allocations reported")
-    eq(t["live_bytes"], 0, "live bytes reported")
     eq(sum(s["live"] for s in d["sites"]), 0, "live at sites")
-    eq(t["allocs"], 2 * n, "allocations counted (the old image's only)")
     eq(t["unknown_frees"], 0, "unknown frees")
+    old = [s for s in d["sites"] if s["function"] == "execs::main"]
+    eq(sum(s["allocs"] for s in old), 2 * n, "the old image's calls (execs::main)")
+    new = [s for s in d["sites"] if s["function"] == "execs::again"]
+    eq(sum(s["allocs"] for s in new), again, "the new program's blocks (execs::again)")
+    eq(sum(s["frees"] for s in new), again, "and their frees")
+    eq(d["target"]["comm"], comm, "target: the program running after the exec")
     check(any("exec'd" in w for w in d["warnings"]), "JSON warning: %r" % d["warnings"])
     check("exec'd" in open(txt).read(), "text report warns of the exec")
+    check("profiling it on" in err, "rsprobe says it follows the exec: %s" % err)
 
 
 def test_ring_mb_limit():

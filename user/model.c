@@ -49,6 +49,8 @@ void model__free(struct model *m)
 		stack_table__free(m->stacks);
 	model__free(m->window);
 	free(m->target.exe);
+	free(m->exec_from);
+	free(m->late_probed);
 	for (size_t i = 0; i < m->ntargets; i++)
 		free(m->targets[i].exe);
 	free(m->targets);

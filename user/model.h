@@ -164,6 +164,11 @@ struct model {
 	struct mode_info mode;
 	uint64_t start_ns, end_ns;	/* session, CLOCK_MONOTONIC */
 	uint64_t exec_ns;		/* the target exec'd then (capture ended); 0: it did not */
+	/* Libraries used right after dlopen, before their probes were in place (a warning). */
+	char *late_probed;
+	/* After the exec, the new program was profiled (attach mode): the capture went on. */
+	bool exec_followed;
+	char *exec_from;		/* the program it exec'd from, when followed */
 	uint64_t unsymbolized_frames;
 	uint64_t truncated_stacks;
 	unsigned int max_frames;	/* the frame limit stacks were walked with */

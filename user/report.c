@@ -261,11 +261,22 @@ static uint64_t unnamed_attributed(const struct model *m)
 
 int report_warnings(const struct model *m, char ***out)
 {
-	char **w = xcalloc(19, sizeof(*w));
+	char **w = xcalloc(20, sizeof(*w));
 	uint64_t unnamed;
 	int n = 0;
 
-	if (m->exec_ns)
+	if (m->exec_ns && m->exec_followed)
+		w[n++] = xasprintf("the target exec'd a new program %.3f s into the session (from "
+				   "%s): the old image's %llu allocations still live (%llu bytes) were "
+				   "closed by the exec, not counted as live or leaks; the new program "
+				   "was profiled from its first milliseconds on (what it allocated "
+				   "before its probes were in place is missed, and its frees are "
+				   "unknown frees)",
+				   m->exec_ns > m->start_ns ? (m->exec_ns - m->start_ns) / 1e9 : 0.0,
+				   m->exec_from ? m->exec_from : "?",
+				   (unsigned long long)m->totals.closed_by_exec,
+				   (unsigned long long)m->totals.closed_by_exec_bytes);
+	else if (m->exec_ns)
 		w[n++] = xasprintf("the target exec'd a new program %.3f s into the session: capture "
 				   "ended there (figures are the old image's up to its exec); its %llu "
 				   "allocations still live (%llu bytes) were closed by the exec, not "
@@ -273,6 +284,8 @@ int report_warnings(const struct model *m, char ***out)
 				   m->exec_ns > m->start_ns ? (m->exec_ns - m->start_ns) / 1e9 : 0.0,
 				   (unsigned long long)m->totals.closed_by_exec,
 				   (unsigned long long)m->totals.closed_by_exec_bytes);
+	if (m->late_probed)
+		w[n++] = xstrdup(m->late_probed);
 	if (m->totals.sampled_full)
 		w[n++] = xasprintf("%llu sampled allocations could not be remembered in BPF (table "
 				   "full): their frees were not recorded, so they count as live",

@@ -48,6 +48,7 @@ struct session_target {
 	uint32_t index;		/* in procs: its object tables, its pointers' tag */
 	int pidfd;
 	bool exec_seen;		/* its exec was read: later events are the new image's */
+	unsigned int execs;	/* execs followed */
 	/*
 	 * Beyond the first target: its code addresses moved into the first
 	 * one's layout, where the symbolizer knows them (sorted by start).
@@ -94,7 +95,16 @@ struct session {
 	uint32_t batch_events;
 	bool draining;		/* probes removed: read the ring to its end */
 	bool exec_armed;	/* attached: an execve of a target ends its capture */
-	uint8_t evbuf[sizeof(struct rp_event)];	/* an event moved to the first target's layout */
+	uint8_t evbuf[sizeof(struct rp_event)];
+	/*
+	 * Attached: objects probed after the start (dlopen), and the frees seen
+	 * in them of allocations never seen (made before their probes were in).
+	 */
+	struct late_obj {
+		char *path;
+		uint64_t unseen_frees;
+	} *late;
+	size_t nlate, late_cap;	/* an event moved to the first target's layout */
 	struct sampler sampler;	/* adaptive mode */
 	bool adaptive;
 	uint64_t last_interval_check;
@@ -462,6 +472,10 @@ static void rescan_objects(struct session *s, bool sync)
 			continue;
 		}
 		info("probing %s (loaded after the start)", t->obj->path);
+		if (!s->launched) {
+			ARR_RESERVE(s->late, s->late_cap, s->nlate + 1);
+			s->late[s->nlate++] = (struct late_obj){ xstrdup(t->obj->path), 0 };
+		}
 		add_reason(s->model, "Rust allocator shims in %s, loaded after the start",
 			   t->obj->path);
 	}
@@ -634,6 +648,53 @@ static void count_stack(struct session *s, const struct rp_event *e)
 	}
 }
 
+/*
+ * Attached, a library is probed a moment after dlopen maps it: a free made
+ * in it (its frames) of an allocation never seen means it allocated before
+ * its probes were in place. Seen only where frees are recorded whatever the
+ * allocation (every allocation recorded, not sampled).
+ */
+static void check_late_free(struct session *s, const struct rp_event *e, size_t len)
+{
+	uint32_t i, k, n = MIN(e->nframes, (uint32_t)((len - RP_EVENT_HDR_SIZE) / 8));
+	uint64_t v;
+
+	if (e->type != RP_EV_FREE || e->sample_bytes || u64map_get(&s->tracker.live, e->ptr, &v))
+		return;
+	for (i = 0; i < n && i < 4; i++) {
+		const char *mod = symbolizer__frame(s->sym, e->frames[i])->module;
+
+		for (k = 0; mod && k < s->nlate; k++)
+			if (!strcmp(mod, s->late[k].path)) {
+				s->late[k].unseen_frees++;
+				return;
+			}
+	}
+}
+
+/* The warning every output carries when a late library allocated unseen. */
+static void note_late_libraries(struct session *s)
+{
+	char *prev;
+	size_t k;
+
+	for (k = 0; k < s->nlate; k++) {
+		if (!s->late[k].unseen_frees)
+			continue;
+		prev = s->model->late_probed;
+		s->model->late_probed = xasprintf(
+			"%s%s%s was used right after dlopen, before its probes were in place "
+			"(attached with -p, rsprobe cannot hold the program): %llu frees in it were "
+			"of allocations never seen, so what it allocated in its first moments is "
+			"missing; run the program under rsprobe (-- CMD) to see everything",
+			prev ? prev : "", prev ? "; " : "", s->late[k].path,
+			(unsigned long long)s->late[k].unseen_frees);
+		free(prev);
+	}
+	if (s->model->late_probed)
+		warn("%s", s->model->late_probed);
+}
+
 static int on_event(void *ctx, void *data, size_t len)
 {
 	struct session *s = ctx;
@@ -681,6 +742,8 @@ static int on_event(void *ctx, void *data, size_t len)
 		data = (void *)as_first_target(s, t, data, &len);
 	if (len >= RP_EVENT_HDR_SIZE)
 		count_stack(s, data);
+	if (s->nlate && len >= RP_EVENT_HDR_SIZE)
+		check_late_free(s, data, len);
 
 	if (tracker__event(&s->tracker, data, len))
 		s->bad_events++;
@@ -1003,6 +1066,40 @@ static void fill_model_targets(struct session *s)
 	}
 }
 
+/*
+ * Attached, the target exec'd (its old heap is closed): the new program is
+ * profiled on. Its objects are probed (those of the old image that it maps
+ * again keep their probes), its tables and symbols loaded, its name taken,
+ * and recording turned on again for it. A program is never held here: what
+ * the new one allocates before its probes are in place is missed.
+ */
+static void follow_exec(struct session *s, struct session_target *t)
+{
+	char exe[PATH_MAX];
+	const char *now = proc_exe(t->pid, exe, sizeof(exe));
+	int err;
+
+	t->exec_seen = false;
+	t->execs++;
+	if (!s->model->exec_from)
+		s->model->exec_from = xstrdup(t->exe);
+	s->model->exec_followed = true;
+	free(t->exe);
+	t->exe = xstrdup(now ? now : "?");
+	proc_comm(t->pid, t->comm, sizeof(t->comm));
+	if (!t->index) {
+		free(s->model->target.exe);
+		s->model->target.exe = xstrdup(t->exe);
+		snprintf(s->model->target.comm, sizeof(s->model->target.comm), "%s", t->comm);
+	}
+	rescan_objects(s, true);
+	err = probes__set_target_recording(s->probes, t->pid, true);
+	if (err)
+		warn("cannot record process %d after its exec: %s", t->pid, strerror(-err));
+	else
+		info("process %d exec'd %s: profiling it on", t->pid, t->exe);
+}
+
 /* The state of each target; SESSION_DONE when none is running. */
 static int look_after_targets(struct session *s)
 {
@@ -1016,10 +1113,18 @@ static int look_after_targets(struct session *s)
 		if (t->state == TARGET_RUNNING && target_gone(s, t))
 			t->state = TARGET_EXITED;
 		/* BPF turns recording off at an exec, even with no room in the ring. */
-		if (t->state == TARGET_RUNNING &&
-		    (t->exec_seen ||
-		     (s->exec_armed && !probes__target_recording(s->probes, t->pid))))
-			t->state = TARGET_EXECED;
+		if (t->state == TARGET_RUNNING && !t->exec_seen && s->exec_armed &&
+		    !probes__target_recording(s->probes, t->pid)) {
+			/* Its exec event was lost: what is in the ring up to it is the old image's. */
+			s->draining = true;
+			probes__consume(s->probes);
+			s->draining = false;
+			on_exec(s, t, 0);
+		}
+		if (t->state == TARGET_RUNNING && t->exec_seen) {
+			follow_exec(s, t);
+			changed = true;
+		}
 		if (t->state != was && t->pidfd >= 0) {
 			close(t->pidfd);
 			t->pidfd = -1;
@@ -1110,6 +1215,11 @@ enum target_state session_target__state(const struct session_target *t)
 	return t->state;
 }
 
+unsigned int session_target__execs(const struct session_target *t)
+{
+	return t->execs;
+}
+
 struct model *session_target__model(struct session_target *t)
 {
 	return t->model;
@@ -1144,7 +1254,10 @@ static void exact_totals(struct session *s)
 		m->totals.live_bytes = c.live_bytes;
 	}
 	/* The old image's heap was closed at its exec: nothing of it is live. */
-	if (m->exec_ns && s->nprocs == 1) {
+	if (m->exec_followed) {
+		/* BPF counted on across the exec: the closed allocations are not live. */
+		m->totals.live_allocs -= MIN(m->totals.live_allocs, m->totals.closed_by_exec);
+	} else if (m->exec_ns && s->nprocs == 1) {
 		/* BPF stopped counting at the exec: its counts are exact there. */
 		m->totals.closed_by_exec = c.live_allocs;
 		if (s->layer == LAYER_RUST)
@@ -1279,6 +1392,7 @@ int session__stop(struct session *s)
 			debug("process %d: %llu frames in objects process %d does not map, dropped",
 			      s->procs[i].pid, (unsigned long long)s->procs[i].unplaced, s->pid);
 	fill_model_targets(s);
+	note_late_libraries(s);
 	exact_totals(s);
 	if (s->adaptive)
 		m->mode.sample_bytes = probes__sample_bytes(s->probes);
@@ -1356,6 +1470,9 @@ void session__free(struct session *s)
 	free(s->procs);
 	launch__close(&s->child);
 	free(s->pids);
+	for (i = 0; i < s->nlate; i++)
+		free(s->late[i].path);
+	free(s->late);
 	tracker__free(&s->tracker);
 	sampler__free(&s->sampler);
 	model__free(s->model);

@@ -108,13 +108,15 @@ struct session_target *session__target(struct session *s, size_t i);
 enum target_state {
 	TARGET_RUNNING,
 	TARGET_EXITED,		/* the process is gone */
-	TARGET_EXECED,		/* it exec'd: its old image's heap was closed */
+	TARGET_EXECED,		/* it exec'd and was not followed: its old heap was closed */
 };
 pid_t session_target__pid(const struct session_target *t);
 /* The program running now (after an exec, the new one). */
 const char *session_target__comm(const struct session_target *t);
 const char *session_target__exe(const struct session_target *t);
 enum target_state session_target__state(const struct session_target *t);
+/* Execs followed so far (attach mode: the new program is profiled on, same pid). */
+unsigned int session_target__execs(const struct session_target *t);
 /* Its own model with per_target_models, else the session's. */
 struct model *session_target__model(struct session_target *t);
 
