@@ -19,6 +19,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
 #include "rsprobe.h"
 #include "rp_exp.h"
 
@@ -28,6 +29,13 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 bool stop_at_entry = false;
 /* Launch mode: stop the program when the loader maps a library (dl_debug_state). */
 bool stop_on_dlopen = false;
+/* Launch mode: the program rsprobe started, the one whose stops it waits for. */
+__u32 stop_tgid = 0;
+/*
+ * -f: the children of targets are targets too (from their fork on), each
+ * stopped at its exec until userspace has probed its new program.
+ */
+const volatile bool follow_forks = false;
 /* SIGSTOPs sent: userspace continues the program only for these. */
 __u32 stops_sent = 0;
 
@@ -224,8 +232,11 @@ int BPF_KPROBE(dl_debug_state)
 	 * the program until the new library's probes are attached, or its
 	 * first allocations would go unseen.
 	 */
-	if (stop_on_dlopen) {
+	if (stop_on_dlopen && (__u32)(pid_tgid >> 32) == stop_tgid) {
 		__sync_fetch_and_add(&stops_sent, 1);
+		bpf_send_signal(19 /* SIGSTOP */);
+	} else if (stop_on_dlopen && follow_forks) {
+		/* -f, a child: userspace continues it once it has read this event. */
 		bpf_send_signal(19 /* SIGSTOP */);
 	}
 	return 0;
@@ -275,8 +286,8 @@ int BPF_KPROBE(mi_zalloc_aligned, __u64 size, __u64 align)
 }
 
 /*
- * Attached to a running process: an execve replaces its image, and the old
- * heap with it. Tell userspace, and stop recording the process at once, so
+ * Attached to a running process (or with -f): an execve replaces its image,
+ * and the old heap with it. Tell userspace, and stop recording the process at once, so
  * nothing of the new image is taken for the old one's.
  */
 SEC("raw_tp/sched_process_exec")
@@ -289,12 +300,52 @@ int on_exec(void *ctx)
 	if (!t)
 		return 0;
 	t->recording = 0;
+	/* -f: held until userspace has probed the new program (it continues it). */
+	if (follow_forks)
+		bpf_send_signal(19 /* SIGSTOP */);
 	e = bpf_ringbuf_reserve(&events, RP_EVENT_HDR_SIZE, 0);
 	if (!e) {
 		count(RP_CNT_LOST);
 		return 0;
 	}
 	init_event(e, RP_EV_EXEC, pid_tgid);
+	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
+	return 0;
+}
+
+/*
+ * Launch mode: a target forked. With -f the child is a target from now on
+ * (recording as its parent, without object tables until userspace gives it
+ * some); without, userspace only says the command forked. Threads are not
+ * children.
+ */
+SEC("raw_tp/sched_process_fork")
+int on_fork(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct task_struct *child = (struct task_struct *)ctx->args[1];
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct rp_target *pt = target_of(pid_tgid), t = {};
+	struct rp_event *e;
+	__u32 tgid, pid;
+
+	if (!pt)
+		return 0;
+	tgid = BPF_CORE_READ(child, tgid);
+	pid = BPF_CORE_READ(child, pid);
+	if (pid != tgid || tgid == (__u32)(pid_tgid >> 32))
+		return 0;
+	if (follow_forks) {
+		t.slot = RP_MAX_TARGETS;
+		t.recording = pt->recording;
+		bpf_map_update_elem(&targets, &tgid, &t, BPF_NOEXIST);
+	}
+	e = bpf_ringbuf_reserve(&events, RP_EVENT_HDR_SIZE, 0);
+	if (!e) {
+		count(RP_CNT_LOST);
+		return 0;
+	}
+	init_event(e, RP_EV_FORK, pid_tgid);
+	e->ptr = tgid;
 	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
 	return 0;
 }

@@ -34,6 +34,7 @@ enum rp_event_type {
 	RP_EV_REALLOC = 3,	/* old_ptr -> ptr, size: an allocation continues */
 	RP_EV_MAPS = 4,		/* the dynamic loader changed the objects mapped */
 	RP_EV_EXEC = 5,		/* the target called execve: its old image is gone */
+	RP_EV_FORK = 6,		/* the target forked: ptr is the child's pid (-f: now a target) */
 	/*
 	 * struct rp_stack_copy: the registers and the top of the user stack
 	 * at an allocator's entry (--unwind copy), sent before the event whose

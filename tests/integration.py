@@ -994,6 +994,49 @@ def test_two_processes_one_capture():
     check("2 processes" in head and str(ps[1].pid) in head, "text header: %r" % head)
 
 
+@needs_bpf
+def test_follow_forks_counts_both_children():
+    """-f -- sh -c 'FIXTURE; FIXTURE': the shell (no Rust program: not
+    refused with -f) forks twice and each child execs a counting program.
+    Both are recorded from their first instruction, in one capture: the
+    totals are exactly the sum of both programs' own counts (each writes its
+    counting allocator's totals at exit), every stack is complete, all three
+    processes are listed, and the header and target name the program that
+    ran, not the shell. Without -f, rsprobe says the command forked (here
+    with --libc, which profiles the shell itself). Before, -f did not exist
+    and the children went unprofiled without a word."""
+    fx = fixture("ownership")
+    a, b = tmp("fork-a.counts"), tmp("fork-b.counts")
+    for f in (a, b):
+        if os.path.exists(f):
+            os.unlink(f)
+    out, txt = tmp("fork.json"), tmp("fork.txt")
+    r = run([RSPROBE, "-f", "--all", "-o", out, "-o", txt, "--", "sh", "-c",
+             "RSPROBE_FIXTURE_COUNTS=%s %s; RSPROBE_FIXTURE_COUNTS=%s %s" % (a, fx, b, fx)])
+    eq(r.returncode, 0, "rsprobe exit (stderr: %s)" % r.stderr)
+    eq(r.stdout.count("ownership fixture done"), 2, "both programs ran: %s" % r.stdout)
+    truth = [json.load(open(a)), json.load(open(b))]
+    d = json.load(open(out))
+    check_contract(d)
+    t = d["totals"]
+    for k in ("allocs", "frees", "reallocs", "bytes_allocated", "bytes_freed"):
+        eq(t[k], truth[0][k] + truth[1][k], "totals.%s: both programs' own counts" % k)
+    eq(t["lost_events"], 0, "lost events")
+    eq(t["unknown_frees"], 0, "unknown frees (each program seen from its first instruction)")
+    eq(t["live_allocs"], sum(x["allocs"] - x["frees"] for x in truth), "live at the end")
+    eq(d["stacks"]["complete"], d["stacks"]["taken"], "every stack complete: %r" % d["stacks"])
+    eq([x["comm"] for x in d["targets"]], ["sh", "ownership", "ownership"], "targets")
+    eq(d["target"]["exe"], os.path.realpath(fx), "target: the program that ran")
+    check("ownership" in open(txt).read().splitlines()[0], "text header names the program")
+    out2 = tmp("forked.json")
+    r = run([RSPROBE, "--libc", "-o", out2, "--", "sh", "-c", "/bin/true; /bin/true"])
+    eq(r.returncode, 0, "rsprobe exit without -f (stderr: %s)" % r.stderr)
+    check("forked" in r.stderr and "-f" in r.stderr, "a warning that it forked: %s" % r.stderr)
+    d2 = json.load(open(out2))
+    check(any("forked" in w and "-f" in w for w in d2["warnings"]),
+          "every output warns: %r" % d2["warnings"])
+
+
 TESTS = [
     test_help_and_version,
     test_usage_errors,
@@ -1024,6 +1067,7 @@ TESTS = [
     test_text_report_on_stdout,
     test_attach_pid_multithreaded,
     test_two_processes_one_capture,
+    test_follow_forks_counts_both_children,
     test_sigterm_ends_session_and_writes,
     test_no_probe_outlives_rsprobe,
 ]

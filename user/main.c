@@ -63,6 +63,10 @@ static const char usage_text[] =
 "  -p, --pid PID          attach to a running process (all its threads);\n"
 "                         repeatable: several processes (pre-fork workers,\n"
 "                         replicas) in one capture, merged by stack\n"
+"  -f, --follow-forks     with -- CMD: the processes CMD forks, and the programs\n"
+"                         they exec, in the same capture (cargo run, shell\n"
+"                         scripts, test runners); CMD itself may be no Rust\n"
+"                         program then\n"
 "  -- CMD [ARG...]        run CMD profiled from its first instruction; rsprobe\n"
 "                         exits with CMD's exit status (128+N if killed by N)\n"
 "\n"
@@ -222,6 +226,7 @@ static void parse_args(int argc, char **argv, struct cli *c)
 	       OPT_MAX_FRAMES, OPT_SAMPLE_BYTES, OPT_BUDGET };
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
+		{ "follow-forks", no_argument, NULL, 'f' },
 		{ "duration", required_argument, NULL, 'd' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "weight", required_argument, NULL, OPT_WEIGHT },
@@ -252,7 +257,7 @@ static void parse_args(int argc, char **argv, struct cli *c)
 	c->sess.ring_bytes = 32ULL << 20;
 	c->sess.budget_pct = 10;
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "+:p:d:o:i:vqVh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+:p:fd:o:i:vqVh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'p': {
 			pid_t pid = (pid_t)parse_uint("-p", optarg, INT_MAX);
@@ -270,6 +275,9 @@ static void parse_args(int argc, char **argv, struct cli *c)
 			c->pids[c->sess.npids++] = pid;
 			break;
 		}
+		case 'f':
+			c->sess.follow_forks = true;
+			break;
 		case 'd':
 			c->duration_ns = parse_secs("-d", optarg);
 			break;
@@ -390,6 +398,10 @@ static void parse_args(int argc, char **argv, struct cli *c)
 		usage_error("--all records every allocation: it cannot be combined with --sample-bytes");
 	if (!c->sess.npids && !c->sess.argv)
 		usage_error("nothing to profile: give -p PID or -- CMD [ARG...]");
+	if (c->sess.follow_forks && !c->sess.argv)
+		usage_error("-f follows the children of a command run by rsprobe (-- CMD), not of -p");
+	if (c->sess.follow_forks && c->sess.unwind == UNWIND_COPY)
+		usage_error("--unwind copy follows one process: it cannot be combined with -f");
 }
 
 /*

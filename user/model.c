@@ -51,6 +51,7 @@ void model__free(struct model *m)
 	free(m->target.exe);
 	free(m->exec_from);
 	free(m->late_probed);
+	free(m->forked);
 	for (size_t i = 0; i < m->ntargets; i++)
 		free(m->targets[i].exe);
 	free(m->targets);

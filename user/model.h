@@ -164,6 +164,8 @@ struct model {
 	struct mode_info mode;
 	uint64_t start_ns, end_ns;	/* session, CLOCK_MONOTONIC */
 	uint64_t exec_ns;		/* the target exec'd then (capture ended); 0: it did not */
+	/* The command forked, its children not followed (without -f): a warning. */
+	char *forked;
 	/* Libraries used right after dlopen, before their probes were in place (a warning). */
 	char *late_probed;
 	/* After the exec, the new program was profiled (attach mode): the capture went on. */

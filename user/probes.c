@@ -219,8 +219,8 @@ int probes__attach_dl_hook(struct probes *p, pid_t pid, const char *path, uint64
 }
 
 /*
- * Attached: notice an execve of the target (its probes, tables and heap
- * belong to the old image). Not fatal: without it, an exec goes unseen.
+ * Notice an execve of a target (its probes, tables and heap belong to the
+ * old image). Not fatal: without it, an exec goes unseen.
  */
 bool probes__attach_exec_hook(struct probes *p)
 {
@@ -229,6 +229,18 @@ bool probes__attach_exec_hook(struct probes *p)
 	if (!l) {
 		warn("cannot watch for exec (raw tracepoint sched_process_exec): %s; an exec of "
 		     "the target would go unnoticed", strerror(errno));
+		return false;
+	}
+	keep_link(p, l);
+	return true;
+}
+
+bool probes__attach_fork_hook(struct probes *p)
+{
+	struct bpf_link *l = bpf_program__attach(p->skel->progs.on_fork);
+
+	if (!l) {
+		warn("cannot watch for fork (raw tracepoint sched_process_fork): %s", strerror(errno));
 		return false;
 	}
 	keep_link(p, l);
@@ -312,7 +324,9 @@ static void disable_unused(struct probes *p)
 		if (!strcmp(name, "dl_debug_state"))
 			keep = true;
 		if (!strcmp(name, "on_exec"))
-			keep = !p->cfg.launched;
+			keep = !p->cfg.launched || p->cfg.follow_forks;
+		if (!strcmp(name, "on_fork"))
+			keep = p->cfg.launched;
 		bpf_program__set_autoload(prog, keep);
 	}
 }
@@ -359,6 +373,7 @@ struct probes *probes__load(const struct probes_config *c, probes_event_fn fn, v
 		k->rodata->frames_mask = room - 1;
 	}
 	k->rodata->fixed_exact = c->all;
+	k->rodata->follow_forks = c->follow_forks;
 	/*
 	 * The shims never call each other; libc's realloc calls its malloc and
 	 * free, and a GlobalAlloc's default realloc its own alloc and dealloc.
@@ -521,6 +536,11 @@ void probes__set_stop_at_entry(struct probes *p, bool on)
 void probes__set_stop_on_dlopen(struct probes *p, bool on)
 {
 	p->skel->bss->stop_on_dlopen = on;
+}
+
+void probes__set_stop_tgid(struct probes *p, pid_t tgid)
+{
+	p->skel->bss->stop_tgid = (uint32_t)tgid;
 }
 
 void probes__free(struct probes *p)

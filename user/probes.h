@@ -23,6 +23,7 @@ struct probes_config {
 	enum layer layer;
 	bool use_ga;		/* rust layer: the #[global_allocator]'s methods */
 	bool launched;		/* rsprobe is the target's parent */
+	bool follow_forks;	/* -f: children are targets, held at each exec */
 	bool entry_stop;	/* launch: stop the program at its entry point */
 	bool dwarf;		/* unwind with CFI tables in BPF */
 	bool copy;		/* --unwind copy: stacks copied for userspace */
@@ -71,6 +72,8 @@ int probes__attach_shims(struct probes *p, pid_t pid, const char *path,
 int probes__attach_dl_hook(struct probes *p, pid_t pid, const char *path, uint64_t off);
 /* Attached mode: notice an execve of the target. Not fatal (false, said). */
 bool probes__attach_exec_hook(struct probes *p);
+/* Launch mode: notice forks of a target (with -f, its children become targets). */
+bool probes__attach_fork_hook(struct probes *p);
 /*
  * Launch mode: stop the program at off in path (its entry point), and at
  * the loader's entry (ld_path, ld_off) when ld_path is given.
@@ -105,5 +108,7 @@ uint32_t probes__stops_sent(const struct probes *p);
 bool probes__stop_at_entry(const struct probes *p);
 void probes__set_stop_at_entry(struct probes *p, bool on);
 void probes__set_stop_on_dlopen(struct probes *p, bool on);
+/* The one process whose stops rsprobe waits for (the launched program). */
+void probes__set_stop_tgid(struct probes *p, pid_t tgid);
 
 #endif

@@ -261,7 +261,7 @@ static uint64_t unnamed_attributed(const struct model *m)
 
 int report_warnings(const struct model *m, char ***out)
 {
-	char **w = xcalloc(20, sizeof(*w));
+	char **w = xcalloc(21, sizeof(*w));
 	uint64_t unnamed;
 	int n = 0;
 
@@ -286,6 +286,8 @@ int report_warnings(const struct model *m, char ***out)
 				   (unsigned long long)m->totals.closed_by_exec_bytes);
 	if (m->late_probed)
 		w[n++] = xstrdup(m->late_probed);
+	if (m->forked)
+		w[n++] = xstrdup(m->forked);
 	if (m->totals.sampled_full)
 		w[n++] = xasprintf("%llu sampled allocations could not be remembered in BPF (table "
 				   "full): their frees were not recorded, so they count as live",

@@ -49,6 +49,7 @@ struct session_target {
 	int pidfd;
 	bool exec_seen;		/* its exec was read: later events are the new image's */
 	unsigned int execs;	/* execs followed */
+	bool held;		/* -f: stopped by BPF at a loader change, for its tables */
 	/*
 	 * Beyond the first target: its code addresses moved into the first
 	 * one's layout, where the symbolizer knows them (sorted by start).
@@ -72,6 +73,18 @@ struct session {
 	volatile sig_atomic_t interrupted;
 	bool launched;
 	bool shared;		/* several targets: probes on files, BPF filters */
+	bool follow;		/* -f: the command's children are targets */
+	bool first_exec_seen;	/* -f: the launched command's own exec (not a new program) */
+	bool fork_warned;
+	/*
+	 * The target whose layout the symbolizer knows (frames of the others
+	 * are moved into it), and that layout as last read: it stays usable
+	 * after that process is gone.
+	 */
+	uint32_t primary;
+	bool primary_rust;	/* -f: it runs Rust code (else the first that does takes over) */
+	struct procmaps pmaps;
+	bool pmaps_valid;
 	bool proxied;		/* launch: argv[0] is a proxy that execs the program */
 	bool use_ga;		/* rust layer: the #[global_allocator]'s methods */
 	int child_status;	/* raw waitpid status, -1 while running */
@@ -156,6 +169,15 @@ static int choose_layer(struct session *s)
 		objs[i] = s->objs.v[i].obj;
 	err = layer__choose(objs, s->objs.n, s->opts.source, &lt, &c);
 	free(objs);
+	if (err && s->follow && s->opts.source == SOURCE_AUTO) {
+		/* -f: the command may be a shell or cargo; the Rust programs it runs count. */
+		add_reason(s->model, "%s is not profiled itself (%s): with -f, the Rust programs "
+			   "it runs are", s->model->target.exe, c.error);
+		layer_choice__free(&c);
+		s->layer = LAYER_RUST;
+		s->model->mode.source = "rust";
+		return 0;
+	}
 	if (err) {
 		warn("%s", c.error);
 		layer_choice__free(&c);
@@ -281,7 +303,8 @@ struct session *session__new(const struct session_opts *opts)
 	if (opts->npids)
 		memcpy(s->pids, opts->pids, opts->npids * sizeof(*s->pids));
 	s->pid = opts->npids ? opts->pids[0] : 0;
-	s->shared = opts->npids > 1;
+	s->follow = opts->follow_forks && opts->argv;
+	s->shared = opts->npids > 1 || s->follow;
 	s->launched = opts->argv != NULL;
 	s->child_status = -1;
 	s->child.go_fd = s->child.err_fd = -1;
@@ -350,15 +373,12 @@ static struct session_target *target_by_pid(struct session *s, uint32_t pid)
  */
 static void build_xlate(struct session *s, struct session_target *t)
 {
-	struct procmaps a, b;
+	const struct procmaps *pa = &s->pmaps;
+	struct procmaps b;
 	size_t i, j, cap = 0;
 
-	if (!t->index || procmaps__read(s->pid, &a))
+	if (t->index == s->primary || !s->pmaps_valid || procmaps__read(t->pid, &b))
 		return;
-	if (procmaps__read(t->pid, &b)) {
-		procmaps__free(&a);
-		return;
-	}
 	free(t->x);
 	t->x = NULL;
 	t->nx = 0;
@@ -367,8 +387,8 @@ static void build_xlate(struct session *s, struct session_target *t)
 
 		if (!m->exec || !m->path)
 			continue;
-		for (j = 0; j < a.n; j++) {
-			const struct mapping *p = &a.maps[j];
+		for (j = 0; j < pa->n; j++) {
+			const struct mapping *p = &pa->maps[j];
 
 			if (!p->exec || !p->path || p->offset != m->offset ||
 			    p->end - p->start != m->end - m->start || strcmp(p->path, m->path))
@@ -379,8 +399,20 @@ static void build_xlate(struct session *s, struct session_target *t)
 			break;
 		}
 	}
-	procmaps__free(&a);
 	procmaps__free(&b);
+}
+
+/* The layout of the target the symbolizer follows, read again while it runs. */
+static void read_primary_maps(struct session *s)
+{
+	struct procmaps pm;
+
+	if (procmaps__read(s->procs[s->primary].pid, &pm))
+		return;
+	if (s->pmaps_valid)
+		procmaps__free(&s->pmaps);
+	s->pmaps = pm;
+	s->pmaps_valid = true;
 }
 
 static uint64_t xlate_pc(struct session_target *t, uint64_t pc)
@@ -412,7 +444,7 @@ static const void *as_first_target(struct session *s, struct session_target *t,
 	struct rp_event *e = (struct rp_event *)s->evbuf;
 	uint32_t i, n;
 
-	if (!t->index || *len > sizeof(s->evbuf) || *len < RP_EVENT_HDR_SIZE)
+	if (t->index == s->primary || *len > sizeof(s->evbuf) || *len < RP_EVENT_HDR_SIZE)
 		return data;
 	memcpy(e, data, *len);
 	n = MIN(e->nframes, (uint32_t)((*len - RP_EVENT_HDR_SIZE) / 8));
@@ -431,7 +463,10 @@ static void on_exec(struct session *s, struct session_target *t, uint64_t ts)
 	if (t->exec_seen)
 		return;
 	t->exec_seen = true;
-	s->model->exec_ns = ts ? ts : mono_ns();
+	if (s->follow)
+		;	/* children exec'ing their programs: the usual way */
+	else
+		s->model->exec_ns = ts ? ts : mono_ns();
 	if (s->nprocs == 1)
 		tracker__close_all(&s->tracker);
 	else
@@ -484,7 +519,9 @@ static void rescan_objects(struct session *s, bool sync)
 	if (s->copyunw)
 		copyunw__refresh(s->copyunw);
 	symbolizer__refresh_maps(s->sym);
-	for (i = 1; i < s->nprocs; i++)
+	if (s->nprocs > 1 && s->procs[s->primary].state == TARGET_RUNNING)
+		read_primary_maps(s);
+	for (i = 0; i < s->nprocs; i++)
 		if (s->procs[i].state == TARGET_RUNNING)
 			build_xlate(s, &s->procs[i]);
 }
@@ -620,6 +657,14 @@ static void sync_at_entry(struct session *s)
  */
 static void release_stops(struct session *s)
 {
+	size_t i;
+
+	/* -f: children BPF held (at an exec, a loader change) continue. */
+	for (i = 1; s->follow && s->probes && i < s->nprocs; i++) {
+		probes__set_stop_on_dlopen(s->probes, false);
+		if (s->procs[i].state == TARGET_RUNNING)
+			kill(s->procs[i].pid, SIGCONT);
+	}
 	if (!s->launched || s->child_status >= 0 || s->pid <= 0)
 		return;
 	if (s->probes) {
@@ -695,6 +740,8 @@ static void note_late_libraries(struct session *s)
 		warn("%s", s->model->late_probed);
 }
 
+static void on_fork(struct session *s, struct session_target *parent, pid_t child);
+
 static int on_event(void *ctx, void *data, size_t len)
 {
 	struct session *s = ctx;
@@ -713,11 +760,16 @@ static int on_event(void *ctx, void *data, size_t len)
 	 */
 	if (len >= RP_EVENT_HDR_SIZE && ((struct rp_event *)data)->type == RP_EV_MAPS) {
 		s->rescan_until = mono_ns() + 300000000ULL;
+		t->held |= s->follow && t->index;
 		return 0;
 	}
 	/* Nothing after an exec is the old image's (BPF stops recording there). */
 	if (t->exec_seen)
 		return 0;
+	if (len >= RP_EVENT_HDR_SIZE && ((struct rp_event *)data)->type == RP_EV_FORK) {
+		on_fork(s, t, (pid_t)((struct rp_event *)data)->ptr);
+		return 0;
+	}
 	if (len >= RP_EVENT_HDR_SIZE && ((struct rp_event *)data)->type == RP_EV_EXEC) {
 		on_exec(s, t, ((struct rp_event *)data)->ts);
 		return RP_BATCH_END;
@@ -738,7 +790,7 @@ static int on_event(void *ctx, void *data, size_t len)
 	}
 	if (s->copyunw && len >= RP_EVENT_HDR_SIZE && (((struct rp_event *)data)->flags & RP_F_COPIED))
 		data = (void *)copyunw__fill(s->copyunw, data, &len);
-	if (t->index)
+	if (t->index != s->primary)
 		data = (void *)as_first_target(s, t, data, &len);
 	if (len >= RP_EVENT_HDR_SIZE)
 		count_stack(s, data);
@@ -826,6 +878,7 @@ static int load_bpf(struct session *s)
 		.layer = s->layer,
 		.use_ga = s->use_ga,
 		.launched = s->launched,
+		.follow_forks = s->follow,
 		.empty_programs = s->opts.empty_programs,
 		.all = s->opts.all,
 		.max_frames = s->opts.max_frames,
@@ -1009,7 +1062,7 @@ static bool target_gone(struct session *s, struct session_target *t)
 	struct pollfd p;
 	int st;
 
-	if (s->launched) {
+	if (s->launched && !t->index) {
 		if (s->child_status >= 0)
 			return true;
 		if (waitpid(s->pid, &st, WNOHANG | WUNTRACED) != s->pid)
@@ -1066,6 +1119,90 @@ static void fill_model_targets(struct session *s)
 	}
 }
 
+/* The process maps an object with the Rust shims. */
+static bool maps_rust(struct session *s, pid_t pid)
+{
+	struct procmaps pm;
+	bool rust = false;
+	size_t i, k;
+
+	if (procmaps__read(pid, &pm))
+		return false;
+	for (i = 0; i < pm.n && !rust; i++)
+		for (k = 0; pm.maps[i].exec && pm.maps[i].path && k < s->objs.n && !rust; k++)
+			rust = !strcmp(s->objs.v[k].obj->path, pm.maps[i].path) &&
+			       elf_object__nshims(s->objs.v[k].obj) > 0;
+	procmaps__free(&pm);
+	return rust;
+}
+
+/* Frames are symbolized in t's layout from now on (the others' moved into it). */
+static void make_primary(struct session *s, struct session_target *t)
+{
+	size_t i;
+
+	s->primary = t->index;
+	s->primary_rust = true;
+	symbolizer__set_pid(s->sym, t->pid);
+	symbolizer__preload(s->sym);
+	read_primary_maps(s);
+	for (i = 0; i < s->nprocs; i++) {
+		free(s->procs[i].x);
+		s->procs[i].x = NULL;
+		s->procs[i].nx = 0;
+		if (s->procs[i].state == TARGET_RUNNING)
+			build_xlate(s, &s->procs[i]);
+	}
+	if (!t->index)
+		return;
+	s->model->target.pid = t->pid;
+	free(s->model->target.exe);
+	s->model->target.exe = xstrdup(t->exe);
+	snprintf(s->model->target.comm, sizeof(s->model->target.comm), "%s", t->comm);
+}
+
+/*
+ * A target forked. With -f its child is a target from now on (BPF made it
+ * one): it gets an index, object tables and a pidfd. Without, the command's
+ * children go unprofiled: said once.
+ */
+static void on_fork(struct session *s, struct session_target *parent, pid_t child)
+{
+	struct session_target *t;
+	char comm[32], exe[PATH_MAX];
+	int err;
+
+	if (!s->follow) {
+		if (s->fork_warned)
+			return;
+		s->fork_warned = true;
+		s->model->forked = xasprintf("%s (pid %d) forked (pid %d): its children are not "
+					     "profiled; -f follows them and what they exec",
+					     parent->comm, parent->pid, child);
+		warn("%s", s->model->forked);
+		return;
+	}
+	if (target_by_pid(s, (uint32_t)child))
+		return;
+	proc_comm(child, comm, sizeof(comm));
+	add_proc(s, child, comm, proc_exe(child, exe, sizeof(exe)));
+	t = &s->procs[s->nprocs - 1];
+	t->pidfd = (int)syscall(SYS_pidfd_open, child, 0);
+	err = probes__add_target(s->probes, child, t->index,
+				 probes__target_recording(s->probes, parent->pid));
+	if (!err && s->dwarf && t->index < RP_MAX_TARGETS)
+		unwinder__add_pid(s->unwinder, child, t->index,
+				  probes__maps_slot(s->probes, t->index));
+	/* Lower layers are probed per process: the child's are its parent's objects. */
+	for (size_t i = 0; !err && s->layer != LAYER_RUST && i < s->nprobed; i++)
+		err = probes__attach_object(s->probes, child, s->objs.v[s->probed[i]].path,
+					    s->objs.v[s->probed[i]].obj);
+	if (err)
+		warn("cannot follow pid %d: %s", child, strerror(-err));
+	build_xlate(s, t);
+	debug("following pid %d, forked by %d", child, parent->pid);
+}
+
 /*
  * Attached, the target exec'd (its old heap is closed): the new program is
  * profiled on. Its objects are probed (those of the old image that it maps
@@ -1080,10 +1217,16 @@ static void follow_exec(struct session *s, struct session_target *t)
 	int err;
 
 	t->exec_seen = false;
-	t->execs++;
-	if (!s->model->exec_from)
-		s->model->exec_from = xstrdup(t->exe);
-	s->model->exec_followed = true;
+	if (s->follow && !t->index && !s->first_exec_seen) {
+		/* The launched command's own exec: its program starts. */
+		s->first_exec_seen = true;
+	} else {
+		t->execs++;
+		/* Under -f a child exec'ing its program is the usual way: no warning. */
+		if (!s->model->exec_from && !s->follow)
+			s->model->exec_from = xstrdup(t->exe);
+		s->model->exec_followed |= !s->follow;
+	}
 	free(t->exe);
 	t->exe = xstrdup(now ? now : "?");
 	proc_comm(t->pid, t->comm, sizeof(t->comm));
@@ -1093,11 +1236,19 @@ static void follow_exec(struct session *s, struct session_target *t)
 		snprintf(s->model->target.comm, sizeof(s->model->target.comm), "%s", t->comm);
 	}
 	rescan_objects(s, true);
+	/* -f: the symbols follow the first process that runs Rust code. */
+	if (s->follow && !s->primary_rust && maps_rust(s, t->pid))
+		make_primary(s, t);
 	err = probes__set_target_recording(s->probes, t->pid, true);
 	if (err)
 		warn("cannot record process %d after its exec: %s", t->pid, strerror(-err));
-	else
+	else if (!s->follow)
 		info("process %d exec'd %s: profiling it on", t->pid, t->exe);
+	else
+		debug("process %d exec'd %s", t->pid, t->exe);
+	/* -f: BPF held it at its exec for this. */
+	if (s->follow)
+		kill(t->pid, SIGCONT);
 }
 
 /* The state of each target; SESSION_DONE when none is running. */
@@ -1124,6 +1275,11 @@ static int look_after_targets(struct session *s)
 		if (t->state == TARGET_RUNNING && t->exec_seen) {
 			follow_exec(s, t);
 			changed = true;
+		}
+		if (t->held) {
+			t->held = false;
+			rescan_objects(s, true);
+			kill(t->pid, SIGCONT);
 		}
 		if (t->state != was && t->pidfd >= 0) {
 			close(t->pidfd);
@@ -1300,11 +1456,16 @@ int session__start(struct session *s)
 	if (!err)
 		err = attach_all(s);
 	if (!err) {
+		/* -f: the children's loaders too, whichever process they become. */
 		for (i = 0; i < s->nprocs; i++)
-			attach_dl_hook(s, s->procs[i].pid);
-		/* Attached: an exec of the target is noticed (not fatal without). */
-		if (!s->launched)
+			attach_dl_hook(s, s->follow ? -1 : s->procs[i].pid);
+		/* Attached (or -f): an exec of a target is noticed (not fatal without). */
+		if (!s->launched || s->follow)
 			s->exec_armed = probes__attach_exec_hook(s->probes);
+		/* Launch mode: forks are followed (-f), or said. */
+		if (s->launched)
+			probes__attach_fork_hook(s->probes);
+		probes__set_stop_tgid(s->probes, s->pid);
 		/* Only as the parent: nobody else waits for the program's stops. */
 		probes__set_stop_on_dlopen(s->probes, s->launched);
 	}
@@ -1337,6 +1498,8 @@ int session__start(struct session *s)
 		sync_at_entry(s);
 	}
 	symbolizer__refresh_maps(s->sym);
+	if (s->shared)
+		read_primary_maps(s);
 	for (i = 1; i < s->nprocs; i++)
 		build_xlate(s, &s->procs[i]);
 	if (s->nprocs == 1)
@@ -1470,6 +1633,8 @@ void session__free(struct session *s)
 	free(s->procs);
 	launch__close(&s->child);
 	free(s->pids);
+	if (s->pmaps_valid)
+		procmaps__free(&s->pmaps);
 	for (i = 0; i < s->nlate; i++)
 		free(s->late[i].path);
 	free(s->late);

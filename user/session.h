@@ -44,6 +44,11 @@ struct session_opts {
 	 * session's one model (session__model).
 	 */
 	bool per_target_models;
+	/*
+	 * Launch mode: the command's children (and what they exec) are targets
+	 * too, each held at its exec until its new program is probed.
+	 */
+	bool follow_forks;
 	enum unwind_mode { UNWIND_AUTO, UNWIND_DWARF, UNWIND_FP, UNWIND_COPY } unwind;
 	enum source_mode source;	/* layer.h */
 	/* Roots searched for separate debug files, NULL-terminated; NULL: default. */
