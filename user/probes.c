@@ -462,6 +462,16 @@ int probes__set_target_recording(struct probes *p, pid_t tgid, bool on)
 	return bpf_map_update_elem(fd, &key, &t, BPF_EXIST) ? -errno : 0;
 }
 
+uint64_t probes__ring_size(const struct probes *p)
+{
+	return ring_size(p->cfg.ring_bytes);
+}
+
+uint32_t probes__copy_bytes(const struct probes *p)
+{
+	return p->skel->rodata->copy_bytes;
+}
+
 uint32_t probes__max_frames(const struct probes *p)
 {
 	return p->skel->rodata->max_frames;

@@ -91,6 +91,9 @@ int probes__attach_unwinder(struct probes *p, struct unwinder *u, size_t rows);
 /* Where the target of this slot says which of its two object tables is current. */
 volatile uint32_t *probes__maps_slot(struct probes *p, uint32_t slot);
 uint32_t probes__max_frames(const struct probes *p);
+/* The ring's size, and the stack bytes each --unwind copy event carries. */
+uint64_t probes__ring_size(const struct probes *p);
+uint32_t probes__copy_bytes(const struct probes *p);
 
 /* Read the ring: poll waits up to timeout_ms; consume reads what is there. */
 int probes__poll(struct probes *p, int timeout_ms);

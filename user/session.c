@@ -702,9 +702,8 @@ static void count_stack(struct session *s, const struct rp_event *e)
 static void check_late_free(struct session *s, const struct rp_event *e, size_t len)
 {
 	uint32_t i, k, n = MIN(e->nframes, (uint32_t)((len - RP_EVENT_HDR_SIZE) / 8));
-	uint64_t v;
 
-	if (e->type != RP_EV_FREE || e->sample_bytes || u64map_get(&s->tracker.live, e->ptr, &v))
+	if (e->type != RP_EV_FREE || e->sample_bytes || live_find(&s->tracker.live, e->ptr))
 		return;
 	for (i = 0; i < n && i < 4; i++) {
 		const char *mod = symbolizer__frame(s->sym, e->frames[i])->module;
@@ -1008,18 +1007,18 @@ static void adapt(struct session *s)
 	st.record_ns = sum[RP_CNT_SAMPLE_NS];
 	st.events = sum[RP_CNT_RECORDED];
 	st.drained = st.drain_ns = st.ring_copies = 0;
-	debug("XXX t=%.1f ms lost %llu recorded %llu sample_bytes %llu", (now - s->model->start_ns) / 1e6, (unsigned long long)sum[RP_CNT_LOST], (unsigned long long)sum[RP_CNT_RECORDED], (unsigned long long)s->skel->bss->sample_bytes);
+	debug("XXX t=%.1f ms lost %llu recorded %llu sample_bytes %llu", (now - s->model->start_ns) / 1e6, (unsigned long long)sum[RP_CNT_LOST], (unsigned long long)sum[RP_CNT_RECORDED], (unsigned long long)probes__sample_bytes(s->probes));
 	if (s->copyunw) {
 		copyunw__cost(s->copyunw, &st.drained, &st.drain_ns);
 		/* Each copy takes its header and copy_bytes, plus the ring's own 8. */
-		st.ring_copies = ring_size(s->opts.ring_bytes) /
-				 (sizeof(struct rp_stack_copy) + s->skel->rodata->copy_bytes + 8);
+		st.ring_copies = probes__ring_size(s->probes) /
+				 (sizeof(struct rp_stack_copy) + probes__copy_bytes(s->probes) + 8);
 	}
 	/* --unwind copy: BPF switched to sampling itself, the ring half full. */
-	if (s->adaptive && !s->sampler.interval && s->skel->bss->sample_bytes) {
+	if (s->adaptive && !s->sampler.interval && probes__sample_bytes(s->probes)) {
 		debug("sampling interval: %llu bytes, set in BPF (the ring is half full)",
-		      (unsigned long long)s->skel->bss->sample_bytes);
-		sampler__follow(&s->sampler, s->skel->bss->sample_bytes);
+		      (unsigned long long)probes__sample_bytes(s->probes));
+		sampler__follow(&s->sampler, probes__sample_bytes(s->probes));
 		m->mode.sampled = true;
 	}
 	/* Not adaptive: the sampler measures the interval in force, never changes it. */

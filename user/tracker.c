@@ -413,24 +413,34 @@ void tracker__close_all(struct tracker *t)
 	live_table_free(&t->live);
 }
 
+struct some {
+	uint64_t mask, value;
+	uint64_t *ptrs;
+	size_t n, cap;
+};
+
+static void pick_one(void *ctx, uint64_t ptr, const struct live_alloc *a)
+{
+	struct some *s = ctx;
+
+	if ((ptr & s->mask) == s->value) {
+		ARR_RESERVE(s->ptrs, s->cap, s->n + 1);
+		s->ptrs[s->n++] = ptr;
+	}
+}
+
 void tracker__close_some(struct tracker *t, uint64_t mask, uint64_t value)
 {
-	uint64_t *ptrs = NULL, ptr, idx;
-	size_t i = 0, n = 0, cap = 0;
+	struct some s = { mask, value, NULL, 0, 0 };
+	struct live_alloc a;
+	size_t i;
 
-	while (u64map_next(&t->live, &i, &ptr, &idx))
-		if ((ptr & mask) == value) {
-			ARR_RESERVE(ptrs, cap, n + 1);
-			ptrs[n++] = ptr;
-		}
-	for (i = 0; i < n; i++) {
-		if (!u64map_del(&t->live, ptrs[i], &idx))
-			continue;
-		close_one(t->model, ptrs[i], &t->pool[idx]);
-		live_release(t, idx);
-	}
+	tracker__visit_live(t, pick_one, &s);
+	for (i = 0; i < s.n; i++)
+		if (live_remove(&t->live, s.ptrs[i], &a))
+			close_one(t->model, s.ptrs[i], &a);
 	t->model->weight = 0;
-	free(ptrs);
+	free(s.ptrs);
 }
 
 struct fill {
