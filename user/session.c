@@ -108,7 +108,7 @@ struct session {
 	uint32_t batch_events;
 	bool draining;		/* probes removed: read the ring to its end */
 	bool exec_armed;	/* attached: an execve of a target ends its capture */
-	uint8_t evbuf[sizeof(struct rp_event)];
+	struct rp_event evbuf;	
 	/*
 	 * Attached: objects probed after the start (dlopen), and the frees seen
 	 * in them of allocations never seen (made before their probes were in).
@@ -441,7 +441,7 @@ static uint64_t xlate_pc(struct session_target *t, uint64_t pc)
 static const void *as_first_target(struct session *s, struct session_target *t,
 				   const void *data, size_t *len)
 {
-	struct rp_event *e = (struct rp_event *)s->evbuf;
+	struct rp_event *e = &s->evbuf;
 	uint32_t i, n;
 
 	if (t->index == s->primary || *len > sizeof(s->evbuf) || *len < RP_EVENT_HDR_SIZE)
@@ -1169,6 +1169,7 @@ static void on_fork(struct session *s, struct session_target *parent, pid_t chil
 {
 	struct session_target *t;
 	char comm[32], exe[PATH_MAX];
+	pid_t ppid = parent->pid;	/* procs moves as it grows */
 	int err;
 
 	if (!s->follow) {
@@ -1187,8 +1188,9 @@ static void on_fork(struct session *s, struct session_target *parent, pid_t chil
 	add_proc(s, child, comm, proc_exe(child, exe, sizeof(exe)));
 	t = &s->procs[s->nprocs - 1];
 	t->pidfd = (int)syscall(SYS_pidfd_open, child, 0);
+	/* Its slot; recording stays as BPF set it (its parent's, or off at its exec). */
 	err = probes__add_target(s->probes, child, t->index,
-				 probes__target_recording(s->probes, parent->pid));
+				 probes__target_recording(s->probes, child));
 	if (!err && s->dwarf && t->index < RP_MAX_TARGETS)
 		unwinder__add_pid(s->unwinder, child, t->index,
 				  probes__maps_slot(s->probes, t->index));
@@ -1199,7 +1201,7 @@ static void on_fork(struct session *s, struct session_target *parent, pid_t chil
 	if (err)
 		warn("cannot follow pid %d: %s", child, strerror(-err));
 	build_xlate(s, t);
-	debug("following pid %d, forked by %d", child, parent->pid);
+	debug("following pid %d, forked by %d", child, ppid);
 }
 
 /*
@@ -1269,6 +1271,7 @@ static int look_after_targets(struct session *s)
 			s->draining = true;
 			probes__consume(s->probes);
 			s->draining = false;
+			t = &s->procs[i];	/* a fork read there may have moved procs */
 			on_exec(s, t, 0);
 		}
 		if (t->state == TARGET_RUNNING && t->exec_seen) {
@@ -1530,7 +1533,7 @@ int session__stop(struct session *s)
 		s->draining = true;
 		probes__consume(s->probes);
 		s->draining = false;
-		on_exec(s, t, 0);
+		on_exec(s, &s->procs[i], 0);
 	}
 
 	probes__set_recording(s->probes, false);

@@ -106,7 +106,10 @@ uint64_t session__start_ns(struct session *s);
 /* The model every target records into (without per_target_models). */
 struct model *session__model(struct session *s);
 
-/* The targets, in the order they were added (one launched command: one). */
+/*
+ * The targets, in the order they were added (one launched command: one).
+ * A target pointer is valid until the next session__poll or __add_target.
+ */
 size_t session__ntargets(struct session *s);
 struct session_target *session__target(struct session *s, size_t i);
 
