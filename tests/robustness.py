@@ -461,8 +461,12 @@ def test_exec_in_attach_mode_closes_old_heap():
     t = d["totals"]
     eq(t["closed_by_exec"], live, "closed by exec")
     eq(t["closed_by_exec_bytes"], nbytes, "bytes closed by exec")
-    eq(t["live_allocs"], 0, "live allocations reported")
-    eq(sum(s["live"] for s in d["sites"]), 0, "live at sites")
+    # Nothing of the old image is live; the new program's runtime may keep a
+    # block or two from its start-up, if rsprobe was quicker than it.
+    eq(sum(s["live"] for s in d["sites"] if s["function"].startswith("execs::")), 0,
+       "live at the fixture's own sites")
+    eq(t["live_allocs"], sum(s["live"] for s in d["sites"]), "live allocations are sites'")
+    check(t["live_allocs"] <= 4, "live allocations reported: %d" % t["live_allocs"])
     eq(t["unknown_frees"], 0, "unknown frees")
     old = [s for s in d["sites"] if s["function"] == "execs::main"]
     eq(sum(s["allocs"] for s in old), 2 * n, "the old image's calls (execs::main)")
