@@ -95,7 +95,7 @@ else
 	# flipped with text_poke_bp; perf_sched_events does it whenever a task's
 	# perf event, such as a uprobe's, comes and goes). Seen on Debian's 6.12:
 	# "Oops: int3" in __schedule, in 3 of 6 multi-threaded runs against 0 of
-	# 7 single-threaded. On 2 busy host cores the suite took 10-20% longer.
+	# 8 single-threaded. On 2 host cores the suite is no slower for it.
 	case ${RSPROBE_VM_TCG:-single} in
 	single | multi) ;;
 	*) die "RSPROBE_VM_TCG must be single or multi" ;;
