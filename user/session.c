@@ -1007,7 +1007,6 @@ static void adapt(struct session *s)
 	st.record_ns = sum[RP_CNT_SAMPLE_NS];
 	st.events = sum[RP_CNT_RECORDED];
 	st.drained = st.drain_ns = st.ring_copies = 0;
-	debug("XXX t=%.1f ms lost %llu recorded %llu sample_bytes %llu", (now - s->model->start_ns) / 1e6, (unsigned long long)sum[RP_CNT_LOST], (unsigned long long)sum[RP_CNT_RECORDED], (unsigned long long)probes__sample_bytes(s->probes));
 	if (s->copyunw) {
 		copyunw__cost(s->copyunw, &st.drained, &st.drain_ns);
 		/* Each copy takes its header and copy_bytes, plus the ring's own 8. */
@@ -1040,7 +1039,6 @@ static void read_counters(struct session *s)
 
 	sum_counters(s, sum);
 	s->model->totals.lost_events = sum[RP_CNT_LOST] + sum[RP_CNT_PENDING_FULL];
-	debug("XXX lost %llu pending_full %llu", (unsigned long long)sum[RP_CNT_LOST], (unsigned long long)sum[RP_CNT_PENDING_FULL]);
 	if (s->copyunw) {
 		uint64_t n, ns;
 
