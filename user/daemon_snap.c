@@ -90,7 +90,7 @@ int snap_read(const char *path, struct metrics_snap *s)
 {
 	FILE *f = fopen(path, "re");
 	uint32_t hdr[3];
-	uint64_t pid;
+	uint64_t pid = 0;
 	size_t i;
 	bool ok;
 	int k;
