@@ -278,12 +278,20 @@ static int unwind_step(__u32 i, void *arg)
 static __always_inline bool unwind_dwarf(struct pt_regs *ctx, struct rp_event *e, __u64 *win,
 					 __u32 tslot)
 {
-	__u32 slot;
+	__u32 slot, i = tslot;
 	struct unwind_ctx u = {};
 
 	if (!use_dwarf || tslot >= RP_MAX_TARGETS)
 		return false;
-	slot = 2 * tslot + (maps_slot[tslot & (RP_MAX_TARGETS - 1)] & 1);
+	/*
+	 * The compiler drops a mask it knows to be redundant after the check
+	 * above, and a verifier before 6.2 or so loses the bound of a value
+	 * reloaded from the stack: the mask is applied where it cannot be
+	 * dropped, to the very register that indexes.
+	 */
+	barrier_var(i);
+	i &= RP_MAX_TARGETS - 1;
+	slot = 2 * i + (maps_slot[i] & 1);
 	u.mt = bpf_map_lookup_elem(&unwind_maps, &slot);
 	if (!u.mt || !u.mt->n)
 		return false;
