@@ -371,3 +371,26 @@ void layer_choice__free(struct layer_choice *c)
 	free(c->error);
 	memset(c, 0, sizeof(*c));
 }
+
+enum unwind_mode layer__unwinding(enum unwind_mode asked, bool have_bpf_loop, const char **why)
+{
+	*why = NULL;
+	if (have_bpf_loop)
+		return asked == UNWIND_AUTO ? UNWIND_DWARF : asked;
+	switch (asked) {
+	case UNWIND_AUTO:
+		/*
+		 * The kernel's frame-pointer walk stops after a frame or two in
+		 * a build without frame pointers: the copy gives whole stacks.
+		 */
+		*why = "this kernel has no bpf_loop (Linux 5.17): stacks are unwound in userspace "
+		       "from a copy of the stack (--unwind copy)";
+		return UNWIND_COPY;
+	case UNWIND_DWARF:
+		*why = "DWARF unwinding in BPF needs bpf_loop (Linux 5.17 or later): "
+		       "stacks are unwound in userspace from a copy of the stack (--unwind copy)";
+		return UNWIND_COPY;
+	default:
+		return asked;
+	}
+}

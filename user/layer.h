@@ -19,6 +19,9 @@ enum source_mode {
 	SOURCE_AUTO, SOURCE_RUST, SOURCE_LIBC, SOURCE_JEMALLOC, SOURCE_MIMALLOC
 };
 
+/* How stacks are unwound (--unwind). */
+enum unwind_mode { UNWIND_AUTO, UNWIND_DWARF, UNWIND_FP, UNWIND_COPY };
+
 /* Who the target is, for the messages. */
 struct layer_target {
 	const char *exe;
@@ -51,5 +54,12 @@ char *layer__unprobeable(const struct elf_object *o);
 char *layer__probe_points(const struct elf_object *o);
 /* The functions of a lower layer an object defines (0: none). */
 bool layer__defines(enum layer l, const struct elf_object *o);
+
+/*
+ * The unwinding a session uses for what was asked, on a kernel with or
+ * without bpf_loop (Linux 5.17, which the DWARF walk in BPF needs). Never
+ * UNWIND_AUTO. *why: a line worth saying about the choice, or NULL.
+ */
+enum unwind_mode layer__unwinding(enum unwind_mode asked, bool have_bpf_loop, const char **why);
 
 #endif

@@ -827,17 +827,22 @@ static int drain(struct session *s, int timeout_ms, uint64_t budget_ns, uint64_t
 #define UNWIND_SPARE_ROWS (1u << 20)
 
 /*
- * Decide how stacks are unwound and size the unwind tables: DWARF needs
- * bpf_loop (Linux 5.17); otherwise, or with --unwind fp, frame pointers.
+ * Decide how stacks are unwound (layer__unwinding) and size the unwind
+ * tables.
  */
 static size_t plan_unwinding(struct session *s)
 {
 	const char *paths[RP_MAX_MAPS];
 	struct procmaps pm = {};
 	size_t i, n = 0, rows;
-	bool have_loop = probes__have_bpf_loop();
+	const char *why;
+	enum unwind_mode mode = layer__unwinding(s->opts.unwind, probes__have_bpf_loop(), &why);
 
-	if (s->opts.unwind == UNWIND_COPY) {
+	if (why && s->opts.unwind == UNWIND_AUTO)
+		info("%s", why);
+	else if (why)
+		warn("%s", why);
+	if (mode == UNWIND_COPY) {
 		s->dwarf = false;
 		s->copyunw = copyunw__new(s->pid, s->opts.max_frames);
 		if (!s->copyunw)
@@ -847,9 +852,7 @@ static size_t plan_unwinding(struct session *s)
 			copyunw__refresh(s->copyunw);
 		return 1;
 	}
-	s->dwarf = s->opts.unwind != UNWIND_FP && have_loop;
-	if (s->opts.unwind == UNWIND_DWARF && !have_loop)
-		warn("DWARF unwinding needs bpf_loop (Linux 5.17 or later): using frame pointers");
+	s->dwarf = mode == UNWIND_DWARF;
 	if (!s->dwarf)
 		return 1;
 	if (s->launched) {

@@ -49,7 +49,7 @@ struct session_opts {
 	 * too, each held at its exec until its new program is probed.
 	 */
 	bool follow_forks;
-	enum unwind_mode { UNWIND_AUTO, UNWIND_DWARF, UNWIND_FP, UNWIND_COPY } unwind;
+	enum unwind_mode unwind;	/* layer.h */
 	enum source_mode source;	/* layer.h */
 	/* Roots searched for separate debug files, NULL-terminated; NULL: default. */
 	const char *const *debug_roots;

@@ -223,6 +223,24 @@ static void test_probe_points(void)
 	CHECK(!layer__defines(LAYER_RUST, &exe));
 }
 
+/* What each --unwind gives with and without bpf_loop. */
+static void test_unwinding(void)
+{
+	const char *why;
+
+	CHECK(layer__unwinding(UNWIND_AUTO, true, &why) == UNWIND_DWARF && !why);
+	CHECK(layer__unwinding(UNWIND_DWARF, true, &why) == UNWIND_DWARF && !why);
+	CHECK(layer__unwinding(UNWIND_FP, true, &why) == UNWIND_FP && !why);
+	CHECK(layer__unwinding(UNWIND_COPY, true, &why) == UNWIND_COPY && !why);
+	/* Without it, whole stacks still: copied, unwound in userspace. */
+	CHECK(layer__unwinding(UNWIND_AUTO, false, &why) == UNWIND_COPY);
+	CHECK(why && strstr(why, "bpf_loop") && strstr(why, "--unwind copy"));
+	CHECK(layer__unwinding(UNWIND_DWARF, false, &why) == UNWIND_COPY && why);
+	/* Frame pointers asked for: frame pointers, said nothing. */
+	CHECK(layer__unwinding(UNWIND_FP, false, &why) == UNWIND_FP && !why);
+	CHECK(layer__unwinding(UNWIND_COPY, false, &why) == UNWIND_COPY && !why);
+}
+
 int main(void)
 {
 	RUN(test_shims_in_use_are_probed);
@@ -233,5 +251,6 @@ int main(void)
 	RUN(test_unprobeable_shim);
 	RUN(test_not_rust_is_refused);
 	RUN(test_probe_points);
+	RUN(test_unwinding);
 	CHECK_DONE();
 }
