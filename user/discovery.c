@@ -5,7 +5,6 @@
  * an allocator may be.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,23 +45,13 @@ void proc_comm(pid_t pid, char *buf, size_t len)
 /* A zombie or a kernel thread has no memory to profile: say which. */
 int proc_check_user(pid_t pid)
 {
-	char fn[64], buf[1024], state = 0, *p;
+	char buf[1024], state = 0;
 	unsigned int flags = 0;
-	ssize_t n;
-	int fd;
+	const char *p;
 
-	snprintf(fn, sizeof(fn), "/proc/%d/stat", pid);
-	fd = open(fn, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	/* "pid (comm) state ppid pgrp session tty tpgid flags": comm may hold anything. */
-	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 1, " %c %*d %*d %*d %*d %*d %u", &state, &flags) != 2)
+	/* "state ppid pgrp session tty tpgid flags" */
+	p = proc_stat_fields(pid, buf, sizeof(buf));
+	if (!p || sscanf(p, " %c %*d %*d %*d %*d %*d %u", &state, &flags) != 2)
 		return 0;
 	if (state == 'Z' || state == 'X') {
 		warn("process %d has exited (a zombie its parent has not reaped): nothing to profile",

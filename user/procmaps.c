@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,26 @@
 
 #include "procmaps.h"
 #include "util.h"
+
+const char *proc_stat_fields(pid_t pid, char *buf, size_t len)
+{
+	char fn[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(fn, sizeof(fn), "/proc/%d/stat", pid);
+	fd = open(fn, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n <= 0)
+		return NULL;
+	buf[n] = 0;
+	/* "pid (comm) state ...": fields start after the last ')'. */
+	buf = strrchr(buf, ')');
+	return buf ? buf + 1 : NULL;
+}
 
 int procmaps__parse(FILE *f, struct procmaps *pm)
 {

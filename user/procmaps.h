@@ -44,6 +44,13 @@ uint64_t procmaps__view_read_ns(const struct procmaps *pm);
 /* Reads of /proc/PID/maps made for views, for tests and -v. */
 uint64_t procmaps__view_reads(void);
 
+/*
+ * /proc/PID/stat read into buf: a pointer to its fields after the command
+ * name (which may hold anything, ')' included), i.e. to " STATE PPID ...",
+ * field 3 on; NULL when the process is gone or the file is malformed.
+ */
+const char *proc_stat_fields(pid_t pid, char *buf, size_t len);
+
 /* Path to open a file the target maps, through its root (containers). */
 char *proc_path(pid_t pid, const char *path);
 /* The mapping of the file at path, an executable one if there is one. */

@@ -12,6 +12,7 @@
 
 #include "elfobj.h"
 #include "procmatch.h"
+#include "procmaps.h"
 #include "util.h"
 
 void procmatch__init(struct procmatch *pm)
@@ -33,30 +34,13 @@ void procmatch__free(struct procmatch *pm)
 /* Field 22 of /proc/PID/stat: when the process started, in clock ticks since boot. */
 static uint64_t start_time(pid_t pid)
 {
-	char fn[64], buf[1024], *p;
-	unsigned long long st = 0;
-	ssize_t n;
-	int fd, i;
+	char buf[1024];
+	const char *p = proc_stat_fields(pid, buf, sizeof(buf));
+	int i;
 
-	snprintf(fn, sizeof(fn), "/proc/%d/stat", pid);
-	fd = open(fn, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	/* The comm may hold anything, ')' included: fields start after the last one. */
-	p = strrchr(buf, ')');
-	if (!p)
-		return 0;
-	p++;
 	for (i = 3; i < 22 && p; i++)
 		p = strchr(p + 1, ' ');
-	if (p)
-		st = strtoull(p + 1, NULL, 10);
-	return st;
+	return p ? strtoull(p + 1, NULL, 10) : 0;
 }
 
 /* Who the process is now: PID, start and executable; 0 for none (gone, a kernel thread). */

@@ -4,9 +4,12 @@
  * whichever path; a file replaced in place gets a new entry; released
  * entries are kept up to OBJCACHE_KEEP; each part is read once. The files
  * are this test program, copies of it, /bin/true and small text files.
- * And the shared views of /proc/PID/maps.
+ * And the shared views of /proc/PID/maps, and the fields of /proc/PID/stat.
  */
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -271,6 +274,37 @@ static void test_maps_view(void)
 	CHECK(procmaps__view(0x7ffffff0, 0) == NULL);
 }
 
+/* /proc/PID/stat of a child whose name holds ") Z 1 (": its fields all the same. */
+static void test_stat_fields(void)
+{
+	char buf[1024];
+	const char *p;
+	int ppid = 0, fds[2];
+	char state = 0, c;
+	pid_t pid;
+
+	CHECK(pipe(fds) == 0);
+	pid = fork();
+	if (pid == 0) {
+		prctl(PR_SET_NAME, "a) Z 1 (b)");
+		c = 1;
+		if (write(fds[1], &c, 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	CHECK(read(fds[0], &c, 1) == 1);
+	p = proc_stat_fields(pid, buf, sizeof(buf));
+	CHECK(p && sscanf(p, " %c %d", &state, &ppid) == 2);
+	CHECK(state == 'S' || state == 'R');
+	CHECK_U64(ppid, getpid());
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	CHECK(proc_stat_fields(pid, buf, sizeof(buf)) == NULL);
+	close(fds[0]);
+	close(fds[1]);
+}
+
 int main(int argc, char **argv)
 {
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -286,6 +320,7 @@ int main(int argc, char **argv)
 	RUN(test_parts_once);
 	RUN(test_shared_by_readers);
 	RUN(test_maps_view);
+	RUN(test_stat_fields);
 	rmdir(tmpdir);
 	CHECK_DONE();
 }
