@@ -13,7 +13,6 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +30,6 @@
 #include "rsprobe.h"
 #include "util.h"
 
-#define EXIT_USAGE 2
 #define MAX_CHILDREN 1024
 /* SIGTERM: how long targets' processes get to detach and flush. */
 #define STOP_GRACE_NS (15 * 1000000000ULL)
@@ -103,33 +101,6 @@ static const char daemon_usage[] =
 "CAP_PERFMON and CAP_SYS_PTRACE (scripts/rsprobe.service). Exit status: 0,\n"
 "1 on a runtime error, 2 on a usage error.\n";
 
-static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-
-static void usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("rsprobe daemon: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs(" (see rsprobe daemon --help)\n", stderr);
-	exit(EXIT_USAGE);
-}
-
-static uint64_t parse_uint(const char *opt, const char *arg, uint64_t max)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(arg, &end, 10);
-	if (errno || end == arg || *end || arg[0] == '-' || v > max)
-		usage_error("%s: expected a whole number up to %llu, got '%s'", opt,
-			    (unsigned long long)max, arg);
-	return v;
-}
-
 static double parse_pct(const char *opt, const char *arg)
 {
 	char *end;
@@ -191,6 +162,7 @@ static void parse_args(int argc, char **argv, struct daemon_opts *o)
 	const char *why;
 	int opt, err;
 
+	rp_usage_prog = "rsprobe daemon";
 	o->max_overhead = DAEMON_DEFAULT_OVERHEAD;
 	o->metrics_top = METRICS_DEFAULT_TOP;
 	o->export_interval_ns = DAEMON_DEFAULT_EXPORT_SECS * 1000000000ULL;

@@ -21,7 +21,6 @@
 #include "symbolize.h"
 #include "util.h"
 
-#define EXIT_USAGE 2
 #define MAX_OUTPUTS 16
 #define MAX_DEBUG_DIRS 8
 #define MAX_PIDS 64
@@ -152,33 +151,6 @@ static const char usage_text[] =
 "ring buffer (5.8 or later; 5.17 or later for DWARF unwinding). Exit status:\n"
 "0, 1 on a runtime error, 2 on a usage error, or the command's status in\n"
 "launch mode.\n";
-
-static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-
-static void usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("rsprobe: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs(" (see rsprobe --help)\n", stderr);
-	exit(EXIT_USAGE);
-}
-
-static uint64_t parse_uint(const char *opt, const char *arg, uint64_t max)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(arg, &end, 10);
-	if (errno || end == arg || *end || arg[0] == '-' || v > max)
-		usage_error("%s: expected a whole number up to %llu, got '%s'", opt,
-			    (unsigned long long)max, arg);
-	return v;
-}
 
 static uint64_t parse_secs(const char *opt, const char *arg)
 {

@@ -14,6 +14,32 @@
 #include "util.h"
 
 int rp_verbosity = 1;
+const char *rp_usage_prog = "rsprobe";
+
+void usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", rp_usage_prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see %s --help)\n", rp_usage_prog);
+	exit(EXIT_USAGE);
+}
+
+uint64_t parse_uint(const char *opt, const char *arg, uint64_t max)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(arg, &end, 10);
+	if (errno || end == arg || *end || arg[0] == '-' || v > max)
+		usage_error("%s: expected a whole number up to %llu, got '%s'", opt,
+			    (unsigned long long)max, arg);
+	return v;
+}
 
 /* Messages name the target's files and processes: control bytes made visible. */
 static void vlog(const char *prefix, const char *fmt, va_list ap)

@@ -48,6 +48,17 @@ char *name_cap(char *s);
 #define RP_FILE_MAX (16ULL << 30)
 int rp_open_file(const char *path);
 
+/*
+ * Command-line errors: "PROG: what is wrong (see PROG --help)" on stderr, one
+ * line, and exit status 2. PROG is rp_usage_prog ("rsprobe" unless a
+ * subcommand says otherwise).
+ */
+#define EXIT_USAGE 2
+extern const char *rp_usage_prog;
+void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* A whole number from 0 to max given to option opt, or a usage error. */
+uint64_t parse_uint(const char *opt, const char *arg, uint64_t max);
+
 uint64_t mono_ns(void);
 uint64_t hash_bytes(const void *p, size_t n);
 static inline uint64_t hash_u64(uint64_t x)
