@@ -13,7 +13,7 @@ build() {
 	local dst=$1 src=$2
 	shift 2
 	if [ ! -e "$dst" ] || [ "$src" -nt "$dst" ] || [ "$here/fixtures/counting.rs" -nt "$dst" ] ||
-	   [ "$here/fixtures/counts_at_exit.rs" -nt "$dst" ]; then
+	   [ "$here/fixtures/counts_at_exit.rs" -nt "$dst" ] || [ "$here/fixtures/rawio.rs" -nt "$dst" ]; then
 		"$rustc" --edition 2021 "$@" -o "$dst.tmp" "$src"
 		mv "$dst.tmp" "$dst"
 	fi
