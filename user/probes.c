@@ -5,10 +5,13 @@
  * the BPF source rebuilds this file only.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -23,6 +26,9 @@ struct probes {
 	struct rsprobe_bpf *skel;
 	struct bpf_link **links;
 	size_t nlinks, links_cap;
+	bool multi;			/* probes as uprobe_multi links (6.6 on) */
+	int *mlinks;			/* their fds */
+	size_t nmlinks, mlinks_cap;
 	struct bpf_link *entry_link;	/* launch: stop at the entry point */
 	struct bpf_link *exec_link;	/* behind a proxy: stop where an exec begins */
 	struct ring_buffer *rb;
@@ -49,12 +55,88 @@ static void keep_link(struct probes *p, struct bpf_link *l)
 	p->links[p->nlinks++] = l;
 }
 
+/*
+ * BPF_LINK_CREATE of a uprobe_multi link (Linux 6.6 on), by hand: the
+ * libbpf we build with predates it. The layout is the kernel's ABI.
+ */
+#define RP_TRACE_UPROBE_MULTI 48
+#define RP_F_UPROBE_MULTI_RETURN 1U
+
+struct uprobe_multi_attr {
+	uint32_t prog_fd, target_fd, attach_type, flags;
+	uint64_t path, offsets, ref_ctr_offsets, cookies;
+	uint32_t cnt, multi_flags, pid, pad;
+};
+
+static int uprobe_multi_link(int prog_fd, const char *path, uint64_t off, uint64_t cookie,
+			     bool ret, int pid)
+{
+	struct uprobe_multi_attr a = {
+		.prog_fd = (uint32_t)prog_fd,
+		.attach_type = RP_TRACE_UPROBE_MULTI,
+		.path = (uint64_t)(uintptr_t)path,
+		.offsets = (uint64_t)(uintptr_t)&off,
+		.cookies = (uint64_t)(uintptr_t)&cookie,
+		.cnt = 1,
+		.multi_flags = ret ? RP_F_UPROBE_MULTI_RETURN : 0,
+		.pid = (uint32_t)pid,
+	};
+
+	return (int)syscall(__NR_bpf, BPF_LINK_CREATE, &a, sizeof(a));
+}
+
+/* A probe for whichever process (pid -1, as perf events take it): 0 here. */
+static int multi_link(int prog_fd, const char *path, uint64_t off, uint64_t cookie, bool ret,
+		      pid_t pid)
+{
+	return uprobe_multi_link(prog_fd, path, off, cookie, ret, pid > 0 ? pid : 0);
+}
+
+/*
+ * Whether this kernel has uprobe_multi links that filter by process: a
+ * trivial program of that attach type, linked to "/" (not a file: EBADF
+ * where the link type exists) and then with an invalid PID (EINVAL where
+ * the filter is the process's; the first version filtered by thread).
+ */
+static bool uprobe_multi_works(void)
+{
+	LIBBPF_OPTS(bpf_prog_load_opts, lo, .expected_attach_type = RP_TRACE_UPROBE_MULTI);
+	struct bpf_insn insns[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	bool ok = false;
+	int fd, l;
+
+	fd = bpf_prog_load(BPF_PROG_TYPE_KPROBE, NULL, "GPL", insns, ARRAY_SIZE(insns), &lo);
+	if (fd < 0)
+		return false;
+	l = uprobe_multi_link(fd, "/", 0, 0, false, 0);
+	if (l < 0 && errno == EBADF) {
+		l = uprobe_multi_link(fd, "/", 0, 0, false, -1);
+		ok = l < 0 && errno == EINVAL;
+	}
+	if (l >= 0)
+		close(l);
+	close(fd);
+	return ok;
+}
+
 static int attach_cookie(struct probes *p, struct bpf_program *prog, pid_t pid, const char *path,
 			 uint64_t off, bool ret, uint64_t cookie)
 {
 	LIBBPF_OPTS(bpf_uprobe_opts, uo, .retprobe = ret, .bpf_cookie = cookie);
 	struct bpf_link *l;
 
+	if (p->multi) {
+		int fd = multi_link(bpf_program__fd(prog), path, off, cookie, ret, pid);
+
+		if (fd < 0)
+			return -errno;
+		ARR_RESERVE(p->mlinks, p->mlinks_cap, p->nmlinks + 1);
+		p->mlinks[p->nmlinks++] = fd;
+		return 0;
+	}
 	l = bpf_program__attach_uprobe_opts(prog, pid, path, off, &uo);
 	if (!l)
 		return -errno;
@@ -277,13 +359,36 @@ bool probes__entry_armed(const struct probes *p)
 	return p && p->entry_link;
 }
 
+static void *close_link(void *fd)
+{
+	close((int)(intptr_t)fd);
+	return NULL;
+}
+
+/*
+ * Each uprobe link's removal waits for a grace period once its breakpoint
+ * is gone, and the target keeps trapping on the probes not yet removed:
+ * uprobe_multi links are closed all at once, each by a thread of its own,
+ * so that every breakpoint goes at the start and the waits overlap. (Perf
+ * event uprobes are removed under one kernel lock: one after the other.)
+ */
 void probes__detach_all(struct probes *p)
 {
-	size_t i;
+	pthread_t tids[64];
+	size_t i, n = 0;
 
 	if (!p)
 		return;
 	probes__disarm_entry(p);
+	for (i = 0; i < p->nmlinks; i++)
+		if (n == ARRAY_SIZE(tids) ||
+		    pthread_create(&tids[n], NULL, close_link, (void *)(intptr_t)p->mlinks[i]))
+			close(p->mlinks[i]);
+		else
+			n++;
+	for (i = 0; i < n; i++)
+		pthread_join(tids[i], NULL);
+	p->nmlinks = 0;
 	for (i = 0; i < p->nlinks; i++)
 		bpf_link__destroy(p->links[i]);
 	p->nlinks = 0;
@@ -361,6 +466,17 @@ struct probes *probes__load(const struct probes_config *c, probes_event_fn fn, v
 		return NULL;
 	}
 	disable_unused(p);
+	p->multi = uprobe_multi_works();
+	if (p->multi) {
+		struct bpf_program *prog;
+
+		/* Every probe but the launch's stop at the entry point (a perf event). */
+		bpf_object__for_each_program(prog, k->obj)
+			if (bpf_program__type(prog) == BPF_PROG_TYPE_KPROBE &&
+			    strcmp(bpf_program__name(prog), "entry_stop"))
+				bpf_program__set_expected_attach_type(prog, RP_TRACE_UPROBE_MULTI);
+	}
+	debug("probes: %s", p->multi ? "uprobe_multi links" : "perf event uprobes");
 	k->rodata->empty_programs = c->empty_programs;
 	k->rodata->use_dwarf = c->dwarf;
 	k->rodata->copy_stack = c->copy;
@@ -559,6 +675,7 @@ void probes__free(struct probes *p)
 		return;
 	probes__detach_all(p);
 	free(p->links);
+	free(p->mlinks);
 	free(p->attached);
 	ring_buffer__free(p->rb);
 	rsprobe_bpf__destroy(p->skel);
