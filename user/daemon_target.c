@@ -26,16 +26,26 @@
 
 /*
  * The overhead budget covers the traps too: every allocator call traps into
- * the kernel while the probes are attached, whatever is recorded. Each
- * period the traps' cost (measured at start-up, trapcost.h, times the calls
- * counted) is compared with the target's own CPU time (of a tenth of one
- * CPU at least, as the sampler does); beyond the budget the probes are
- * attached in windows: on for duty x DUTY_PERIOD, off for the rest.
+ * the kernel while the probes are attached, whatever is recorded. While
+ * attached, the governor compares the traps' cost (measured at start-up,
+ * trapcost.h, times the calls the BPF counters saw) with the target's own
+ * CPU time (of a tenth of one CPU at least, as the sampler does); beyond the
+ * budget the probes are attached in windows. The windows are paid for as
+ * credit: the target's CPU time (again of a tenth of a CPU at least) times
+ * the budget. A window's traps are owed once it closes; the next one opens
+ * once the credit covers that debt and the next window's expected cost.
+ *
+ * The first window is a measurement: it closes as soon as GOV_MIN_CALLS
+ * calls (or GOV_PERIOD_NS) show the traps beyond the budget, so a busy
+ * target pays milliseconds of traps, not a window, before the first off
+ * time. A target whose calls fit stays attached all along.
  */
-#define GOV_FIRST_NS 100000000ULL	/* the first look, soon after attaching */
+#define GOV_FIRST_NS 5000000ULL	/* the first look, at the earliest */
+#define GOV_MIN_CALLS 2000	/* ... once this many calls tell the rate */
 #define GOV_PERIOD_NS 1000000000ULL
+#define GOV_POLL_FIRST_MS 2	/* the session polled this often until the first look */
 #define DUTY_MIN 0.001
-#define WINDOW_MIN_NS 200000000ULL	/* attaching costs: no window shorter */
+#define WINDOW_MIN_NS 200000000ULL	/* a window, the first one aside, lasts this long at least */
 #define OFF_MAX_NS (600 * 1000000000ULL)
 
 struct target_ctx {
@@ -58,6 +68,12 @@ struct target_ctx {
 	uint64_t gov_ns, gov_cpu, gov_calls, gov_returns;
 	bool gov_first;		/* the next look is the window's first */
 	uint64_t last_on_ns;	/* how long the last window was on */
+	unsigned int nwindows;	/* windows closed */
+	/* The budget's account, in ns of the target's CPU: credit minus traps. */
+	double credit_ns;
+	uint64_t win_cpu;	/* the target's CPU time as the window opened */
+	uint64_t win_stop_ns;	/* when its probes began to go */
+	double trap_rate;	/* traps' ns per ns attached, in the last window */
 };
 
 static double duty_now(const struct target_ctx *c, bool attached)
@@ -121,6 +137,32 @@ static void write_snapshot(struct session *s, struct target_ctx *c)
 	metrics_snap_free(&snap);
 }
 
+/* The target's CPU time since the last reading, as the budget counts it. */
+static double credit_base(struct target_ctx *c, uint64_t *cpu_prev, uint64_t wall)
+{
+	uint64_t cpu = sampler__target_cpu_ns(&c->cpu);
+	double base = (double)(cpu - MIN(cpu, *cpu_prev));
+
+	*cpu_prev = cpu;
+	return MAX(base, (double)wall * SAMPLER_CPU_FLOOR);
+}
+
+/* A window's traps, owed; its share of the target's own CPU time, credited. */
+static void charge_window(struct target_ctx *c, const struct totals *t)
+{
+	uint64_t cpu = sampler__target_cpu_ns(&c->cpu);
+	uint64_t wall = MAX(c->win_stop_ns - MIN(c->win_stop_ns, c->window_start_ns), 1);
+	double trap, base;
+	struct trapcost tc;
+
+	trapcost__measure(&tc);
+	trap = (double)(t->allocs + t->frees + t->reallocs) * tc.entry_ns +
+	       (double)(t->allocs + t->reallocs) * tc.ret_ns;
+	base = MAX((double)(cpu - MIN(cpu, c->win_cpu)) - trap, (double)wall * SAMPLER_CPU_FLOOR);
+	c->credit_ns += base * c->o->max_overhead / 100 - trap;
+	c->trap_rate = trap / (double)wall;
+}
+
 /* A window closed: its figures join those of the earlier ones. */
 static void close_window(struct session *s, struct target_ctx *c, bool censor)
 {
@@ -136,6 +178,9 @@ static void close_window(struct session *s, struct target_ctx *c, bool censor)
 		c->censored += m->totals.live_allocs;
 	c->last_on_ns = mono_ns() - c->window_start_ns;
 	c->attached_ns += c->last_on_ns;
+	c->nwindows++;
+	if (!c->o->all)
+		charge_window(c, &t);
 	if (metrics_snapshot(&snap, m, &t, &x, c->o->metrics_top))
 		return;
 	if (c->have_acc) {
@@ -162,13 +207,17 @@ static void govern(struct session *s, struct target_ctx *c)
 	struct trapcost tc;
 	struct totals t;
 
-	if (c->o->all || now - c->gov_ns < (c->gov_first ? GOV_FIRST_NS : GOV_PERIOD_NS))
+	if (c->o->all)
 		return;
-	c->gov_first = !c->gov_ns;
 	session__totals(s, &t);
-	cpu = sampler__target_cpu_ns(&c->cpu);
 	calls = t.allocs + t.frees + t.reallocs;
 	returns = t.allocs + t.reallocs;
+	/* The window's first look as soon as the calls tell the rate. */
+	if (now - c->gov_ns < GOV_PERIOD_NS &&
+	    (!c->gov_first || now - c->gov_ns < GOV_FIRST_NS || calls - c->gov_calls < GOV_MIN_CALLS))
+		return;
+	c->gov_first = !c->gov_ns;
+	cpu = sampler__target_cpu_ns(&c->cpu);
 	wall = (double)(now - c->gov_ns);
 	if (c->gov_ns && calls >= c->gov_calls && trapcost__get(&tc)) {
 		trap = (double)(calls - c->gov_calls) * tc.entry_ns +
@@ -177,7 +226,8 @@ static void govern(struct session *s, struct target_ctx *c)
 		share = base > 0 ? trap / base : 0;
 		c->duty = share * 100 > c->o->max_overhead ?
 			  MAX(DUTY_MIN, c->o->max_overhead / 100 / share) : 1;
-		debug("traps: %.2f%% of the target's CPU; duty cycle %.3g", share * 100, c->duty);
+		debug("traps: %.2f%% of the target's CPU (%llu calls in %.1f ms); duty cycle %.3g",
+		      share * 100, (unsigned long long)(calls - c->gov_calls), wall / 1e6, c->duty);
 	}
 	c->gov_ns = now;
 	c->gov_cpu = cpu;
@@ -269,6 +319,12 @@ static int window(struct target_ctx *c, const struct session_opts *so)
 		c->push_name = xasprintf("rsprobe.alloc{comm=%s,pid=%d}", m->target.comm,
 					 (int)c->o->child_pid);
 	}
+	/* The governor's first look needs the trap cost: measured before attaching. */
+	if (!c->o->all && !c->nwindows) {
+		struct trapcost tc;
+
+		trapcost__measure(&tc);
+	}
 	err = stopping ? -EINTR : session__start(s);
 	c->window_start_ns = mono_ns();
 	/* The duty cycle counts from the first attach, not from setting up. */
@@ -277,7 +333,7 @@ static int window(struct target_ctx *c, const struct session_opts *so)
 	/* Interval profiles: a window of the model, rotated at each export. */
 	if (!err && (c->exp || c->push))
 		model__window_begin(m, mono_ns());
-	sampler__init(&c->cpu, c->o->child_pid, 1);
+	c->win_cpu = sampler__target_cpu_ns(&c->cpu);
 	c->gov_ns = 0;
 	c->gov_first = false;
 	govern(s, c);
@@ -296,9 +352,11 @@ static int window(struct target_ctx *c, const struct session_opts *so)
 		}
 		govern(s, c);
 		on_ns = MAX(WINDOW_MIN_NS, (uint64_t)(c->duty * DAEMON_DUTY_PERIOD_NS));
-		if (c->duty < 1 && now - c->window_start_ns >= on_ns)
+		/* The first window ends as soon as the traps are known not to fit. */
+		if (c->duty < 1 && (!c->nwindows || now - c->window_start_ns >= on_ns))
 			break;
-		rc = session__poll(s, (int)(DAEMON_SNAP_NS / 1000000));
+		rc = session__poll(s, c->gov_first ? GOV_POLL_FIRST_MS :
+					(int)(DAEMON_SNAP_NS / 1000000));
 		if (rc < 0 || rc == SESSION_DONE ||
 		    (session__ntargets(s) &&
 		     session_target__state(session__target(s, 0)) != TARGET_RUNNING)) {
@@ -306,7 +364,7 @@ static int window(struct target_ctx *c, const struct session_opts *so)
 			break;
 		}
 	}
-	sampler__free(&c->cpu);
+	c->win_stop_ns = mono_ns();
 	if (!err)
 		err = session__stop(s);
 	if (rc < 0 && !err)
@@ -321,9 +379,8 @@ static int window(struct target_ctx *c, const struct session_opts *so)
 		info("detached; %llu allocations, %llu frees seen in the last window",
 		     (unsigned long long)m->totals.allocs, (unsigned long long)m->totals.frees);
 	else
-		debug("probes off for %.1f s (duty cycle %.3g)",
-		      MIN((double)OFF_MAX_NS, (double)c->last_on_ns * (1 / c->duty - 1)) / 1e9,
-		      c->duty);
+		debug("probes off after %.1f ms attached (duty cycle %.3g; budget %.1f ms in credit)",
+		      (double)c->last_on_ns / 1e6, c->duty, c->credit_ns / 1e6);
 	session__free(s);
 	return err ? err : gone;
 }
@@ -354,24 +411,42 @@ int daemon_target_run(const struct daemon_opts *o)
 	c.started_ns = mono_ns();
 	c.next_export_ns = c.started_ns + o->export_interval_ns;
 	c.interval_start_real = real_secs();
+	sampler__init(&c.cpu, o->child_pid, 1);
 	for (;;) {
-		uint64_t off_end;
+		uint64_t off_start, prev, cpu_prev, now;
+		double need;
 
 		rc = window(&c, &so);
 		if (rc || stopping)
 			break;
-		/* Off: until the next window, looking after the target. */
-		off_end = mono_ns() + (uint64_t)MIN((double)OFF_MAX_NS,
-						    (double)c.last_on_ns * (1 / c.duty - 1));
-		while (!stopping && mono_ns() < off_end && target_alive(o->child_pid)) {
+		/*
+		 * Off: until the credit covers the debt and what the next window
+		 * is expected to cost at the rate the last one saw.
+		 */
+		need = c.trap_rate * (double)MAX(WINDOW_MIN_NS,
+						 (uint64_t)(c.duty * DAEMON_DUTY_PERIOD_NS));
+		off_start = prev = mono_ns();
+		cpu_prev = sampler__target_cpu_ns(&c.cpu);
+		while (!stopping && c.credit_ns < need && target_alive(o->child_pid)) {
+			now = mono_ns();
+			if (now - off_start >= OFF_MAX_NS) {
+				/* Long enough: what is still owed is forgiven, not carried. */
+				c.credit_ns = need;
+				break;
+			}
 			usleep(DAEMON_SNAP_NS / 1000);
+			now = mono_ns();
+			c.credit_ns += credit_base(&c, &cpu_prev, now - prev) * o->max_overhead / 100;
+			prev = now;
 			write_snapshot(NULL, &c);
 		}
 		if (!target_alive(o->child_pid))
 			break;
+		debug("probes on again after %.1f s off", (double)(mono_ns() - off_start) / 1e9);
 		if (mono_ns() > c.next_export_ns)
 			c.next_export_ns = mono_ns() + o->export_interval_ns;
 	}
+	sampler__free(&c.cpu);
 	/* Undelivered profiles: a few seconds to get them out, then counted as lost. */
 	if (c.push) {
 		pusher__stop(c.push, mono_ns() + 5000000000ULL);
