@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hashmap.h"
+#include "intern.h"
 #include "rsprobe.h"
 #include "stacks.h"
 #include "util.h"
@@ -11,20 +11,14 @@
 /* Frames kept per stack once inlined calls are expanded. */
 #define STACK_MAX_EXPANDED (4 * RP_MAX_FRAMES)
 
-struct raw_stack {
-	uint32_t n;
-	uint32_t canon;
-	uint64_t *pcs;
-};
-
 struct stack_table {
 	struct symbolizer *sym;
 	struct stack *stacks;
 	size_t nstacks, cap;
-	struct u64map by_hash;		/* hash of canonical pcs -> id */
-	struct raw_stack *raw;
-	size_t nraw, raw_cap;
-	struct u64map raw_by_hash;	/* hash of raw pcs -> raw index + 1 */
+	struct intern_table canon;	/* canonical pcs -> id - 1 (id 0, the empty stack, is not in it) */
+	struct intern_table raw;	/* raw pcs as events carry them -> raw index */
+	uint32_t *raw_canon;		/* raw index -> canonical id */
+	size_t raw_canon_cap;
 };
 
 struct stack_table *stack_table__new(struct symbolizer *sym)
@@ -32,8 +26,6 @@ struct stack_table *stack_table__new(struct symbolizer *sym)
 	struct stack_table *t = xcalloc(1, sizeof(*t));
 
 	t->sym = sym;
-	u64map_init(&t->by_hash);
-	u64map_init(&t->raw_by_hash);
 	/* id 0: the empty stack */
 	ARR_RESERVE(t->stacks, t->cap, 1);
 	t->stacks[0].attr = -1;
@@ -52,12 +44,10 @@ void stack_table__free(struct stack_table *t)
 		free(t->stacks[i].pcs);
 		free(t->stacks[i].fr);
 	}
-	for (i = 0; i < t->nraw; i++)
-		free(t->raw[i].pcs);
 	free(t->stacks);
-	free(t->raw);
-	u64map_free(&t->by_hash);
-	u64map_free(&t->raw_by_hash);
+	intern_free(&t->canon);
+	intern_free(&t->raw);
+	free(t->raw_canon);
 	free(t);
 }
 
@@ -136,38 +126,18 @@ static void expand(struct stack_table *t, struct stack *s)
 	memcpy(s->fr, buf, n * sizeof(*buf));
 }
 
-/*
- * The hash of a stack, met at every event: one multiply a frame, mixed at
- * the end (the words are code addresses, already far apart).
- */
-static uint64_t hash_pcs(const uint64_t *pcs, uint32_t n)
-{
-	uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
-	uint32_t i;
-
-	for (i = 0; i < n; i++) {
-		h = (h ^ pcs[i]) * 0xff51afd7ed558ccdULL;
-		h ^= h >> 32;
-	}
-	return hash_u64(h);
-}
-
 static uint32_t intern_canon(struct stack_table *t, const uint64_t *pcs, uint32_t n,
 			     bool truncated)
 {
-	uint64_t h = hash_pcs(pcs, n) ^ truncated, v;
+	uint64_t h = intern_hash(pcs, n, truncated);
 	struct stack *s;
+	int64_t id;
 
 	if (!n)
 		return 0;
-	for (;; h = hash_u64(h + 1)) {
-		if (!u64map_get(&t->by_hash, h, &v))
-			break;
-		s = &t->stacks[v];
-		if (s->npcs == n && s->truncated == truncated &&
-		    !memcmp(s->pcs, pcs, n * sizeof(*pcs)))
-			return (uint32_t)v;
-	}
+	id = intern_find(&t->canon, h, pcs, n, truncated);
+	if (id >= 0)
+		return (uint32_t)id + 1;
 	ARR_RESERVE(t->stacks, t->cap, t->nstacks + 1);
 	s = &t->stacks[t->nstacks];
 	s->npcs = n;
@@ -176,40 +146,37 @@ static uint32_t intern_canon(struct stack_table *t, const uint64_t *pcs, uint32_
 	memcpy(s->pcs, pcs, n * sizeof(*pcs));
 	expand(t, s);
 	stack__attribute(s);
-	u64map_put(&t->by_hash, h, t->nstacks);
+	intern_add(&t->canon, h, pcs, n, truncated);
 	return (uint32_t)t->nstacks++;
 }
 
+/*
+ * At every event: the raw stack is found by its hash and its words, with
+ * no allocation; only a stack never seen is cut, symbolized and kept.
+ */
 uint32_t stack_table__intern(struct stack_table *t, const uint64_t *pcs, uint32_t n,
 			     bool truncated)
 {
-	uint64_t h = hash_pcs(pcs, n) ^ truncated, v;
-	struct raw_stack *r;
-	uint32_t i, keep = 0;
+	uint64_t h;
+	int64_t r;
+	uint32_t i, keep = 0, idx;
 
 	if (!n)
 		return 0;
-	for (;; h = hash_u64(h + 1)) {
-		if (!u64map_get(&t->raw_by_hash, h, &v))
-			break;
-		r = &t->raw[v];
-		if (r->n == n && !memcmp(r->pcs, pcs, n * sizeof(*pcs)))
-			return r->canon;
-	}
+	h = intern_hash(pcs, n, truncated);
+	r = intern_find(&t->raw, h, pcs, n, truncated);
+	if (r >= 0)
+		return t->raw_canon[r];
 	/* New raw stack: cut at the first frame that is not in a mapped file. */
 	for (i = 0; i < n; i++) {
 		if (!symbolizer__frame(t->sym, pcs[i])->module)
 			break;
 		keep = i + 1;
 	}
-	ARR_RESERVE(t->raw, t->raw_cap, t->nraw + 1);
-	r = &t->raw[t->nraw];
-	r->n = n;
-	r->pcs = xmalloc(n * sizeof(*pcs));
-	memcpy(r->pcs, pcs, n * sizeof(*pcs));
-	r->canon = intern_canon(t, pcs, keep, truncated && keep == n);
-	u64map_put(&t->raw_by_hash, h, t->nraw++);
-	return r->canon;
+	idx = intern_add(&t->raw, h, pcs, n, truncated);
+	ARR_RESERVE(t->raw_canon, t->raw_canon_cap, (size_t)idx + 1);
+	t->raw_canon[idx] = intern_canon(t, pcs, keep, truncated && keep == n);
+	return t->raw_canon[idx];
 }
 
 const struct stack *stack_table__get(const struct stack_table *t, uint32_t id)
