@@ -16,9 +16,7 @@ struct model *model__new(struct symbolizer *sym)
 	m->stacks = stack_table__new(sym);
 	m->max_frames = RP_DEFAULT_FRAMES;
 	m->timeline.max_points = TIMELINE_MAX_POINTS;
-	u64map_init(&m->site_of_stack);
 	u64map_init(&m->func_idx);
-	u64map_init(&m->func_of_stack);
 	return m;
 }
 
@@ -42,9 +40,9 @@ void model__free(struct model *m)
 	free(m->sites);
 	free(m->funcs);
 	hist_free(&m->lifetime);
-	u64map_free(&m->site_of_stack);
+	free(m->site_of_stack);
 	u64map_free(&m->func_idx);
-	u64map_free(&m->func_of_stack);
+	free(m->func_of_stack);
 	if (!m->shares_stacks)
 		stack_table__free(m->stacks);
 	model__free(m->window);
@@ -81,19 +79,18 @@ static struct function *function_for(struct model *m, const char *name)
 
 struct site *model__site(struct model *m, uint32_t stack)
 {
-	bool fresh;
-	uint64_t *slot = u64map_slot(&m->site_of_stack, stack, &fresh);
-	struct site *s;
+	struct site *s = model__site_of_stack(m, stack);
 
-	if (!fresh)
-		return m->sites[*slot - 1];
+	if (s)
+		return s;
+	ARR_RESERVE(m->site_of_stack, m->site_of_stack_cap, (size_t)stack + 1);
 	s = xcalloc(1, sizeof(*s));
 	s->stack = stack;
 	s->id = (uint32_t)m->nsites + 1;
 	u64map_init(&s->drop_idx);
 	ARR_RESERVE(m->sites, m->sites_cap, m->nsites + 1);
 	m->sites[m->nsites++] = s;
-	*slot = s->id;
+	m->site_of_stack[stack] = s->id;
 	if (stack_table__get(m->stacks, stack)->truncated)
 		m->truncated_stacks++;
 	return s;
@@ -173,6 +170,12 @@ static struct tl_bucket *timeline_now(struct model *m, uint32_t *idx)
 	uint64_t now = model_now(m), off = now > m->start_ns ? now - m->start_ns : 0;
 	uint32_t i;
 
+	/* Most events fall in the last bucket in use: no division for them. */
+	if (t->n && off >= (uint64_t)(t->n - 1) * t->width_ns &&
+	    off - (uint64_t)(t->n - 1) * t->width_ns < t->width_ns) {
+		*idx = t->n - 1;
+		return &t->b[*idx];
+	}
 	if (!t->width_ns)
 		t->width_ns = TIMELINE_FIRST_NS;
 	while (off / t->width_ns >= TIMELINE_BUCKETS)
@@ -294,15 +297,14 @@ void model__heap_at_peak(const struct model *m, const struct site *s, uint64_t *
  */
 static struct function *function_of(struct model *m, uint32_t stack)
 {
-	bool fresh;
-	uint64_t *slot = u64map_slot(&m->func_of_stack, stack, &fresh);
-
-	if (fresh) {
+	if (stack >= m->func_of_stack_cap || !m->func_of_stack[stack]) {
 		const struct stack *st = stack_table__get(m->stacks, stack);
+		uint32_t f = (uint32_t)(function_for(m, stack__function(st)) - m->funcs) + 1;
 
-		*slot = (uint64_t)(function_for(m, stack__function(st)) - m->funcs) + 1;
+		ARR_RESERVE(m->func_of_stack, m->func_of_stack_cap, (size_t)stack + 1);
+		m->func_of_stack[stack] = f;
 	}
-	return &m->funcs[*slot - 1];
+	return &m->funcs[m->func_of_stack[stack] - 1];
 }
 
 /* Allocations the event stands for (see model.weight). */
@@ -354,7 +356,6 @@ static void feed_realloc(struct model *m, struct site *s, uint64_t old_size, uin
 static void feed_free(struct model *m, struct site *s, uint32_t drop_stack, uint64_t size,
 		      uint64_t lifetime_ns, bool cross_thread, bool temporary)
 {
-	const struct stack *ds = stack_table__get(m->stacks, drop_stack);
 	struct function *f = function_of(m, drop_stack);
 	struct drop_site *d;
 	bool fresh;
@@ -374,15 +375,20 @@ static void feed_free(struct model *m, struct site *s, uint32_t drop_stack, uint
 	m->timeline.b[s->tl[s->ntl - 1].bucket].frees += n;
 	hist_add_n(&s->lifetime, lifetime_ns, n);
 	hist_add_n(&m->lifetime, lifetime_ns, n);
-	slot = u64map_slot(&s->drop_idx, drop_stack, &fresh);
-	if (fresh) {
-		ARR_RESERVE(s->drops, s->drops_cap, s->ndrops + 1);
-		d = &s->drops[s->ndrops++];
-		d->stack = drop_stack;
-		d->outcome = classify_outcome(stack_table__get(m->stacks, s->stack), ds);
-		*slot = s->ndrops;
+	/* A site's frees mostly come from one place: the last drop site is tried first. */
+	if (!s->last_drop || s->drops[s->last_drop - 1].stack != drop_stack) {
+		slot = u64map_slot(&s->drop_idx, drop_stack, &fresh);
+		if (fresh) {
+			ARR_RESERVE(s->drops, s->drops_cap, s->ndrops + 1);
+			d = &s->drops[s->ndrops++];
+			d->stack = drop_stack;
+			d->outcome = classify_outcome(stack_table__get(m->stacks, s->stack),
+						      stack_table__get(m->stacks, drop_stack));
+			*slot = s->ndrops;
+		}
+		s->last_drop = *slot;
 	}
-	d = &s->drops[*slot - 1];
+	d = &s->drops[s->last_drop - 1];
 	d->frees += n;
 	d->bytes += size * n;
 	s->outcomes[d->outcome] += n;
@@ -461,7 +467,7 @@ void model__on_live(struct model *m, struct site *s, uint64_t size, uint64_t age
 struct site *model__site_like(struct model *m, const struct site *s)
 {
 	struct site *w;
-	bool fresh = !u64map_get(&m->site_of_stack, s->stack, NULL);
+	bool fresh = !model__site_of_stack(m, s->stack);
 
 	w = model__site(m, s->stack);
 	/* New in a window: what the site holds is live in the window too. */
@@ -599,9 +605,7 @@ static struct model *window_new(struct model *m, uint64_t now_ns)
 	w->shares_stacks = true;
 	w->max_frames = m->max_frames;
 	w->timeline.max_points = m->timeline.max_points;
-	u64map_init(&w->site_of_stack);
 	u64map_init(&w->func_idx);
-	u64map_init(&w->func_of_stack);
 	w->start_ns = now_ns;
 	/* The live heap goes on; the window's maximum starts from what is live now. */
 	w->heap.cur_bytes = w->heap.max_bytes = m->heap.cur_bytes;

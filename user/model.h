@@ -99,6 +99,7 @@ struct site {
 	struct drop_site *drops;
 	size_t ndrops, drops_cap;
 	struct u64map drop_idx;	/* drop stack -> index + 1 */
+	size_t last_drop;	/* the drop site of the last free, index + 1 (0: none yet) */
 	struct live_sample oldest[MODEL_LIVE_SAMPLES];
 	int noldest;
 	/* Ages at the end of those still live, summed (lifetime weight). */
@@ -150,11 +151,15 @@ struct model {
 	struct stack_table *stacks;
 	struct site **sites;		/* by id - 1 */
 	size_t nsites, sites_cap;
-	struct u64map site_of_stack;	/* stack id -> site index + 1 */
+	/* By stack id (ids are dense): the site's id, 0 for none; looked up at every allocation. */
+	uint32_t *site_of_stack;
+	size_t site_of_stack_cap;
 	struct function *funcs;
 	size_t nfuncs, funcs_cap;
 	struct u64map func_idx;		/* name hash -> index + 1 */
-	struct u64map func_of_stack;	/* stack id -> function index + 1 */
+	/* By stack id: the function's index + 1, 0 not looked up yet; at every event. */
+	uint32_t *func_of_stack;
+	size_t func_of_stack_cap;
 	struct hist lifetime;		/* all frees */
 	struct totals totals;
 	struct target_info target;
@@ -209,6 +214,12 @@ void model__free(struct model *m);
 
 /* Site for a birth stack, created on first use. */
 struct site *model__site(struct model *m, uint32_t stack);
+/* The site of a birth stack, NULL when it has none yet. */
+static inline struct site *model__site_of_stack(const struct model *m, uint32_t stack)
+{
+	return stack < m->site_of_stack_cap && m->site_of_stack[stack] ?
+		       m->sites[m->site_of_stack[stack] - 1] : NULL;
+}
 void model__on_alloc(struct model *m, struct site *s, uint64_t size);
 void model__on_realloc(struct model *m, struct site *s, uint64_t old_size, uint64_t new_size);
 void model__on_free(struct model *m, struct site *s, uint32_t drop_stack, uint64_t size,

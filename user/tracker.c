@@ -132,9 +132,14 @@ struct live_alloc *live_add(struct live_table *lt, uint64_t ptr)
 		lt->a = region_resize(lt->a, lt->cap * sizeof(*lt->a), cap * sizeof(*lt->a));
 		lt->cap = cap;
 	}
+	/* One probe: the slot of ptr if it is live, else where it goes. */
 	i = live_probe(lt, ptr, h, &found);
-	lt->slots[i] = slot_of(h, lt->len);
-	a = &lt->a[lt->len++];
+	if (found) {
+		a = &lt->a[slot_idx(lt->slots[i])];
+	} else {
+		lt->slots[i] = slot_of(h, lt->len);
+		a = &lt->a[lt->len++];
+	}
 	memset(a, 0, sizeof(*a));
 	a->ptr = ptr;
 	return a;
@@ -188,18 +193,23 @@ bool live_remove(struct live_table *lt, uint64_t ptr, struct live_alloc *out)
 	return true;
 }
 
-bool live_move(struct live_table *lt, uint64_t old_ptr, uint64_t ptr)
+struct live_alloc *live_rekey(struct live_table *lt, uint64_t old_ptr, uint64_t ptr)
 {
 	struct live_alloc a, *n;
 
 	if (old_ptr == ptr)
-		return live_find(lt, ptr) != NULL;
+		return live_find(lt, ptr);
 	if (!live_remove(lt, old_ptr, &a))
-		return false;
+		return NULL;
 	n = live_add(lt, ptr);
 	a.ptr = ptr;
 	*n = a;
-	return true;
+	return n;
+}
+
+bool live_move(struct live_table *lt, uint64_t old_ptr, uint64_t ptr)
+{
+	return live_rekey(lt, old_ptr, ptr) != NULL;
 }
 
 void live_table_free(struct live_table *lt)
@@ -259,10 +269,23 @@ static uint32_t round_weight(struct tracker *t, double w)
 	return (uint32_t)whole + (u < w - whole);
 }
 
+/* The slot of tid's allocation count (0 for a thread not seen yet). */
+static uint64_t *thread_slot(struct tracker *t, uint32_t tid)
+{
+	typeof(t->thread_hint[0]) *c = &t->thread_hint[tid % ARRAY_SIZE(t->thread_hint)];
+
+	if (c->slot && c->tid == tid && c->cap == t->thread_seq.cap)
+		return c->slot;
+	c->slot = u64map_slot(&t->thread_seq, tid, NULL);
+	c->tid = tid;
+	c->cap = t->thread_seq.cap;
+	return c->slot;
+}
+
 /* The thread's allocation count: from BPF when the event has it. */
 static uint64_t *thread_seq(struct tracker *t, const struct rp_event *e, bool alloc)
 {
-	uint64_t *seq = u64map_slot(&t->thread_seq, e->tid, NULL);
+	uint64_t *seq = thread_slot(t, e->tid);
 
 	if (e->seq)
 		*seq = e->seq;
@@ -277,17 +300,18 @@ static void on_alloc(struct tracker *t, const struct rp_event *e)
 	uint64_t *seq = thread_seq(t, e, true);
 	struct live_alloc *a;
 	struct site *s;
-	uint64_t idx;
 
 	if (t->max_sites && t->model->nsites >= t->max_sites &&
-	    !u64map_get(&t->model->site_of_stack, stack, &idx)) {
+	    !model__site_of_stack(t->model, stack)) {
 		stack = 0;
 		t->capped++;
 	}
 	s = model__site(t->model, stack);
-	/* A pointer handed out twice without a free between: the first free was lost. */
-	live_remove(&t->live, e->ptr, NULL);
-	if (t->max_live && t->live.len >= t->max_live) {
+	/*
+	 * A pointer handed out twice without a free between: the first free was
+	 * lost, and live_add() replaces its record.
+	 */
+	if (t->max_live && t->live.len >= t->max_live && !live_remove(&t->live, e->ptr, NULL)) {
 		t->capped++;
 		t->model->weight = e->sample_bytes ?
 			round_weight(t, sample_weight(e->size, e->sample_bytes)) : 1;
@@ -329,7 +353,7 @@ static void on_free(struct tracker *t, const struct rp_event *e)
 		return;
 	}
 	s = site_of(t, &a);
-	u64map_get(&t->thread_seq, a.tid, &seq);
+	seq = *thread_slot(t, a.tid);
 	/* BPF counts 32 bits of it, and so does the record. */
 	temporary = (uint32_t)seq == a.seq;
 	t->model->weight = a.weight;
@@ -342,19 +366,14 @@ static void on_free(struct tracker *t, const struct rp_event *e)
 
 static void on_realloc(struct tracker *t, const struct rp_event *e)
 {
-	struct live_alloc *a;
+	/* The new block's pointer cannot be live: a lost free, as at an allocation. */
+	struct live_alloc *a = live_rekey(&t->live, e->old_ptr, e->ptr);
 	uint64_t old_size;
 
-	if (!live_find(&t->live, e->old_ptr)) {
+	if (!a) {
 		model__on_realloc(t->model, NULL, 0, e->size);
 		return;
 	}
-	if (e->ptr != e->old_ptr) {
-		/* The new block's pointer cannot be live: a lost free, as at an allocation. */
-		live_remove(&t->live, e->ptr, NULL);
-		live_move(&t->live, e->old_ptr, e->ptr);
-	}
-	a = live_find(&t->live, e->ptr);
 	old_size = a->size;
 	a->size = MIN(e->size, LIVE_SIZE_MAX);
 	if (a->reallocs < LIVE_REALLOCS_MAX)

@@ -45,6 +45,15 @@ struct tracker {
 	struct model *model;
 	struct live_table live;
 	struct u64map thread_seq;	/* tid -> allocations made by the thread */
+	/*
+	 * The slots of recent threads in thread_seq, by tid: valid while the
+	 * map keeps its capacity (slots move only when it grows).
+	 */
+	struct {
+		uint32_t tid;
+		size_t cap;
+		uint64_t *slot;
+	} thread_hint[8];
 	uint64_t events;
 	uint64_t by_type[4];
 	uint64_t last_ts;
@@ -61,11 +70,19 @@ struct tracker {
 
 /* The table alone, for its tests: NULL when ptr is not live. */
 struct live_alloc *live_find(struct live_table *lt, uint64_t ptr);
-/* A record for ptr, which must not be live; its other fields are to fill. */
+/*
+ * A record for ptr, its other fields to fill (zeroed); a record of ptr
+ * already live is replaced (its free was lost).
+ */
 struct live_alloc *live_add(struct live_table *lt, uint64_t ptr);
 /* ptr is no longer live; false when it was not. *out: its record, if out. */
 bool live_remove(struct live_table *lt, uint64_t ptr, struct live_alloc *out);
-/* The record of old_ptr now under ptr (which must not be live). */
+/*
+ * The record of old_ptr now under ptr, replacing a record of ptr (whose
+ * free was lost); NULL when old_ptr was not live.
+ */
+struct live_alloc *live_rekey(struct live_table *lt, uint64_t old_ptr, uint64_t ptr);
+/* The same: whether old_ptr was live. */
 bool live_move(struct live_table *lt, uint64_t old_ptr, uint64_t ptr);
 void live_table_free(struct live_table *lt);
 

@@ -68,9 +68,7 @@ static void ev(uint32_t type, uint64_t ts, uint64_t ptr, uint64_t old_ptr, uint6
 /* The site of a model with the birth stack of site s (of any model), or NULL. */
 static struct site *site_of(const struct model *mm, const struct site *s)
 {
-	uint64_t v;
-
-	return s && u64map_get(&mm->site_of_stack, s->stack, &v) ? mm->sites[v - 1] : NULL;
+	return s ? model__site_of_stack(mm, s->stack) : NULL;
 }
 
 /* The cumulative model's site born in fn (the first site of that frame). */
