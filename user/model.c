@@ -102,7 +102,8 @@ static uint64_t model_now(const struct model *m)
 	return m->now_ns ? m->now_ns : mono_ns();
 }
 
-static void curve_add(struct heap_curve *c, int64_t dbytes, int64_t dblocks)
+static inline __attribute__((always_inline)) void curve_add(struct heap_curve *c, int64_t dbytes,
+							    int64_t dblocks)
 {
 	/* Saturate: a lost event can make a free look bigger than what is live. */
 	if (dbytes < 0 && (uint64_t)-dbytes > c->cur_bytes)
@@ -164,7 +165,8 @@ static void timeline_merge(struct model *m)
 }
 
 /* The timeline's bucket for the event being fed, made room for. */
-static struct tl_bucket *timeline_now(struct model *m, uint32_t *idx)
+static inline __attribute__((always_inline)) struct tl_bucket *timeline_now(struct model *m,
+									    uint32_t *idx)
 {
 	struct timeline *t = &m->timeline;
 	uint64_t now = model_now(m), off = now > m->start_ns ? now - m->start_ns : 0;
@@ -193,7 +195,7 @@ static struct tl_bucket *timeline_now(struct model *m, uint32_t *idx)
 	return &t->b[*idx];
 }
 
-static void timeline_note(struct model *m, struct site *s)
+static inline __attribute__((always_inline)) void timeline_note(struct model *m, struct site *s)
 {
 	uint32_t i;
 	struct tl_bucket *b = timeline_now(m, &i);
@@ -256,7 +258,8 @@ void model__site_timeline(const struct model *m, const struct site *s, uint64_t 
  * the heap first shrinks after it: every site then records its value before
  * its own next change, so no pass over all sites is needed (DHAT does one).
  */
-static void heap_change(struct model *m, struct site *s, int64_t dbytes, int64_t dblocks)
+static inline __attribute__((always_inline)) void heap_change(struct model *m, struct site *s,
+							      int64_t dbytes, int64_t dblocks)
 {
 	uint64_t max = m->heap.max_bytes;
 
@@ -295,15 +298,19 @@ void model__heap_at_peak(const struct model *m, const struct site *s, uint64_t *
  * The function a stack is attributed to: its name looked up once per stack,
  * not hashed again at every event.
  */
-static struct function *function_of(struct model *m, uint32_t stack)
+static void function_first(struct model *m, uint32_t stack)
 {
-	if (stack >= m->func_of_stack_cap || !m->func_of_stack[stack]) {
-		const struct stack *st = stack_table__get(m->stacks, stack);
-		uint32_t f = (uint32_t)(function_for(m, stack__function(st)) - m->funcs) + 1;
+	const struct stack *st = stack_table__get(m->stacks, stack);
+	uint32_t f = (uint32_t)(function_for(m, stack__function(st)) - m->funcs) + 1;
 
-		ARR_RESERVE(m->func_of_stack, m->func_of_stack_cap, (size_t)stack + 1);
-		m->func_of_stack[stack] = f;
-	}
+	ARR_RESERVE(m->func_of_stack, m->func_of_stack_cap, (size_t)stack + 1);
+	m->func_of_stack[stack] = f;
+}
+
+static inline struct function *function_of(struct model *m, uint32_t stack)
+{
+	if (stack >= m->func_of_stack_cap || !m->func_of_stack[stack])
+		function_first(m, stack);
 	return &m->funcs[m->func_of_stack[stack] - 1];
 }
 

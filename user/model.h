@@ -218,7 +218,8 @@ struct site *model__site(struct model *m, uint32_t stack);
 static inline struct site *model__site_of_stack(const struct model *m, uint32_t stack)
 {
 	return stack < m->site_of_stack_cap && m->site_of_stack[stack] ?
-		       m->sites[m->site_of_stack[stack] - 1] : NULL;
+		       m->sites[m->site_of_stack[stack] - 1] :
+		       NULL;
 }
 void model__on_alloc(struct model *m, struct site *s, uint64_t size);
 void model__on_realloc(struct model *m, struct site *s, uint64_t old_size, uint64_t new_size);

@@ -15,9 +15,9 @@ struct stack_table {
 	struct symbolizer *sym;
 	struct stack *stacks;
 	size_t nstacks, cap;
-	struct intern_table canon;	/* canonical pcs -> id - 1 (id 0, the empty stack, is not in it) */
-	struct intern_table raw;	/* raw pcs as events carry them -> raw index */
-	uint32_t *raw_canon;		/* raw index -> canonical id */
+	struct intern_table canon; /* canonical pcs -> id - 1 (id 0, the empty stack, is not in it) */
+	struct intern_table raw;   /* raw pcs as events carry them -> raw index */
+	uint32_t *raw_canon;	   /* raw index -> canonical id */
 	size_t raw_canon_cap;
 };
 

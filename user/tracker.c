@@ -72,7 +72,8 @@ static inline size_t slot_idx(uint64_t s)
 }
 
 /* The slot holding ptr, or the empty slot where it would go. */
-static size_t live_probe(const struct live_table *lt, uint64_t ptr, uint32_t h, bool *found)
+static inline __attribute__((always_inline)) size_t
+live_probe(const struct live_table *lt, uint64_t ptr, uint32_t h, bool *found)
 {
 	size_t mask = lt->nslots - 1, i = h & mask;
 	uint64_t s;
