@@ -147,6 +147,8 @@ test-integration: $(BIN)
 		python3 tests/sampling.py
 	$(Q)RSPROBE=$(abspath $(BIN)) RSPROBE_FIXTURES=$(abspath $(FIXDIR)) \
 		python3 tests/daemon.py
+	$(Q)RSPROBE=$(abspath $(BIN)) RSPROBE_FIXTURES=$(abspath $(FIXDIR)) \
+		python3 tests/capture.py
 
 test-san:
 	$(Q)$(MAKE) --no-print-directory SAN=1 test-unit test-integration

@@ -32,13 +32,46 @@ struct probes {
 	struct bpf_link *entry_link;	/* launch: stop at the entry point */
 	struct bpf_link *exec_link;	/* behind a proxy: stop where an exec begins */
 	struct ring_buffer *rb;
-	struct attached {		/* objects probed, and for whom */
+	struct attached {		/* objects probed, for whom, and their uprobes */
 		dev_t dev;
 		ino_t ino;
 		pid_t pid;
+		char *path;		/* as the processes map it */
+		struct bpf_link **links;
+		size_t nlinks, links_cap;
+		int *fds;		/* uprobe_multi links */
+		size_t nfds, fds_cap;
+		uint64_t idle_since;	/* when it was first found unneeded (0: needed) */
 	} *attached;
 	size_t nattached, attached_cap;
+	ssize_t cur;			/* the record being attached, or -1 */
+	/*
+	 * Removing a uprobe waits for the kernel's grace periods (a quarter of
+	 * a second each on some kernels): uprobes nobody needs are removed by
+	 * a thread of their own, so the capture goes on meanwhile.
+	 */
+	struct detacher {
+		pthread_t thread;
+		bool running, stop;
+		pthread_mutex_t mu;
+		pthread_cond_t work, done;
+		struct pending_detach {
+			dev_t dev;
+			ino_t ino;
+			pid_t pid;
+			struct bpf_link **links;
+			size_t nlinks;
+			int *fds;
+			size_t nfds;
+		} *q;
+		size_t nq, q_cap;
+		bool busy;		/* the thread holds an entry it took off q */
+		struct pending_detach cur;
+	} det;
 };
+
+/* Files nobody maps keep their uprobes this long: a program started again soon finds them. */
+#define PROBES_IDLE_NS (2 * 1000000000ULL)
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
@@ -51,6 +84,13 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 
 static void keep_link(struct probes *p, struct bpf_link *l)
 {
+	if (p->cur >= 0) {
+		struct attached *a = &p->attached[p->cur];
+
+		ARR_RESERVE(a->links, a->links_cap, a->nlinks + 1);
+		a->links[a->nlinks++] = l;
+		return;
+	}
 	ARR_RESERVE(p->links, p->links_cap, p->nlinks + 1);
 	p->links[p->nlinks++] = l;
 }
@@ -133,6 +173,13 @@ static int attach_cookie(struct probes *p, struct bpf_program *prog, pid_t pid, 
 
 		if (fd < 0)
 			return -errno;
+		if (p->cur >= 0) {
+			struct attached *a = &p->attached[p->cur];
+
+			ARR_RESERVE(a->fds, a->fds_cap, a->nfds + 1);
+			a->fds[a->nfds++] = fd;
+			return 0;
+		}
 		ARR_RESERVE(p->mlinks, p->mlinks_cap, p->nmlinks + 1);
 		p->mlinks[p->nmlinks++] = fd;
 		return 0;
@@ -258,41 +305,213 @@ static int attach_libc(struct probes *p, pid_t pid, const char *path, const uint
 	return err;
 }
 
-/* Not probed yet for pid (and now marked so); false when it was. */
-static bool first_time(struct probes *p, pid_t pid, const char *path)
+static void *detach_thread(void *arg)
+{
+	struct detacher *d = arg;
+	size_t i;
+
+	pthread_mutex_lock(&d->mu);
+	for (;;) {
+		while (!d->nq && !d->stop)
+			pthread_cond_wait(&d->work, &d->mu);
+		if (!d->nq)
+			break;
+		d->cur = d->q[--d->nq];
+		d->busy = true;
+		pthread_mutex_unlock(&d->mu);
+		for (i = 0; i < d->cur.nlinks; i++)
+			bpf_link__destroy(d->cur.links[i]);
+		for (i = 0; i < d->cur.nfds; i++)
+			close(d->cur.fds[i]);
+		free(d->cur.links);
+		free(d->cur.fds);
+		pthread_mutex_lock(&d->mu);
+		d->busy = false;
+		pthread_cond_broadcast(&d->done);
+	}
+	pthread_mutex_unlock(&d->mu);
+	return NULL;
+}
+
+static bool pending_match(const struct pending_detach *e, dev_t dev, ino_t ino, pid_t pid)
+{
+	return e->dev == dev && e->ino == ino && e->pid == pid;
+}
+
+/*
+ * The uprobes of a file being removed still fire: probing the file again
+ * for the same processes waits until they are gone, or a call would be
+ * counted twice.
+ */
+static void wait_detached(struct probes *p, dev_t dev, ino_t ino, pid_t pid)
+{
+	struct detacher *d = &p->det;
+	bool pending;
+	size_t i;
+
+	if (!d->running)
+		return;
+	pthread_mutex_lock(&d->mu);
+	do {
+		pending = d->busy && pending_match(&d->cur, dev, ino, pid);
+		for (i = 0; i < d->nq && !pending; i++)
+			pending = pending_match(&d->q[i], dev, ino, pid);
+		if (pending)
+			pthread_cond_wait(&d->done, &d->mu);
+	} while (pending);
+	pthread_mutex_unlock(&d->mu);
+}
+
+/* Hand a record's uprobes to the thread (removed here when it cannot run). */
+static void detach_later(struct probes *p, struct attached *a)
+{
+	struct detacher *d = &p->det;
+	size_t i;
+
+	if (!d->running && !d->stop) {
+		pthread_mutex_init(&d->mu, NULL);
+		pthread_cond_init(&d->work, NULL);
+		pthread_cond_init(&d->done, NULL);
+		d->running = !pthread_create(&d->thread, NULL, detach_thread, d);
+		d->stop = !d->running;	/* no thread: never tried again */
+	}
+	if (!d->running) {
+		for (i = 0; i < a->nlinks; i++)
+			bpf_link__destroy(a->links[i]);
+		for (i = 0; i < a->nfds; i++)
+			close(a->fds[i]);
+		free(a->links);
+		free(a->fds);
+		return;
+	}
+	pthread_mutex_lock(&d->mu);
+	ARR_RESERVE(d->q, d->q_cap, d->nq + 1);
+	d->q[d->nq++] = (struct pending_detach){ a->dev, a->ino, a->pid, a->links, a->nlinks,
+						 a->fds, a->nfds };
+	pthread_cond_signal(&d->work);
+	pthread_mutex_unlock(&d->mu);
+}
+
+/* Every uprobe handed over is gone; the thread ends. */
+static void detacher_stop(struct probes *p)
+{
+	struct detacher *d = &p->det;
+
+	if (!d->running)
+		return;
+	pthread_mutex_lock(&d->mu);
+	d->stop = true;
+	pthread_cond_signal(&d->work);
+	pthread_mutex_unlock(&d->mu);
+	pthread_join(d->thread, NULL);
+	d->running = false;
+	pthread_mutex_destroy(&d->mu);
+	pthread_cond_destroy(&d->work);
+	pthread_cond_destroy(&d->done);
+	free(d->q);
+	d->q = NULL;
+	d->nq = d->q_cap = 0;
+}
+
+/*
+ * Not probed yet for pid (and now marked so, its uprobes kept with the
+ * record from here to the end of the attach); false when it was.
+ */
+static bool first_time(struct probes *p, pid_t pid, const char *path, const char *map_path)
 {
 	struct stat st;
 	size_t i;
 
+	p->cur = -1;
 	if (stat(path, &st))
 		return true;	/* the attach says why */
+	wait_detached(p, st.st_dev, st.st_ino, pid);
 	for (i = 0; i < p->nattached; i++)
 		if (p->attached[i].dev == st.st_dev && p->attached[i].ino == st.st_ino &&
 		    p->attached[i].pid == pid)
 			return false;
 	ARR_RESERVE(p->attached, p->attached_cap, p->nattached + 1);
-	p->attached[p->nattached++] = (struct attached){ st.st_dev, st.st_ino, pid };
+	p->attached[p->nattached] = (struct attached){ .dev = st.st_dev, .ino = st.st_ino,
+						       .pid = pid, .path = xstrdup(map_path) };
+	p->cur = (ssize_t)p->nattached++;
 	return true;
+}
+
+/* The record's uprobes removed, now or by the thread (later). */
+static void drop_record(struct probes *p, size_t i, bool later)
+{
+	struct attached *a = &p->attached[i];
+	size_t k;
+
+	if (later) {
+		detach_later(p, a);
+	} else {
+		for (k = 0; k < a->nlinks; k++)
+			bpf_link__destroy(a->links[k]);
+		for (k = 0; k < a->nfds; k++)
+			close(a->fds[k]);
+		free(a->links);
+		free(a->fds);
+	}
+	free(a->path);
+	p->attached[i] = p->attached[--p->nattached];
+}
+
+/* A failed attach leaves no record: the next try starts over. */
+static int attached(struct probes *p, int err)
+{
+	if (err && p->cur >= 0)
+		drop_record(p, (size_t)p->cur, false);
+	p->cur = -1;
+	return err;
 }
 
 int probes__attach_object(struct probes *p, pid_t pid, const char *path,
 			  const struct elf_object *o)
 {
-	if (!first_time(p, pid, path))
+	if (!first_time(p, pid, path, o->path))
 		return 0;
 	if (p->cfg.layer == LAYER_RUST && p->cfg.use_ga)
-		return attach_ga(p, pid, path, o);
+		return attached(p, attach_ga(p, pid, path, o));
 	if (p->cfg.layer == LAYER_RUST)
-		return attach_rust(p, pid, path, o->shim_probe_off);
-	return attach_libc(p, pid, path, o->libc_off);
+		return attached(p, attach_rust(p, pid, path, o->shim_probe_off));
+	return attached(p, attach_libc(p, pid, path, o->libc_off));
 }
 
 int probes__attach_shims(struct probes *p, pid_t pid, const char *path,
 			 const struct elf_object *o)
 {
-	if (!first_time(p, pid, path))
+	if (!first_time(p, pid, path, o->path))
 		return 0;
-	return attach_rust(p, pid, path, o->shim_probe_off);
+	return attached(p, attach_rust(p, pid, path, o->shim_probe_off));
+}
+
+size_t probes__prune(struct probes *p, probes_needed_fn needed, void *ctx)
+{
+	uint64_t now = mono_ns();
+	size_t i = 0, n = 0;
+
+	while (i < p->nattached) {
+		struct attached *a = &p->attached[i];
+
+		if (needed(ctx, a->pid, a->path, a->ino)) {
+			a->idle_since = 0;
+			i++;
+			continue;
+		}
+		/* A process gone never needs its own again; a file may be mapped again soon. */
+		if (a->pid < 0 && !a->idle_since)
+			a->idle_since = now;
+		if (a->pid < 0 && now - a->idle_since < PROBES_IDLE_NS) {
+			i++;
+			continue;
+		}
+		debug("uprobes on %s%s removed: no target maps it", a->path,
+		      a->pid > 0 ? " for a process gone" : "");
+		drop_record(p, i, true);
+		n++;
+	}
+	return n;
 }
 
 int probes__attach_dl_hook(struct probes *p, pid_t pid, const char *path, uint64_t off)
@@ -380,6 +599,24 @@ void probes__detach_all(struct probes *p)
 	if (!p)
 		return;
 	probes__disarm_entry(p);
+	/* The files' uprobes go with the others, all at once. */
+	while (p->nattached) {
+		struct attached *a = &p->attached[--p->nattached];
+
+		if (a->nfds) {
+			ARR_RESERVE(p->mlinks, p->mlinks_cap, p->nmlinks + a->nfds);
+			memcpy(p->mlinks + p->nmlinks, a->fds, a->nfds * sizeof(*a->fds));
+			p->nmlinks += a->nfds;
+		}
+		if (a->nlinks) {
+			ARR_RESERVE(p->links, p->links_cap, p->nlinks + a->nlinks);
+			memcpy(p->links + p->nlinks, a->links, a->nlinks * sizeof(*a->links));
+			p->nlinks += a->nlinks;
+		}
+		free(a->fds);
+		free(a->links);
+		free(a->path);
+	}
 	for (i = 0; i < p->nmlinks; i++)
 		if (n == ARRAY_SIZE(tids) ||
 		    pthread_create(&tids[n], NULL, close_link, (void *)(intptr_t)p->mlinks[i]))
@@ -392,6 +629,7 @@ void probes__detach_all(struct probes *p)
 	for (i = 0; i < p->nlinks; i++)
 		bpf_link__destroy(p->links[i]);
 	p->nlinks = 0;
+	detacher_stop(p);
 }
 
 /*
@@ -458,6 +696,7 @@ struct probes *probes__load(const struct probes_config *c, probes_event_fn fn, v
 	int err;
 
 	p->cfg = *c;
+	p->cur = -1;
 	libbpf_set_print(libbpf_print);
 	p->skel = k = rsprobe_bpf__open();
 	if (!k) {

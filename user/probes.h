@@ -65,6 +65,13 @@ int probes__set_target_recording(struct probes *p, pid_t tgid, bool on);
  */
 int probes__attach_object(struct probes *p, pid_t pid, const char *path,
 			  const struct elf_object *o);
+/*
+ * Whether the uprobes on the file (its path as mapped, its inode) for pid
+ * (-1: every process) are still needed: a target maps it.
+ */
+typedef bool (*probes_needed_fn)(void *ctx, pid_t pid, const char *path, ino_t ino);
+/* Detach the uprobes nobody needs any more; returns how many files lost theirs. */
+size_t probes__prune(struct probes *p, probes_needed_fn needed, void *ctx);
 /* The Rust shims' uprobes on one object (a library loaded later). */
 int probes__attach_shims(struct probes *p, pid_t pid, const char *path,
 			 const struct elf_object *o);

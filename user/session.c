@@ -18,6 +18,7 @@
 
 #include "discovery.h"
 #include "elfobj.h"
+#include "hashmap.h"
 #include "launch.h"
 #include "layer.h"
 #include "probes.h"
@@ -45,7 +46,9 @@ struct session_target {
 	char comm[32];
 	char *exe;
 	struct model *model;
-	uint32_t index;		/* in procs: its object tables, its pointers' tag */
+	uint32_t index;		/* in procs: its pointers' tag */
+	uint32_t slot;		/* its object tables (RP_MAX_TARGETS: none), given back at exit */
+	bool left;		/* gone, and out of the targets map */
 	int pidfd;
 	bool exec_seen;		/* its exec was read: later events are the new image's */
 	unsigned int execs;	/* execs followed */
@@ -69,6 +72,9 @@ struct session {
 	pid_t pid;		/* the first target: the symbolizer's layout is its */
 	struct session_target *procs;	/* the processes recorded */
 	size_t nprocs;
+	struct u64map bypid;	/* pid -> index in procs, while it is a target */
+	uint64_t slots;		/* object table slots in use (a bit each) */
+	uint32_t max_slots;
 	bool started, stopped;
 	volatile sig_atomic_t interrupted;
 	bool launched;
@@ -97,10 +103,13 @@ struct session {
 	struct symbolizer *sym;
 	struct unwinder *unwinder;
 	bool dwarf;		/* BPF unwinds with CFI tables */
+	size_t unwind_rows;	/* RSPROBE_UNWIND_ROWS: the rows map's size, 0: sized here */
 	struct copy_unwinder *copyunw;	/* --unwind copy: stacks unwound here */
 	uint64_t rescan_until;	/* the loader is changing the maps: look until then */
 	uint32_t stops_handled;	/* launch: SIGSTOPs from the probes handled */
 	uint64_t last_scan_ns;
+	uint64_t last_prune_ns;
+	size_t nleft;		/* targets that left the capture */
 	struct model *model;
 	struct tracker tracker;
 	int bad_events;
@@ -267,6 +276,27 @@ static int prepare_target(struct session *s)
 	return choose_layer(s);
 }
 
+_Static_assert(RP_MAX_TARGETS <= 64, "object table slots: one bit each");
+
+/* The lowest object table slot free, RP_MAX_TARGETS when none is. */
+static uint32_t slot_take(struct session *s)
+{
+	uint32_t i;
+
+	for (i = 0; i < s->max_slots; i++)
+		if (!(s->slots & (1ULL << i))) {
+			s->slots |= 1ULL << i;
+			return i;
+		}
+	return RP_MAX_TARGETS;
+}
+
+static void slot_give(struct session *s, uint32_t slot)
+{
+	if (slot < RP_MAX_TARGETS)
+		s->slots &= ~(1ULL << slot);
+}
+
 static void add_proc(struct session *s, pid_t pid, const char *comm, const char *exe)
 {
 	struct session_target *t;
@@ -276,6 +306,8 @@ static void add_proc(struct session *s, pid_t pid, const char *comm, const char 
 	memset(t, 0, sizeof(*t));
 	t->pid = pid;
 	t->index = (uint32_t)s->nprocs++;
+	t->slot = slot_take(s);
+	u64map_put(&s->bypid, (uint32_t)pid, t->index);
 	t->model = s->model;
 	t->pidfd = -1;
 	snprintf(t->comm, sizeof(t->comm), "%s", comm);
@@ -299,6 +331,19 @@ struct session *session__new(const struct session_opts *opts)
 		free(s);
 		return NULL;
 	}
+	if (getenv("RSPROBE_UNWIND_ROWS")) {
+		const char *v = getenv("RSPROBE_UNWIND_ROWS");
+		char *end;
+		unsigned long long n = strtoull(v, &end, 10);
+
+		if (!*v || *end || !n || n > UINT32_MAX || *v == '-') {
+			warn("RSPROBE_UNWIND_ROWS=%s: not a number of rows (1 to %u)", v,
+			     UINT32_MAX);
+			free(s);
+			return NULL;
+		}
+		s->unwind_rows = (size_t)n;
+	}
 	s->pids = xcalloc(opts->npids + 1, sizeof(*s->pids));
 	if (opts->npids)
 		memcpy(s->pids, opts->pids, opts->npids * sizeof(*s->pids));
@@ -308,6 +353,9 @@ struct session *session__new(const struct session_opts *opts)
 	s->launched = opts->argv != NULL;
 	s->child_status = -1;
 	s->child.go_fd = s->child.err_fd = -1;
+	u64map_init(&s->bypid);
+	/* Object tables for every target when targets may be more than one. */
+	s->max_slots = s->shared || !s->launched ? RP_MAX_TARGETS : 1;
 	s->sym = symbolizer__new(0);
 	symbolizer__set_debug_roots(s->sym, s->opts.debug_roots);
 	s->model = model__new(s->sym);
@@ -358,12 +406,9 @@ static pid_t probe_pid(const struct session *s, pid_t pid)
 
 static struct session_target *target_by_pid(struct session *s, uint32_t pid)
 {
-	size_t i;
+	uint64_t i;
 
-	for (i = 0; i < s->nprocs; i++)
-		if ((uint32_t)s->procs[i].pid == pid)
-			return &s->procs[i];
-	return NULL;
+	return u64map_get(&s->bypid, pid, &i) && i < s->nprocs ? &s->procs[i] : NULL;
 }
 
 /*
@@ -869,6 +914,8 @@ static size_t plan_unwinding(struct session *s)
 		for (i = 0; i < n; i++)
 			free((char *)paths[i]);
 	procmaps__free(&pm);
+	if (s->unwind_rows)
+		return s->unwind_rows;
 	/* Room for what dlopen brings: a fixed floor, or a quarter more. */
 	return rows + (rows / 4 > UNWIND_SPARE_ROWS ? rows / 4 : UNWIND_SPARE_ROWS);
 }
@@ -885,7 +932,7 @@ static int load_bpf(struct session *s)
 		.all = s->opts.all,
 		.max_frames = s->opts.max_frames,
 		.ring_bytes = s->opts.ring_bytes,
-		.max_targets = s->shared ? RP_MAX_TARGETS : 1,
+		.max_targets = s->max_slots,
 		.sample_bytes = s->model->mode.sample_bytes,
 		.objs = objs,
 		.nobjs = s->nprobed,
@@ -905,7 +952,7 @@ static int load_bpf(struct session *s)
 		return -EINVAL;
 	s->model->max_frames = probes__max_frames(s->probes);
 	for (i = 0; i < s->nprocs; i++) {
-		err = probes__add_target(s->probes, s->procs[i].pid, s->procs[i].index, true);
+		err = probes__add_target(s->probes, s->procs[i].pid, s->procs[i].slot, true);
 		if (err) {
 			warn("cannot record process %d: %s", s->procs[i].pid, strerror(-err));
 			return err;
@@ -913,9 +960,13 @@ static int load_bpf(struct session *s)
 	}
 	if (s->dwarf) {
 		err = probes__attach_unwinder(s->probes, s->unwinder, cfg.rows);
+		/* The first target's tables are slot 0's. */
 		for (i = 1; !err && i < s->nprocs; i++)
-			err = unwinder__add_pid(s->unwinder, s->procs[i].pid, s->procs[i].index,
-						probes__maps_slot(s->probes, s->procs[i].index));
+			if (s->procs[i].slot < RP_MAX_TARGETS)
+				err = unwinder__add_pid(s->unwinder, s->procs[i].pid,
+							s->procs[i].slot,
+							probes__maps_slot(s->probes,
+									  s->procs[i].slot));
 		if (err)
 			return err;
 	}
@@ -1189,12 +1240,16 @@ static void on_fork(struct session *s, struct session_target *parent, pid_t chil
 	add_proc(s, child, comm, proc_exe(child, exe, sizeof(exe)));
 	t = &s->procs[s->nprocs - 1];
 	t->pidfd = (int)syscall(SYS_pidfd_open, child, 0);
-	/* Its slot; recording stays as BPF set it (its parent's, or off at its exec). */
-	err = probes__add_target(s->probes, child, t->index,
+	/*
+	 * Its object tables first, then its slot (a walk never meets the
+	 * tables of the slot's last owner); recording stays as BPF set it
+	 * (its parent's, or off at its exec).
+	 */
+	if (s->dwarf && t->slot < RP_MAX_TARGETS)
+		unwinder__add_pid(s->unwinder, child, t->slot,
+				  probes__maps_slot(s->probes, t->slot));
+	err = probes__add_target(s->probes, child, t->slot,
 				 probes__target_recording(s->probes, child));
-	if (!err && s->dwarf && t->index < RP_MAX_TARGETS)
-		unwinder__add_pid(s->unwinder, child, t->index,
-				  probes__maps_slot(s->probes, t->index));
 	/* Lower layers are probed per process: the child's are its parent's objects. */
 	for (size_t i = 0; !err && s->layer != LAYER_RUST && i < s->nprobed; i++)
 		err = probes__attach_object(s->probes, child, s->objs.v[s->probed[i]].path,
@@ -1203,6 +1258,140 @@ static void on_fork(struct session *s, struct session_target *parent, pid_t chil
 		warn("cannot follow pid %d: %s", child, strerror(-err));
 	build_xlate(s, t);
 	debug("following pid %d, forked by %d", child, ppid);
+}
+
+static ssize_t object_index(const struct session *s, const char *path)
+{
+	size_t i;
+
+	for (i = 0; i < s->objs.n; i++)
+		if (!strcmp(s->objs.v[i].obj->path, path))
+			return (ssize_t)i;
+	return -1;
+}
+
+static bool is_probed(const struct session *s, size_t idx)
+{
+	size_t i;
+
+	for (i = 0; i < s->nprobed; i++)
+		if (s->probed[i] == idx)
+			return true;
+	return false;
+}
+
+/*
+ * Probe what t maps that holds the layer's allocator: the objects chosen
+ * at the start, and (the Rust layer) any other object with the shims.
+ * Files probed already (for every target, or for this one) keep their
+ * uprobes; the others get theirs, attached through t's view of the file
+ * (whoever mapped it first may be gone). Returns the objects t maps that
+ * are probed for it now, or a negative errno.
+ */
+static int probe_target_objects(struct session *s, struct session_target *t)
+{
+	const struct procmaps *pm = procmaps__view(t->pid, 0);
+	pid_t pid = probe_pid(s, t->pid);
+	size_t i;
+	int n = 0;
+
+	if (!pm)
+		return -errno;
+	for (i = 0; i < pm->n; i++) {
+		const struct mapping *m = &pm->maps[i];
+		const struct object_ref *o;
+		ssize_t k;
+		char *open_path;
+		int err;
+
+		if (!m->exec || !m->path || (k = object_index(s, m->path)) < 0)
+			continue;
+		o = &s->objs.v[k];
+		if (!is_probed(s, (size_t)k) &&
+		    (s->layer != LAYER_RUST || !elf_object__nshims(o->obj)))
+			continue;
+		if (!is_probed(s, (size_t)k)) {
+			char *why = layer__unprobeable(o->obj);
+
+			free(why);
+			if (why)
+				continue;	/* said when it was found */
+		}
+		open_path = proc_map_path(t->pid, m);
+		err = is_probed(s, (size_t)k) ?
+		      probes__attach_object(s->probes, pid, open_path, o->obj) :
+		      probes__attach_shims(s->probes, pid, open_path, o->obj);
+		free(open_path);
+		if (err) {
+			warn("cannot attach uprobes to %s for process %d: %s", m->path, t->pid,
+			     strerror(-err));
+			continue;
+		}
+		n++;
+	}
+	procmaps__view_put(pm);
+	return n;
+}
+
+/* The uprobes of a file are needed while a target maps it. */
+static bool probe_needed(void *ctx, pid_t pid, const char *path, ino_t ino)
+{
+	struct session *s = ctx;
+	struct session_target *t;
+	size_t i, k;
+
+	if (pid > 0)
+		return (t = target_by_pid(s, (uint32_t)pid)) && t->state == TARGET_RUNNING;
+	for (i = 0; i < s->nprocs; i++) {
+		const struct procmaps *pm;
+		bool found = false;
+
+		if (s->procs[i].state != TARGET_RUNNING)
+			continue;
+		pm = procmaps__view(s->procs[i].pid, 100000000ULL);
+		if (!pm)
+			return true;	/* cannot tell: kept */
+		for (k = 0; k < pm->n && !found; k++)
+			found = pm->maps[k].exec && pm->maps[k].path &&
+				(pm->maps[k].inode == ino || !strcmp(pm->maps[k].path, path));
+		procmaps__view_put(pm);
+		if (found)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * t is gone: what is in the ring of it is read first, then it leaves the
+ * targets map, its object tables are given back (and the rows of objects
+ * no other target maps), and the uprobes that no target needs any more are
+ * detached. Its figures stay in the capture.
+ */
+static void target_leave(struct session *s, size_t i)
+{
+	struct session_target *t = &s->procs[i];
+	pid_t pid = t->pid;
+
+	if (t->left)
+		return;
+	s->draining = true;
+	probes__consume(s->probes);
+	s->draining = false;
+	t = &s->procs[i];	/* a fork read there may have moved procs */
+	probes__remove_target(s->probes, pid);
+	if (s->dwarf && t->slot < RP_MAX_TARGETS)
+		unwinder__remove_pid(s->unwinder, pid);
+	slot_give(s, t->slot);
+	t->slot = RP_MAX_TARGETS;
+	t->left = true;
+	free(t->x);
+	t->x = NULL;
+	t->nx = 0;
+	u64map_del(&s->bypid, (uint32_t)pid, NULL);
+	s->nleft++;
+	s->last_prune_ns = mono_ns();
+	probes__prune(s->probes, probe_needed, s);
+	debug("process %d left the capture", pid);
 }
 
 /*
@@ -1238,6 +1427,8 @@ static void follow_exec(struct session *s, struct session_target *t)
 		snprintf(s->model->target.comm, sizeof(s->model->target.comm), "%s", t->comm);
 	}
 	rescan_objects(s, true);
+	/* Files probed before and detached since (nobody mapped them) are probed again. */
+	probe_target_objects(s, t);
 	/* -f: the symbols follow the first process that runs Rust code. */
 	if (s->follow && !s->primary_rust && maps_rust(s, t->pid))
 		make_primary(s, t);
@@ -1263,8 +1454,11 @@ static int look_after_targets(struct session *s)
 		struct session_target *t = &s->procs[i];
 		enum target_state was = t->state;
 
-		if (t->state == TARGET_RUNNING && target_gone(s, t))
+		if (t->state == TARGET_RUNNING && target_gone(s, t)) {
 			t->state = TARGET_EXITED;
+			target_leave(s, i);
+			t = &s->procs[i];
+		}
 		/* BPF turns recording off at an exec, even with no room in the ring. */
 		if (t->state == TARGET_RUNNING && !t->exec_seen && s->exec_armed &&
 		    !probes__target_recording(s->probes, t->pid)) {
@@ -1322,6 +1516,11 @@ int session__poll(struct session *s, int timeout_ms)
 		rc = look_after_targets(s);
 		if (rc != SESSION_RUNNING)
 			return rc;
+		/* Uprobes on files that no target maps any more go after a while. */
+		if (s->nleft && mono_ns() - s->last_prune_ns > 1000000000ULL) {
+			s->last_prune_ns = mono_ns();
+			probes__prune(s->probes, probe_needed, s);
+		}
 		adapt(s);
 	} while (!s->interrupted && mono_ns() < end);
 	return SESSION_RUNNING;
@@ -1446,6 +1645,8 @@ int session__start(struct session *s)
 			s->procs[i].pidfd = (int)syscall(SYS_pidfd_open, s->procs[i].pid, 0);
 	}
 	s->procs[0].pid = s->pid;
+	u64map_del(&s->bypid, 0, NULL);
+	u64map_put(&s->bypid, (uint32_t)s->pid, 0);
 	symbolizer__set_pid(s->sym, s->pid);
 	unwinder__set_pid(s->unwinder, s->pid);
 	/* Attached: before any probe, so nothing waits in the ring meanwhile. */
@@ -1529,7 +1730,8 @@ int session__stop(struct session *s)
 	for (i = 0; s->exec_armed && i < s->nprocs; i++) {
 		struct session_target *t = &s->procs[i];
 
-		if (t->exec_seen || probes__target_recording(s->probes, t->pid))
+		/* One that left is out of the targets map, exec or not. */
+		if (t->left || t->exec_seen || probes__target_recording(s->probes, t->pid))
 			continue;
 		s->draining = true;
 		probes__consume(s->probes);
@@ -1568,6 +1770,14 @@ int session__stop(struct session *s)
 		m->mode.sample_bytes_min = m->mode.sample_bytes_max = s->opts.sample_bytes;
 	}
 	m->unsymbolized_frames = symbolizer__unsymbolized(s->sym);
+	if (s->dwarf) {
+		struct unwinder_row_stats rs;
+
+		unwinder__row_stats(s->unwinder, &rs);
+		debug("unwind rows: %zu loaded in all, %zu in use at most, %zu at the end, of %zu; "
+		      "%llu grace periods before reuse", rs.loaded, rs.peak, rs.used, rs.capacity,
+		      (unsigned long long)rs.graces);
+	}
 	if (s->unwinder && unwinder__full_at(s->unwinder) && !m->tables_full)
 		m->tables_full = xstrdup(unwinder__full_at(s->unwinder));
 	return 0;
@@ -1634,6 +1844,7 @@ void session__free(struct session *s)
 			close(s->procs[i].pidfd);
 	}
 	free(s->procs);
+	u64map_free(&s->bypid);
 	launch__close(&s->child);
 	free(s->pids);
 	if (s->pmaps_valid)
