@@ -1028,6 +1028,17 @@ void session__totals(struct session *s, struct totals *t)
 	counter_totals(sum, t);
 }
 
+void session__counted(struct session *s, struct totals *t)
+{
+	uint64_t sum[RP_CNT_MAX];
+
+	memset(t, 0, sizeof(*t));
+	if (!s->probes)
+		return;
+	sum_counters(s, sum);
+	counter_totals(sum, t);
+}
+
 uint64_t session__sample_bytes(struct session *s)
 {
 	return s->probes ? probes__sample_bytes(s->probes) : s->model->mode.sample_bytes;
@@ -1657,8 +1668,20 @@ int session__start(struct session *s)
 	t0 = mono_ns();
 	err = load_bpf(s);
 	debug("BPF programs loaded in %.0f ms", (mono_ns() - t0) / 1e6);
+	/*
+	 * A running process: its unwind tables and symbols before the probes,
+	 * which trap from the first one attached on, recording or not.
+	 */
+	if (!err && !s->launched) {
+		if (s->dwarf && unwinder__sync(s->unwinder) < 0)
+			debug("unwind tables will be loaded lazily");
+		symbolizer__preload(s->sym);
+	}
+	t0 = mono_ns();
 	if (!err)
 		err = attach_all(s);
+	if (!err)
+		debug("probes attached in %.1f ms", (mono_ns() - t0) / 1e6);
 	if (!err) {
 		/* -f: the children's loaders too, whichever process they become. */
 		for (i = 0; i < s->nprocs; i++)
@@ -1676,7 +1699,7 @@ int session__start(struct session *s)
 	/* Not fatal: without tables, events that meet unknown code ask for them. */
 	if (!err && s->copyunw && s->launched && attach_entry_stop(s) < 0)
 		debug("objects will be found at the first stack");
-	if (!err && s->dwarf && (s->launched ? attach_entry_stop(s) : unwinder__sync(s->unwinder)) < 0)
+	if (!err && s->dwarf && s->launched && attach_entry_stop(s) < 0)
 		debug("unwind tables will be loaded lazily");
 	if (err) {
 		probes__detach_all(s->probes);
@@ -1687,8 +1710,6 @@ int session__start(struct session *s)
 		}
 		return err;
 	}
-	if (!s->launched)
-		symbolizer__preload(s->sym);
 	/* A proxy's own allocations are not the program's: from its entry on. */
 	probes__set_recording(s->probes, !(s->proxied && probes__entry_armed(s->probes)));
 	m->start_ns = mono_ns();

@@ -141,6 +141,8 @@ uint64_t session__events(struct session *s);
 uint64_t session__lost(struct session *s);
 /* The exact totals so far, from BPF's counters (live). */
 void session__totals(struct session *s, struct totals *t);
+/* BPF's counters as totals, whatever the mode: up to date before the ring is read. */
+void session__counted(struct session *s, struct totals *t);
 /* Sampling interval in force (0: every allocation), estimated recording cost (%). */
 uint64_t session__sample_bytes(struct session *s);
 double session__overhead_pct(struct session *s);
