@@ -44,9 +44,20 @@
 #define GOV_MIN_CALLS 2000	/* ... once this many calls tell the rate */
 #define GOV_PERIOD_NS 1000000000ULL
 #define GOV_POLL_FIRST_MS 2	/* the session polled this often until the first look */
+#define GOV_POLL_WINDOW_MS 10	/* ... and in a window, to see its credit spent */
+/*
+ * Nor is the ring read in the window's first GOV_QUIET_NS before that look:
+ * the first events cost the daemon milliseconds each (objects, symbols),
+ * all the while the target traps; BPF's counters tell the rate without
+ * them. What they leave in the ring is read after the look, or as the
+ * probes go.
+ */
+#define GOV_QUIET_NS 20000000ULL
 #define DUTY_MIN 0.001
 #define WINDOW_MIN_NS 200000000ULL	/* a window, the first one aside, lasts this long at least */
 #define OFF_MAX_NS (600 * 1000000000ULL)
+/* No window opens with less credit than this (some 2,000 calls' traps). */
+#define WINDOW_MIN_COST_NS 3e6
 
 struct target_ctx {
 	const struct daemon_opts *o;
@@ -73,6 +84,7 @@ struct target_ctx {
 	double credit_ns;
 	uint64_t win_cpu;	/* the target's CPU time as the window opened */
 	uint64_t win_stop_ns;	/* when its probes began to go */
+	double win_budget_ns;	/* the credit it opened with: its traps may cost that */
 	double trap_rate;	/* traps' ns per ns attached, in the last window */
 };
 
@@ -196,6 +208,19 @@ static void close_window(struct session *s, struct target_ctx *c, bool censor)
 	c->acc.pid = c->o->child_pid;
 }
 
+/* What the window's traps have cost the target so far. */
+static double window_traps(struct session *s)
+{
+	struct trapcost tc;
+	struct totals t;
+
+	if (!trapcost__get(&tc))
+		return 0;
+	session__counted(s, &t);
+	return (double)(t.allocs + t.frees + t.reallocs) * tc.entry_ns +
+	       (double)(t.allocs + t.reallocs) * tc.ret_ns;
+}
+
 /*
  * The governor, once a period while attached: what the traps cost the
  * target, against the budget; the duty cycle that keeps them within it.
@@ -209,7 +234,7 @@ static void govern(struct session *s, struct target_ctx *c)
 
 	if (c->o->all)
 		return;
-	session__totals(s, &t);
+	session__counted(s, &t);
 	calls = t.allocs + t.frees + t.reallocs;
 	returns = t.allocs + t.reallocs;
 	/* The window's first look as soon as the calls tell the rate. */
@@ -334,6 +359,7 @@ static int window(struct target_ctx *c, const struct session_opts *so)
 	if (!err && (c->exp || c->push))
 		model__window_begin(m, mono_ns());
 	c->win_cpu = sampler__target_cpu_ns(&c->cpu);
+	c->win_budget_ns = MAX(c->credit_ns, 0);
 	c->gov_ns = 0;
 	c->gov_first = false;
 	govern(s, c);
@@ -352,10 +378,19 @@ static int window(struct target_ctx *c, const struct session_opts *so)
 		}
 		govern(s, c);
 		on_ns = MAX(WINDOW_MIN_NS, (uint64_t)(c->duty * DAEMON_DUTY_PERIOD_NS));
-		/* The first window ends as soon as the traps are known not to fit. */
-		if (c->duty < 1 && (!c->nwindows || now - c->window_start_ns >= on_ns))
+		/*
+		 * The first window ends as soon as the traps are known not to fit;
+		 * the others when their time is up, or their credit spent.
+		 */
+		if (c->duty < 1 && (!c->nwindows || now - c->window_start_ns >= on_ns ||
+				    window_traps(s) >= c->win_budget_ns))
 			break;
+		if (c->gov_first && now - c->window_start_ns < GOV_QUIET_NS) {
+			usleep(500);
+			continue;
+		}
 		rc = session__poll(s, c->gov_first ? GOV_POLL_FIRST_MS :
+					c->duty < 1 ? GOV_POLL_WINDOW_MS :
 					(int)(DAEMON_SNAP_NS / 1000000));
 		if (rc < 0 || rc == SESSION_DONE ||
 		    (session__ntargets(s) &&
@@ -423,8 +458,9 @@ int daemon_target_run(const struct daemon_opts *o)
 		 * Off: until the credit covers the debt and what the next window
 		 * is expected to cost at the rate the last one saw.
 		 */
-		need = c.trap_rate * (double)MAX(WINDOW_MIN_NS,
-						 (uint64_t)(c.duty * DAEMON_DUTY_PERIOD_NS));
+		need = MAX(WINDOW_MIN_COST_NS,
+			   c.trap_rate * (double)MAX(WINDOW_MIN_NS,
+						     (uint64_t)(c.duty * DAEMON_DUTY_PERIOD_NS)));
 		off_start = prev = mono_ns();
 		cpu_prev = sampler__target_cpu_ns(&c.cpu);
 		while (!stopping && c.credit_ns < need && target_alive(o->child_pid)) {
