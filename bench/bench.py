@@ -41,11 +41,17 @@ WORKLOADS = {
 # with --cfg counting over counting.rs (an rlib) counts them, and the workload
 # is given the twin's counts (the same program on the same input).
 COUNTED = {"text"}
+# The daemon's runs, and the no-probes runs they are compared with: longer
+# (about 1 to 3 s with no probes here), since a fleet's daemon is there before
+# its targets start and stays for as long as they run: its first window, the
+# measurement of the call rate, should not be the whole story.
+LONG_SCALE = {"churn": 400, "mixed": 50, "threads": 50, "text": 150}
 LIVE_N = 300000              # boxes held at once by the memory phase
 
 # The configurations, in the order of the table.
 CONFIGS = {
     "none": {"label": "no probes", "kind": "none"},
+    "none-long": {"label": "no probes (daemon's run length)", "kind": "none", "long": True},
     "bt-floor": {"label": "floor: bpftrace, empty programs", "kind": "bpftrace",
                  "script": "floor"},
     "floor": {"label": "floor: rsprobe --probe-only", "kind": "rsprobe",
@@ -62,8 +68,10 @@ CONFIGS = {
              "flags": ["--unwind", "copy"]},
     "copy-all": {"label": "rsprobe --all --unwind copy", "kind": "rsprobe",
                  "flags": ["--all", "--unwind", "copy"]},
-    # rsprobe daemon --pid at its default budget (--max-overhead 1), as a fleet runs it.
-    "daemon": {"label": "rsprobe daemon (default budget)", "kind": "daemon"},
+    # rsprobe daemon --exe at its default budget (--max-overhead 1), as a fleet runs it:
+    # already running when the workload starts, which it finds and attaches to while
+    # the workload runs; compared with none-long.
+    "daemon": {"label": "rsprobe daemon (default budget)", "kind": "daemon", "long": True},
     "heaptrack": {"label": "heaptrack (LD_PRELOAD peer)", "kind": "heaptrack"},
     "bt-track": {"label": "bpftrace tracking (uprobe peer)", "kind": "bpftrace",
                  "script": "track"},
@@ -287,21 +295,43 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait_for_metrics(port, pid, proc, deadline):
-    """Until rsprobe daemon's /metrics has series of pid."""
+def wait_for_metrics(port, pid, proc, deadline, ok=lambda text: True):
+    """Until rsprobe daemon's /metrics answers (has series of pid, if given); its text."""
     import urllib.request
-    want = 'pid="%d",function="[all]"' % pid
+    want = 'pid="%d",function="[all]"' % pid if pid else "rsprobe_targets "
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RunError(f"rsprobe daemon exited ({proc.returncode})")
         try:
             with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=2) as r:
-                if want in r.read().decode():
-                    return
+                text = r.read().decode()
+                if want in text and ok(text):
+                    return text
         except OSError:
             pass
         time.sleep(0.05)
-    raise RunError("rsprobe daemon did not attach in time")
+    raise RunError("rsprobe daemon did not attach in time" if pid else
+                   "rsprobe daemon did not serve its metrics in time")
+
+
+def metric(text, name, pid, **labels):
+    """One series' value from a /metrics page, or None."""
+    want = [f'pid="{pid}"'] + [f'{k}="{v}"' for k, v in labels.items()]
+    for line in text.splitlines():
+        if line.startswith(name + "{"):
+            lab, _, val = line.rpartition(" ")
+            if all(x in lab for x in want):
+                return float(val)
+    return None
+
+
+def daemon_figures(port, pid, proc, deadline):
+    """What the daemon saw of the workload: allocations and the probes' duty cycle."""
+    text = wait_for_metrics(port, pid, proc, deadline, lambda t: (metric(
+        t, "rsprobe_allocations_total", pid, function="[all]") or 0) > 0)
+    return {"allocations_seen": metric(text, "rsprobe_allocations_total", pid, function="[all]"),
+            "duty_cycle": metric(text, "rsprobe_probe_duty_cycle", pid),
+            "censored": metric(text, "rsprobe_lifetimes_censored_total", pid)}
 
 
 def wait4(proc, deadline, sig=signal.SIGINT):
@@ -373,10 +403,19 @@ def run_once(args, cfg, binary, wargs, tmp, syms):
             cmd = ["heaptrack", "-o", os.path.join(tmp, "heaptrack"), binary, *wargs]
         else:
             cmd = [binary, *wargs]
-        w = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=werr)
-        procs.append(w)
         tool = None
         tool_out = os.path.join(tmp, "tool.out")
+        if kind == "daemon":
+            # As a fleet runs it: there first, finding the workload once it starts.
+            port = free_port()
+            with open(tool_out, "w") as out:
+                tool = subprocess.Popen([args.rsprobe, "daemon", "--exe", binary,
+                                         "--metrics", str(port)],
+                                        stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+            procs.append(tool)
+            wait_for_metrics(port, None, tool, deadline)
+        w = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=werr)
+        procs.append(w)
         if kind == "rsprobe":
             rjson = os.path.join(tmp, "rsprobe.json")
             with open(tool_out, "w") as out:
@@ -386,15 +425,6 @@ def run_once(args, cfg, binary, wargs, tmp, syms):
             procs.append(tool)
             # rsprobe says so once every probe is attached and recording is on.
             wait_for_text(tool_out, "profiling pid", tool, deadline)
-        elif kind == "daemon":
-            port = free_port()
-            with open(tool_out, "w") as out:
-                tool = subprocess.Popen([args.rsprobe, "daemon", "--pid", str(w.pid),
-                                         "--metrics", str(port)],
-                                        stdin=subprocess.DEVNULL, stdout=out, stderr=out)
-            procs.append(tool)
-            # The target's series appear once its probes are attached.
-            wait_for_metrics(port, w.pid, tool, deadline)
         elif kind == "bpftrace":
             script = os.path.join(tmp, "script.bt")
             with open(script, "w") as f:
@@ -417,10 +447,16 @@ def run_once(args, cfg, binary, wargs, tmp, syms):
                 break
         res.update(json.loads(line))
         res["wall_s"] = time.monotonic() - t0
+        if kind == "daemon":
+            # The workload waits now, allocating nothing: what the daemon saw, it saw
+            # during the timed phase. Seeing nothing would measure nothing.
+            res["daemon"] = daemon_figures(port, w.pid, tool, time.monotonic() + 5)
         if tool is not None and args.bpf_stats:
             res["bpf"] = bpf_prog_stats(tool.pid)
         w.stdin.close()
-        w.wait(max(1.0, deadline - time.monotonic()))
+        _, wru = wait4(w, deadline)
+        # The workload's CPU time, start-up included: steadier than its clock on a busy machine.
+        res["workload_cpu_s"] = wru.ru_utime + wru.ru_stime
         if w.returncode:
             werr.seek(0)
             raise RunError(f"workload exit {w.returncode}: {werr.read().strip()[-300:]}")
@@ -502,6 +538,13 @@ def summarize(runs, fixed_cpu=None):
             s["ns_per_call_max"] = max(npc)
             s["calls"] = ok[0]["calls"]
             s["calls_per_s"] = med([r["calls"] / r["ns"] * 1e9 for r in ok])
+            if all("workload_cpu_s" in r for r in ok):
+                s["workload_cpu_s"] = med([r["workload_cpu_s"] for r in ok])
+            dm = [r["daemon"] for r in ok if r.get("daemon")]
+            if dm:
+                s["daemon_duty_cycle"] = med([x["duty_cycle"] for x in dm
+                                              if x.get("duty_cycle") is not None])
+                s["daemon_allocations_seen"] = med([x["allocations_seen"] for x in dm])
             tot = [r.get("totals") for r in ok if r.get("totals")]
             if tot:
                 ev = [t["allocs"] + t["frees"] + t["reallocs"] for t in tot]
@@ -539,9 +582,11 @@ def summarize(runs, fixed_cpu=None):
         out[key] = s
     # Added cost and the ratio to rsprobe's own floor, per workload and build.
     for (w, v, c), s in out.items():
-        base = out.get((w, v, "none"), {}).get("ns_per_call")
+        base = out.get((w, v, "none-long" if CONFIGS[c].get("long") else "none"),
+                       {}).get("ns_per_call")
         floor = out.get((w, v, "floor"), {}).get("ns_per_call")
-        if s.get("ns_per_call") is not None and base is not None and c != "none":
+        if (s.get("ns_per_call") is not None and base is not None
+                and CONFIGS[c]["kind"] != "none"):
             s["added_ns_per_call"] = s["ns_per_call"] - base
             if floor is not None and floor > base:
                 s["ratio_to_floor"] = s["added_ns_per_call"] / (floor - base)
@@ -711,7 +756,7 @@ def evaluate_targets(summary, mem):
                 f"{b:.0f} B" if b is not None else "-",
                 b is not None and b <= TARGETS["bytes_per_live"]))
     d = summary.get(("text", "nofp", "daemon"), {}).get("ns_per_call")
-    n = summary.get(("text", "nofp", "none"), {}).get("ns_per_call")
+    n = summary.get(("text", "nofp", "none-long"), {}).get("ns_per_call")
     if d is not None and n:
         res.append((f"daemon, default budget <= {TARGETS['daemon_ratio']:.2f}x no probes (text)",
                     d / n, f"{d / n:.2f}x", d / n <= TARGETS["daemon_ratio"]))
@@ -738,6 +783,20 @@ def evaluate_targets(summary, mem):
                 res.append((f"{label} / heaptrack, {w}", d / h, f"{d / h:.2f}x", None))
         if peer:
             print(f"  info    {label} against heaptrack (added ns per call): {', '.join(peer)}")
+    # The daemon: each workload's time, and its CPU time (start-up included,
+    # steadier on a busy machine), to no probes at the same length.
+    dm = []
+    for w in WORKLOADS:
+        d, n = summary.get((w, "nofp", "daemon"), {}), summary.get((w, "nofp", "none-long"), {})
+        if d.get("ns_per_call") and n.get("ns_per_call"):
+            x = f"{w} {d['ns_per_call'] / n['ns_per_call']:.3f}x"
+            if d.get("workload_cpu_s") and n.get("workload_cpu_s"):
+                x += f" (CPU {d['workload_cpu_s'] / n['workload_cpu_s']:.3f}x)"
+            if d.get("daemon_duty_cycle") is not None:
+                x += f" attached {100 * d['daemon_duty_cycle']:.1f}%"
+            dm.append(x)
+    if dm:
+        print(f"  info    daemon to no probes, time: {', '.join(dm)}")
     return [{"target": n, "value": x, "shown": sh, "met": ok} for n, x, sh, ok in res]
 
 
@@ -807,14 +866,18 @@ def bench(args, start):
     plan = []
     for v in ("nofp",) + (() if args.no_fp else ("fp",)):
         for w in [w for w in WORKLOADS if w in selected]:
-            wargs = [str(max(1, int(int(a) * args.scale))) for a in WORKLOADS[w]]
-            if w in COUNTED:
-                wargs += twin_counts(bins[(w + "-count", v)], wargs)
+            sized = {}
             for c in configs:
                 if c in skipped or (v == "fp" and c not in FP_CONFIGS) or (
                         v == "nofp" and CONFIGS[c].get("fp_builds_only")):
                     continue
-                plan.append((w, v, c, wargs))
+                scale = args.scale * (LONG_SCALE[w] if CONFIGS[c].get("long") else 1)
+                if scale not in sized:
+                    wargs = [str(max(1, int(int(a) * scale))) for a in WORKLOADS[w]]
+                    if w in COUNTED:
+                        wargs += twin_counts(bins[(w + "-count", v)], wargs)
+                    sized[scale] = wargs
+                plan.append((w, v, c, sized[scale]))
         # rsprobe's fixed cost per session: the same binary, one allocation.
         for c in configs:
             if CONFIGS[c]["kind"] == "rsprobe" and (v, c) in {(p[1], p[2]) for p in plan}:
