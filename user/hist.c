@@ -5,16 +5,6 @@
 #include "hist.h"
 #include "util.h"
 
-static int bucket_of(uint64_t v)
-{
-	int e;
-
-	if (v < HIST_SUB)
-		return (int)v;
-	e = 63 - __builtin_clzll(v);
-	return (e - HIST_SUB_BITS + 1) * HIST_SUB + (int)((v >> (e - HIST_SUB_BITS)) & (HIST_SUB - 1));
-}
-
 /* [lo, hi] of values that fall into bucket b. */
 static void bucket_range(int b, uint64_t *lo, uint64_t *hi)
 {
@@ -35,19 +25,9 @@ void hist_add(struct hist *h, uint64_t v)
 	hist_add_n(h, v, 1);
 }
 
-void hist_add_n(struct hist *h, uint64_t v, uint64_t n)
+void hist_alloc_(struct hist *h)
 {
-	if (!n)
-		return;
-	if (!h->buckets)
-		h->buckets = xcalloc(HIST_BUCKETS, sizeof(*h->buckets));
-	h->buckets[bucket_of(v)] += (uint32_t)n;
-	if (!h->count || v < h->min)
-		h->min = v;
-	h->count += n;
-	h->sum += v * n;
-	if (v > h->max)
-		h->max = v;
+	h->buckets = xcalloc(HIST_BUCKETS, sizeof(*h->buckets));
 }
 
 void hist_merge(struct hist *dst, const struct hist *src)

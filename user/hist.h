@@ -20,8 +20,33 @@ struct hist {
 };
 
 void hist_add(struct hist *h, uint64_t v);
-/* n values v at once (a sampled allocation standing for n). */
-void hist_add_n(struct hist *h, uint64_t v, uint64_t n);
+/* The bucket of v, and the buckets allocated (on first add); for hist_add_n(). */
+static inline int hist_bucket_(uint64_t v)
+{
+	int e;
+
+	if (v < HIST_SUB)
+		return (int)v;
+	e = 63 - __builtin_clzll(v);
+	return (e - HIST_SUB_BITS + 1) * HIST_SUB +
+	       (int)((v >> (e - HIST_SUB_BITS)) & (HIST_SUB - 1));
+}
+void hist_alloc_(struct hist *h);
+/* n values v at once (a sampled allocation standing for n); inline: two at every free. */
+static inline void hist_add_n(struct hist *h, uint64_t v, uint64_t n)
+{
+	if (!n)
+		return;
+	if (!h->buckets)
+		hist_alloc_(h);
+	h->buckets[hist_bucket_(v)] += (uint32_t)n;
+	if (!h->count || v < h->min)
+		h->min = v;
+	h->count += n;
+	h->sum += v * n;
+	if (v > h->max)
+		h->max = v;
+}
 void hist_merge(struct hist *dst, const struct hist *src);
 void hist_free(struct hist *h);
 /* Value at quantile q in [0, 1]; 0 for an empty histogram. */

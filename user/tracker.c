@@ -124,8 +124,11 @@ struct live_alloc *live_add(struct live_table *lt, uint64_t ptr)
 	bool found;
 	size_t i;
 
-	/* At most 7/8 full: probes stay short, and 8-byte slots stay under 19 B per record. */
-	if ((lt->len + 1) * 8 > lt->nslots * 7)
+	/*
+	 * At most 3/4 full: an allocation's probe (for a slot that is empty)
+	 * stays a few slots long, and 8-byte slots stay under 22 B per record.
+	 */
+	if ((lt->len + 1) * 4 > lt->nslots * 3)
 		live_rehash(lt, lt->nslots ? lt->nslots * 2 : 1024);
 	if (lt->len == lt->cap) {
 		size_t cap = lt->cap ? lt->cap * 2 : 4096;

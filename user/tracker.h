@@ -18,7 +18,7 @@
 /*
  * A live allocation: 40 bytes, in one dense array. The table from pointers
  * to it holds 8 bytes a slot (its index and 32 bits of the pointer's hash),
- * so a tracked allocation costs about 54 bytes all told, at worst 60.
+ * so a tracked allocation costs about 54 bytes all told, at worst 62.
  */
 struct live_alloc {
 	uint64_t ptr;
