@@ -8,6 +8,9 @@
 #include "stacks.h"
 #include "util.h"
 
+/* Raw stacks tried before hashing: the last ones met. */
+#define STACK_RECENT 4
+
 /* Frames kept per stack once inlined calls are expanded. */
 #define STACK_MAX_EXPANDED (4 * RP_MAX_FRAMES)
 
@@ -19,6 +22,12 @@ struct stack_table {
 	struct intern_table raw;   /* raw pcs as events carry them -> raw index */
 	uint32_t *raw_canon;	   /* raw index -> canonical id */
 	size_t raw_canon_cap;
+	/*
+	 * The raw stacks met last (index + 1, 0: none), tried before the hash:
+	 * a loop allocates and frees from the same few stacks in turn.
+	 */
+	uint32_t recent[STACK_RECENT];
+	uint32_t recent_next;
 };
 
 struct stack_table *stack_table__new(struct symbolizer *sym)
@@ -163,10 +172,22 @@ uint32_t stack_table__intern(struct stack_table *t, const uint64_t *pcs, uint32_
 
 	if (!n)
 		return 0;
+	for (i = 0; i < STACK_RECENT; i++) {
+		const struct intern_seq *q;
+
+		if (!t->recent[i])
+			continue;
+		q = &t->raw.seqs[t->recent[i] - 1];
+		if (q->n == n && q->flag == truncated && t->raw.words[q->off] == pcs[0] &&
+		    !memcmp(t->raw.words + q->off, pcs, (size_t)n * sizeof(*pcs)))
+			return t->raw_canon[t->recent[i] - 1];
+	}
 	h = intern_hash(pcs, n, truncated);
 	r = intern_find(&t->raw, h, pcs, n, truncated);
-	if (r >= 0)
+	if (r >= 0) {
+		t->recent[t->recent_next++ % STACK_RECENT] = (uint32_t)r + 1;
 		return t->raw_canon[r];
+	}
 	/* New raw stack: cut at the first frame that is not in a mapped file. */
 	for (i = 0; i < n; i++) {
 		if (!symbolizer__frame(t->sym, pcs[i])->module)
@@ -176,6 +197,7 @@ uint32_t stack_table__intern(struct stack_table *t, const uint64_t *pcs, uint32_
 	idx = intern_add(&t->raw, h, pcs, n, truncated);
 	ARR_RESERVE(t->raw_canon, t->raw_canon_cap, (size_t)idx + 1);
 	t->raw_canon[idx] = intern_canon(t, pcs, keep, truncated && keep == n);
+	t->recent[t->recent_next++ % STACK_RECENT] = idx + 1;
 	return t->raw_canon[idx];
 }
 

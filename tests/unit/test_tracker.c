@@ -387,8 +387,51 @@ static void test_live_table(void)
 	live_table_free(&lt);
 }
 
+/*
+ * Stacks met in turn (the last few are tried before the hash): the same
+ * frames always give the same id, and stacks that share their first frame
+ * and length but differ further out, or differ only in being truncated,
+ * are told apart, however they interleave.
+ */
+static void test_stack_ids(void)
+{
+	const uint64_t a = RA(user_alloc_site), d = RA(user_drop_site), o = RA(user_other_site);
+	const uint64_t st[6][3] = { { a, d, o }, { a, o, d }, { a, d, d },
+				    { d, a, o }, { a, o, o }, { o, d, a } };
+	uint32_t id[6][2], k, r, x;
+
+	setup();
+	for (k = 0; k < 6; k++)
+		for (x = 0; x < 2; x++)
+			id[k][x] = stack_table__intern(m->stacks, st[k], 3, x);
+	for (k = 0; k < 6; k++) {
+		CHECK(id[k][0] != 0);
+		CHECK(id[k][0] != id[k][1]);
+		for (r = 0; r < k; r++)
+			CHECK(id[k][0] != id[r][0] && id[k][1] != id[r][1]);
+	}
+	/* Again in many orders: pairs, runs longer than the recent ones, one apart. */
+	for (r = 0; r < 200; r++) {
+		k = (r * 7 + r / 3) % 6;
+		x = r % 3 == 0;
+		CHECK_U64(stack_table__intern(m->stacks, st[k], 3, x), id[k][x]);
+		CHECK_U64(stack_table__intern(m->stacks, st[(k + 1) % 6], 3, 0),
+			  id[(k + 1) % 6][0]);
+		CHECK_U64(stack_table__intern(m->stacks, st[k], 2, 0),
+			  stack_table__intern(m->stacks, st[k], 2, 0));
+	}
+	/* A prefix is a stack of its own. */
+	CHECK(stack_table__intern(m->stacks, st[0], 2, 0) != id[0][0]);
+	CHECK(stack_table__intern(m->stacks, st[0], 2, 0) !=
+	      stack_table__intern(m->stacks, st[2], 2, 1));
+	CHECK_U64(stack_table__intern(m->stacks, st[0], 2, 0),
+		  stack_table__intern(m->stacks, st[2], 2, 0));
+	teardown();
+}
+
 int main(void)
 {
+	RUN(test_stack_ids);
 	RUN(test_live_table);
 	RUN(test_match_and_lifetime);
 	RUN(test_timeline);
