@@ -1160,6 +1160,7 @@ static int poll_ms(struct session *s)
 
 static const char *const state_names[] = {
 	[TARGET_RUNNING] = "running", [TARGET_EXITED] = "exited", [TARGET_EXECED] = "exec'd",
+	[TARGET_REMOVED] = "removed",
 };
 
 /* The targets, as every output lists them. */
@@ -1373,10 +1374,11 @@ static bool probe_needed(void *ctx, pid_t pid, const char *path, ino_t ino)
 }
 
 /*
- * t is gone: what is in the ring of it is read first, then it leaves the
- * targets map, its object tables are given back (and the rows of objects
- * no other target maps), and the uprobes that no target needs any more are
- * detached. Its figures stay in the capture.
+ * t is gone (or no longer wanted): it leaves the targets map (BPF records
+ * nothing more of it), what is in the ring of it is read, its object tables
+ * are given back (and the rows of objects no other target maps), and the
+ * uprobes that no target needs any more are detached. Its figures stay in
+ * the capture.
  */
 static void target_leave(struct session *s, size_t i)
 {
@@ -1385,11 +1387,11 @@ static void target_leave(struct session *s, size_t i)
 
 	if (t->left)
 		return;
+	probes__remove_target(s->probes, pid);
 	s->draining = true;
 	probes__consume(s->probes);
 	s->draining = false;
 	t = &s->procs[i];	/* a fork read there may have moved procs */
-	probes__remove_target(s->probes, pid);
 	if (s->dwarf && t->slot < RP_MAX_TARGETS)
 		unwinder__remove_pid(s->unwinder, pid);
 	slot_give(s, t->slot);
@@ -1543,10 +1545,107 @@ void session__interrupt(struct session *s)
 		s->interrupted = 1;
 }
 
+static size_t running_targets(const struct session *s)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < s->nprocs; i++)
+		n += s->procs[i].state == TARGET_RUNNING;
+	return n;
+}
+
+/*
+ * A running process joins the capture: its objects are probed (files
+ * probed already serve it as they are), its object tables loaded over the
+ * shared rows, and its events kept from now on. Nothing is attached or
+ * changed for it on error.
+ */
 int session__add_target(struct session *s, pid_t pid)
 {
-	warn("cannot add process %d: this capture records one process", pid);
-	return -ENOTSUP;
+	char comm[32], exe[PATH_MAX];
+	const struct procmaps *pm;
+	struct session_target *t;
+	bool probeable = false;
+	size_t i;
+	int err;
+
+	if (!s->started || s->stopped) {
+		warn("cannot add process %d: the capture is not running", pid);
+		return -EINVAL;
+	}
+	if (s->copyunw) {
+		warn("cannot add process %d: --unwind copy follows one process", pid);
+		return -ENOTSUP;
+	}
+	if ((t = target_by_pid(s, (uint32_t)pid)) && t->state == TARGET_RUNNING)
+		return 0;	/* recorded already */
+	if (running_targets(s) >= RP_MAX_TRACKED) {
+		warn("cannot add process %d: %d processes are recorded already", pid,
+		     RP_MAX_TRACKED);
+		return -ENOSPC;
+	}
+	err = check_process(s, pid);
+	if (err)
+		return err;
+	/* Something of the layer's to probe in it, or it would be recorded for nothing. */
+	pm = procmaps__view(pid, 0);
+	for (i = 0; pm && i < pm->n && !probeable; i++) {
+		const struct mapping *m = &pm->maps[i];
+		ssize_t k = m->exec && m->path ? object_index(s, m->path) : -1;
+
+		probeable = k >= 0 && (is_probed(s, (size_t)k) ||
+				       (s->layer == LAYER_RUST &&
+					elf_object__nshims(s->objs.v[k].obj)));
+	}
+	procmaps__view_put(pm);
+	if (!probeable) {
+		warn("cannot add process %d: it maps no allocator this capture probes (%s layer)",
+		     pid, s->model->mode.source ? s->model->mode.source : "?");
+		return -ENOENT;
+	}
+	proc_comm(pid, comm, sizeof(comm));
+	add_proc(s, pid, comm, proc_exe(pid, exe, sizeof(exe)));
+	t = &s->procs[s->nprocs - 1];
+	t->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	/* Tables before the slot: a walk never meets those of the slot's last owner. */
+	if (s->dwarf && t->slot < RP_MAX_TARGETS)
+		unwinder__add_pid(s->unwinder, pid, t->slot, probes__maps_slot(s->probes, t->slot));
+	err = probes__add_target(s->probes, pid, t->slot, true);
+	if (!err) {
+		err = probe_target_objects(s, t);
+		err = err < 0 ? err : 0;
+	}
+	if (err) {
+		warn("cannot record process %d: %s", pid, strerror(-err));
+		t->state = TARGET_EXITED;
+		target_leave(s, s->nprocs - 1);
+		return err;
+	}
+	if (!s->follow)
+		attach_dl_hook(s, pid);
+	if (!s->pmaps_valid)
+		read_primary_maps(s);
+	build_xlate(s, &s->procs[s->nprocs - 1]);
+	symbolizer__refresh_maps(s->sym);
+	info("profiling pid %d (%s) too", pid, comm);
+	return 0;
+}
+
+int session__remove_target(struct session *s, pid_t pid)
+{
+	struct session_target *t = target_by_pid(s, (uint32_t)pid);
+
+	if (!s->started || s->stopped || !t || t->state != TARGET_RUNNING)
+		return -ENOENT;
+	if (s->launched && !t->index)
+		return -EINVAL;	/* the command rsprobe runs and waits for */
+	t->state = TARGET_REMOVED;
+	if (t->pidfd >= 0) {
+		close(t->pidfd);
+		t->pidfd = -1;
+	}
+	target_leave(s, (size_t)(t - s->procs));
+	return 0;
 }
 
 uint64_t session__start_ns(struct session *s)

@@ -88,11 +88,27 @@ int session__poll(struct session *s, int timeout_ms);
  */
 void session__interrupt(struct session *s);
 /*
- * Record one more running process (attach mode, while running): its
- * objects are probed and its events join the capture. Returns 0 or a
- * negative errno (with one line said).
+ * Record one more running process, while the session runs: its objects are
+ * probed (a file probed for every target already serves it as it is; only
+ * files not probed yet get uprobes), its unwind tables are loaded over the
+ * rows shared with the targets that map the same objects, and its events
+ * join the capture from now on. Refused (nothing changed) for a process
+ * that is gone, that maps no allocator of the capture's layer, or with
+ * --unwind copy. Returns 0 (also when it is a target already) or a
+ * negative errno, with one line said.
+ *
+ * A target that exits leaves by itself (seen by session__poll): it leaves
+ * the targets map, its tables and the rows nobody else maps are given
+ * back, and the uprobes no target needs any more are removed.
  */
 int session__add_target(struct session *s, pid_t pid);
+/*
+ * The same leaving for a running target that is not wanted any more (its
+ * state becomes TARGET_REMOVED; what it allocated until then stays in the
+ * capture, live where it was). -ENOENT if it is not a running target,
+ * -EINVAL for a launched command.
+ */
+int session__remove_target(struct session *s, pid_t pid);
 /*
  * Stop recording, remove every probe, read what is left in the ring, and
  * make the models final. What was captured stays in the models whatever
@@ -108,7 +124,8 @@ struct model *session__model(struct session *s);
 
 /*
  * The targets, in the order they were added (one launched command: one).
- * A target pointer is valid until the next session__poll or __add_target.
+ * A target pointer is valid until the next session__poll, __add_target or
+ * __remove_target.
  */
 size_t session__ntargets(struct session *s);
 struct session_target *session__target(struct session *s, size_t i);
@@ -117,6 +134,7 @@ enum target_state {
 	TARGET_RUNNING,
 	TARGET_EXITED,		/* the process is gone */
 	TARGET_EXECED,		/* it exec'd and was not followed: its old heap was closed */
+	TARGET_REMOVED,		/* session__remove_target: recorded no more */
 };
 pid_t session_target__pid(const struct session_target *t);
 /* The program running now (after an exec, the new one). */
