@@ -459,6 +459,38 @@ def test_kill9_leaves_targets_running_unprobed():
 
 
 @needs_bpf
+def test_low_rate_attached_all_along():
+    """Traps within the default budget: attached all along, every allocation seen.
+
+    40 rounds 50 ms apart of five boxes: some 200 allocator calls a second,
+    about a quarter of the default budget (1% of a tenth of a CPU) at a
+    microsecond a trap, and never 2,000 calls in a second (the first look
+    comes after a second): the probes never leave, nothing is censored, and
+    [all] is the fixture's own count.
+    """
+    exe = own_fixture("lowrate")
+    d = Daemon("lowrate", ["--exe", exe])
+    f = Fixture(exe, "known", 40, 3, 2, 50)
+    try:
+        d.attached(f.pid)
+        f.release()
+        counted = f.counted()
+        eq(counted, 40 * 5, "the fixture's own count (40 rounds of 5)")
+        lab = dict(comm="lifetimes", pid=str(f.pid))
+        # Everything freed, it waits 3 s before exiting: still attached meanwhile.
+        text = d.wait(lambda: (lambda t: t if series(t, "rsprobe_allocations_total", **lab,
+                                                     function="[all]") == counted else None)(
+            d.metrics()), 10, "[all] equals the fixture's count")
+        rc, _, _ = f.finish()
+        eq(rc, 0, "the fixture exited normally")
+    finally:
+        f.kill()
+    eq(d.stop(), 0, "the daemon exits 0 on SIGTERM")
+    eq(series(text, "rsprobe_probe_duty_cycle", **lab), 1.0, "attached all along")
+    eq(series(text, "rsprobe_lifetimes_censored_total", **lab), 0.0, "nothing censored")
+
+
+@needs_bpf
 def test_duty_cycle_censors():
     """Traps beyond the budget: probes in windows, lifetimes cut by a window censored.
 
@@ -599,6 +631,7 @@ TESTS = [
     test_log_reopened_on_sighup,
     test_prometheus_exports_and_push,
     test_restart_followed,
+    test_low_rate_attached_all_along,
     test_duty_cycle_censors,
     test_kill9_leaves_targets_running_unprobed,
     test_target_in_its_own_mount_namespace,
