@@ -34,8 +34,15 @@ struct {
 	__type(value, __u8);
 } sampled_ptrs SEC(".maps");
 
-/* Sampled calls between their entry and their return, all threads. */
-__u64 sampled_in_flight = 0;
+/*
+ * Sampled calls between their entry and their return, all threads: on a
+ * cache line of its own, written on other CPUs, away from the settings that
+ * every call reads (recording, sample_bytes, targets_gen).
+ */
+struct {
+	__u64 n;
+	__u64 pad[7];
+} sampled_in_flight __attribute__((aligned(64)));
 
 /* An exponential draw of the given mean (include/rp_exp.h). */
 static __always_inline __s64 draw_exp(__u64 mean)
@@ -124,19 +131,28 @@ static __always_inline bool countdown(struct rp_percpu *c, __u64 n, __u64 size)
  * In front of the table of sampled pointers, a counting filter small enough
  * to stay in cache: a free whose slot is zero was not sampled, and most
  * frees are told so by one load, without hashing into a table of megabytes.
+ * 16 KiB: the frees of a program touch its slots at random, and a filter
+ * of 128 KiB cost them a cache miss each (40 ns on the bench's threads and
+ * text workloads), more than the lookups that fewer slots let through.
  */
-#define FILTER_SLOTS (1u << 15)
-__u32 sampled_filter[FILTER_SLOTS];
+#define FILTER_SLOTS (1u << 12)
+__u32 sampled_filter[FILTER_SLOTS] __attribute__((aligned(64)));
 
 static __always_inline __u32 filter_slot(__u64 ptr)
 {
-	return (__u32)((ptr * 0x9e3779b97f4a7c15ULL) >> 49) & (FILTER_SLOTS - 1);
+	return (__u32)((ptr * 0x9e3779b97f4a7c15ULL) >> 52) & (FILTER_SLOTS - 1);
 }
 
-static __always_inline bool is_sampled_ptr(__u64 ptr)
+/*
+ * Whether ptr is a sampled allocation's. Past the filter, the lookup in the
+ * table is part of recording, and timed with it: *t0 is the recording's
+ * start (record_start()), drawn here when the filter lets ptr through.
+ */
+static __always_inline bool is_sampled_ptr(__u64 ptr, __u64 *t0)
 {
 	if (!sampled_filter[filter_slot(ptr)])
 		return false;
+	*t0 = record_start();
 	return bpf_map_lookup_elem(&sampled_ptrs, &ptr) != NULL;
 }
 
@@ -159,7 +175,7 @@ static __always_inline struct pending_event *new_pending(struct pt_regs *ctx, __
 		e->seq = t->seq;
 		t->sampled = 1;
 	} else if (!fixed_exact) {
-		__sync_fetch_and_add(&sampled_in_flight, 1);
+		__sync_fetch_and_add(&sampled_in_flight.n, 1);
 	}
 	return p;
 }
@@ -174,7 +190,45 @@ struct call {
 	struct rp_percpu *c;
 	bool copied;		/* --unwind copy: this call's stack was sent */
 	__u32 tslot;		/* the target's object tables */
+	__u64 t0, clock_ns;	/* a timed call: its start, and what reading the clock took */
 };
+
+/*
+ * What the calls that are only counted cost is part of what rsprobe adds,
+ * and the budget's (user/sampler.c): one program run in RP_COUNT_ONE_IN on
+ * each CPU is timed from its preamble to where it is known not to record.
+ * The clock is read twice at the start: the second reading less the first
+ * is what a reading adds to the interval, taken back. A call preempted
+ * (longer than COUNT_MAX_NS) is not counted.
+ */
+#define COUNT_MAX_NS 20000
+
+static __always_inline void count_start(struct call *k)
+{
+	__u64 t;
+
+	k->t0 = 0;
+	/* --all: every call is recorded, none only counted. */
+	if (fixed_exact || ++k->c->calls & (RP_COUNT_ONE_IN - 1))
+		return;
+	t = bpf_ktime_get_ns();
+	k->t0 = bpf_ktime_get_ns();
+	k->clock_ns = k->t0 - t;
+}
+
+/* The call is only counted: what it cost, if it was timed. */
+static __always_inline void counted(struct call *k)
+{
+	__u64 ns;
+
+	if (!k->t0)
+		return;
+	ns = bpf_ktime_get_ns() - k->t0;
+	if (ns > COUNT_MAX_NS)
+		return;
+	k->c->cnt[RP_CNT_COUNT_NS] += ns > k->clock_ns ? ns - k->clock_ns : 0;
+	k->c->cnt[RP_CNT_COUNT_TIMED]++;
+}
 
 /*
  * --unwind copy in the default mode, still recording everything: each step
@@ -194,21 +248,95 @@ static __always_inline void copy_brake(struct call *k)
 	}
 }
 
+/*
+ * Changed each time a target is added, removed or has recording turned on or
+ * off (by userspace after it writes the targets map, by BPF at an exec or a
+ * fork): a CPU's cached target (rp_percpu.target) holds only under the
+ * generation it was read in.
+ */
+__u64 targets_gen = 0;
+
+#define TARGET_GEN_MASK 0xffffffULL
+
+/*
+ * The calling process, when it is a target being recorded: its slot, from
+ * this CPU's cache when the last call here came from it, else from the map
+ * (and cached). The generation is read before the map: an update that comes
+ * between them has already changed it.
+ */
+static __always_inline bool recorded_target(struct rp_percpu *c, __u64 pid_tgid, __u32 *slot)
+{
+	__u64 gen = targets_gen & TARGET_GEN_MASK, tgid = pid_tgid >> 32, w = c->target;
+	struct rp_target *t;
+
+	if ((__u32)w == tgid && w >> 40 == gen) {
+		*slot = (w >> 32) & 0xff;
+		return true;
+	}
+	t = is_target(pid_tgid);
+	if (!t)
+		return false;
+	*slot = t->slot;
+	if (t->slot <= 0xff)
+		c->target = gen << 40 | (__u64)t->slot << 32 | tgid;
+	return true;
+}
+
 /* The one preamble: false when the calling process is not traced now. */
 static __always_inline bool call_begin(struct call *k)
 {
-	struct rp_target *t;
-
 	k->pid_tgid = bpf_get_current_pid_tgid();
 	k->n = sample_bytes;
 	k->copied = false;
-	if (empty_programs || !(t = is_target(k->pid_tgid)))
+	if (empty_programs || !recording)
 		return false;
-	k->tslot = t->slot;
+	k->c = percpu();
+	if (!k->c)
+		return false;
+	count_start(k);
+	if (!recorded_target(k->c, k->pid_tgid, &k->tslot))
+		return false;
 	if (copy_stack && !fixed_exact && !k->n)
 		copy_brake(k);
-	k->c = percpu();
-	return k->c != NULL;
+	return true;
+}
+
+/*
+ * The entry of an allocation or a realloc, counted: the shims have no inner
+ * calls and no per-thread state, and their calls are counted here (a failure
+ * is taken back at the return); the other layers count at the return, once
+ * they know the call was not an inner one. False: an inner call, or no room.
+ */
+static __always_inline bool begin_counted(struct pt_regs *ctx, struct call *k,
+					  struct rp_thread **tp, __u8 kind, __u64 size,
+					  __u64 old_size, __u64 arg)
+{
+	struct rp_thread *t;
+
+	*tp = NULL;
+	if (!nested_calls) {
+		if (kind == RP_CALL_REALLOC) {
+			k->c->cnt[RP_CNT_REALLOCS]++;
+			if (size > old_size)
+				k->c->cnt[RP_CNT_BYTES_ALLOC] += size - old_size;
+			else
+				k->c->cnt[RP_CNT_BYTES_SHRUNK] += old_size - size;
+		} else {
+			k->c->cnt[RP_CNT_ALLOCS]++;
+			k->c->cnt[RP_CNT_BYTES_ALLOC] += size;
+		}
+		return true;
+	}
+	t = enter_call(ctx, (__u32)k->pid_tgid, kind);
+	if (!t)
+		return false;
+	t->size = size;
+	t->old_size = old_size;
+	t->arg = arg;
+	if (kind != RP_CALL_REALLOC)
+		t->seq++;
+	*tp = t;
+	return true;
 }
 
 /* An allocation begins: counted always, recorded when sampled. */
@@ -221,26 +349,12 @@ static __always_inline int alloc_begin(struct pt_regs *ctx, __u8 kind, __u64 siz
 	struct rp_event *e;
 	__u64 t0;
 
-	if (!call_begin(&k))
+	if (!call_begin(&k) || !begin_counted(ctx, &k, &t, kind, size, 0, arg))
 		return 0;
-	if (!nested_calls) {
-		/*
-		 * The shims: no inner calls, so no per-thread state. The call is
-		 * counted here (a failure is taken back at the return).
-		 */
-		t = NULL;
-		k.c->cnt[RP_CNT_ALLOCS]++;
-		k.c->cnt[RP_CNT_BYTES_ALLOC] += size;
-	} else {
-		t = enter_call(ctx, (__u32)k.pid_tgid, kind);
-		if (!t)
-			return 0;
-		t->size = size;
-		t->arg = arg;
-		t->seq++;
+	if (k.n && !countdown(k.c, k.n, size)) {
+		counted(&k);
+		return 0;
 	}
-	if (k.n && !countdown(k.c, k.n, size))
-		return 0;
 	t0 = record_start();
 	p = new_pending(ctx, RP_EV_ALLOC, k.pid_tgid, t, k.n);
 	if (!p)
@@ -276,29 +390,17 @@ static __always_inline int realloc_begin(struct pt_regs *ctx, __u64 ptr, __u64 o
 	struct rp_event *e;
 	__u64 t0;
 
-	if (!call_begin(&k))
+	if (!call_begin(&k) ||
+	    !begin_counted(ctx, &k, &t, RP_CALL_REALLOC, size, old_size, ptr))
 		return 0;
-	if (!nested_calls) {
-		t = NULL;
-		k.c->cnt[RP_CNT_REALLOCS]++;
-		if (size > old_size)
-			k.c->cnt[RP_CNT_BYTES_ALLOC] += size - old_size;
-		else
-			k.c->cnt[RP_CNT_BYTES_SHRUNK] += old_size - size;
-	} else {
-		t = enter_call(ctx, (__u32)k.pid_tgid, RP_CALL_REALLOC);
-		if (!t)
-			return 0;
-		t->size = size;
-		t->old_size = old_size;
-		t->arg = ptr;
-	}
-	if (k.n && !is_sampled_ptr(ptr)) {
+	if (!k.n)
+		t0 = record_start();
+	else if (!is_sampled_ptr(ptr, &t0)) {
 		if (old_size != ~0ULL && size > old_size)
 			countdown(k.c, k.n, size - old_size);
+		counted(&k);
 		return 0;
 	}
-	t0 = record_start();
 	p = new_pending(ctx, RP_EV_REALLOC, k.pid_tgid, t, 0);
 	if (!p)
 		return 0;
@@ -340,10 +442,6 @@ static __always_inline int call_exit(__u64 ret)
 }
 
 /*
- * The return of an allocator call: count what it did; if it was sampled,
- * complete its pending event and send it.
- */
-/*
  * The return of a shim. Unsampled calls were counted at their entry and have
  * nothing here; only while some sampled call is in flight (rarely, when
  * sampling) is this thread's pending event looked for.
@@ -361,14 +459,16 @@ static __always_inline int shim_exit(__u32 tid, __u64 ret, bool realloc)
 			add(RP_CNT_REALLOCS, -1ULL);
 	}
 	/* Every call is in flight when every one is recorded (--all). */
-	if (!fixed_exact && !sampled_in_flight)
-		return 0;
-	e = in_flight(tid);
-	if (!e)
+	if (!fixed_exact && !sampled_in_flight.n)
 		return 0;
 	t0 = record_start();
+	e = in_flight(tid);
+	if (!e) {
+		recording_cost(t0);
+		return 0;
+	}
 	if (!fixed_exact)
-		__sync_fetch_and_add(&sampled_in_flight, -1);
+		__sync_fetch_and_add(&sampled_in_flight.n, -1);
 	if (ret) {
 		e->ptr = ret;
 		if (realloc && ret != e->old_ptr)
@@ -381,6 +481,10 @@ static __always_inline int shim_exit(__u32 tid, __u64 ret, bool realloc)
 	return 0;
 }
 
+/*
+ * The return of an allocator call: count what it did; if it was sampled,
+ * complete its pending event and send it.
+ */
 static __always_inline int call_exit_kind(__u64 ret, bool realloc)
 {
 	struct call k;
@@ -389,6 +493,13 @@ static __always_inline int call_exit_kind(__u64 ret, bool realloc)
 	__u32 tid;
 	__u64 t0;
 
+	/*
+	 * A shim's call that succeeded was counted at its entry: unless some
+	 * sampled call is in flight, its return has nothing to do, and is told
+	 * so before any lookup.
+	 */
+	if (!nested_calls && ret && !fixed_exact && !sampled_in_flight.n)
+		return 0;
 	if (!call_begin(&k))
 		return 0;
 	tid = (__u32)k.pid_tgid;
@@ -426,8 +537,10 @@ static __always_inline int call_exit_kind(__u64 ret, bool realloc)
 		count(RP_CNT_ALLOCS);
 		add(RP_CNT_BYTES_ALLOC, t->size);
 	}
-	if (!t->sampled)
+	if (!t->sampled) {
+		counted(&k);
 		return 0;
+	}
 	t0 = record_start();
 	e = in_flight(tid);
 	if (e) {
@@ -498,13 +611,17 @@ static __always_inline int free_enter(struct pt_regs *ctx, __u64 ptr, __u64 size
 	}
 	k.c->cnt[RP_CNT_FREES]++;
 	k.c->cnt[RP_CNT_BYTES_FREED] += size;
-	if (!fixed_exact) {
-		if (is_sampled_ptr(ptr))
-			forget(ptr);
-		else if (k.n)
-			return 0;
+	if (fixed_exact) {
+		t0 = record_start();
+	} else if (is_sampled_ptr(ptr, &t0)) {
+		forget(ptr);
+	} else if (k.n) {
+		counted(&k);
+		return 0;
+	} else {
+		/* Recording every allocation: this free too (if born before, unknown). */
+		t0 = record_start();
 	}
-	t0 = record_start();
 	/* The copy goes first: userspace joins it with the next event of the thread. */
 	if (copy_stack && capture_stacks)
 		k.copied = send_stack_copy(ctx, k.pid_tgid);
@@ -550,9 +667,12 @@ static __always_inline int realloc_free_begin(struct pt_regs *ctx, __u64 ptr)
 	if (!t)
 		return 0;
 	t->arg = ptr;
-	if (k.n && !is_sampled_ptr(ptr))
+	if (!k.n) {
+		t0 = record_start();
+	} else if (!is_sampled_ptr(ptr, &t0)) {
+		counted(&k);
 		return 0;
-	t0 = record_start();
+	}
 	p = new_pending(ctx, RP_EV_FREE, k.pid_tgid, t, k.n);
 	if (!p)
 		return 0;

@@ -98,6 +98,18 @@ static __always_inline __u64 record_start(void)
 	return bpf_get_prandom_u32() & (TIME_ONE_IN - 1) ? 0 : bpf_ktime_get_ns();
 }
 
+/*
+ * Time spent because recording is on, without a step of its own (a return
+ * that looks for its event while another thread's call is in flight).
+ */
+static __always_inline void recording_cost(__u64 t0)
+{
+	struct rp_percpu *c;
+
+	if (t0 && (c = percpu()))
+		c->cnt[RP_CNT_SAMPLE_NS] += (bpf_ktime_get_ns() - t0) * TIME_ONE_IN;
+}
+
 /* A recording step that record_start() began: what it cost. */
 static __always_inline void recorded(__u64 t0)
 {
@@ -112,11 +124,12 @@ static __always_inline void recorded(__u64 t0)
 
 static __always_inline __u64 wakeup_flags(void)
 {
-	if (!first_event_sent ||
-	    bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes) {
+	if (!first_event_sent) {
 		first_event_sent = true;
 		return BPF_RB_FORCE_WAKEUP;
 	}
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+		return BPF_RB_FORCE_WAKEUP;
 	return BPF_RB_NO_WAKEUP;
 }
 

@@ -300,6 +300,7 @@ int on_exec(void *ctx)
 	if (!t)
 		return 0;
 	t->recording = 0;
+	__sync_fetch_and_add(&targets_gen, 1);
 	/* -f: held until userspace has probed the new program (it continues it). */
 	if (follow_forks)
 		bpf_send_signal(19 /* SIGSTOP */);
@@ -338,6 +339,7 @@ int on_fork(struct bpf_raw_tracepoint_args *ctx)
 		t.slot = RP_MAX_TARGETS;
 		t.recording = pt->recording;
 		bpf_map_update_elem(&targets, &tgid, &t, BPF_NOEXIST);
+		__sync_fetch_and_add(&targets_gen, 1);
 	}
 	e = bpf_ringbuf_reserve(&events, RP_EVENT_HDR_SIZE, 0);
 	if (!e) {

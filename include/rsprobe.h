@@ -52,6 +52,9 @@ enum rp_event_flags {
 	RP_F_COPIED = 1 << 12,	/* the stack is in this thread's last RP_EV_STACK */
 };
 
+/* One program run in this many is timed for RP_CNT_COUNT_NS (a power of two). */
+#define RP_COUNT_ONE_IN 64
+
 /* Indexes into the counters map. */
 enum rp_counter {
 	RP_CNT_LOST = 0,	/* ring buffer full: event dropped */
@@ -72,6 +75,13 @@ enum rp_counter {
 	RP_CNT_SAMPLED_FULL,	/* a sampled allocation the table had no room for */
 	RP_CNT_SAMPLE_NS,	/* time spent recording (stacks, events), ns: estimated */
 	RP_CNT_RECORDED,	/* recording steps (a random one in 8 is timed) */
+	/*
+	 * What the calls that are only counted cost in BPF, measured on one
+	 * program run in RP_COUNT_ONE_IN of each CPU: the time, ns, and the
+	 * calls timed.
+	 */
+	RP_CNT_COUNT_NS,
+	RP_CNT_COUNT_TIMED,
 	RP_CNT_MAX,
 };
 
@@ -203,6 +213,14 @@ struct rp_percpu {
 	__u64 cnt[RP_CNT_MAX];	/* enum rp_counter */
 	__s64 countdown;	/* bytes until the next sample */
 	__u64 interval;		/* the mean the countdown was drawn with */
+	/*
+	 * BPF's own: the target this CPU's last call came from, recording
+	 * (targets_gen << 40 | slot << 32 | tgid), so that a call of the same
+	 * process spares the lookup in the targets map. One word: programs that
+	 * interleave on a CPU never read half of an update.
+	 */
+	__u64 target;
+	__u64 calls;		/* BPF's own: program runs here, for timing one in 64 */
 };
 
 /*

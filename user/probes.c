@@ -784,8 +784,12 @@ int probes__add_target(struct probes *p, pid_t tgid, uint32_t slot, bool recordi
 			       .recording = recording };
 	uint32_t key = (uint32_t)tgid;
 
-	return bpf_map_update_elem(bpf_map__fd(p->skel->maps.targets), &key, &t, BPF_ANY) ?
-	       -errno : 0;
+	int err = bpf_map_update_elem(bpf_map__fd(p->skel->maps.targets), &key, &t, BPF_ANY) ?
+		  -errno : 0;
+
+	/* After the map: BPF's per-CPU copies of targets hold for one generation. */
+	__atomic_fetch_add(&p->skel->bss->targets_gen, 1, __ATOMIC_SEQ_CST);
+	return err;
 }
 
 void probes__remove_target(struct probes *p, pid_t tgid)
@@ -793,6 +797,7 @@ void probes__remove_target(struct probes *p, pid_t tgid)
 	uint32_t key = (uint32_t)tgid;
 
 	bpf_map_delete_elem(bpf_map__fd(p->skel->maps.targets), &key);
+	__atomic_fetch_add(&p->skel->bss->targets_gen, 1, __ATOMIC_SEQ_CST);
 }
 
 bool probes__target_recording(struct probes *p, pid_t tgid)
@@ -814,7 +819,10 @@ int probes__set_target_recording(struct probes *p, pid_t tgid, bool on)
 	if (bpf_map_lookup_elem(fd, &key, &t))
 		return -errno;
 	t.recording = on;
-	return bpf_map_update_elem(fd, &key, &t, BPF_EXIST) ? -errno : 0;
+	if (bpf_map_update_elem(fd, &key, &t, BPF_EXIST))
+		return -errno;
+	__atomic_fetch_add(&p->skel->bss->targets_gen, 1, __ATOMIC_SEQ_CST);
+	return 0;
 }
 
 uint64_t probes__ring_size(const struct probes *p)
