@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rsprobe.h"
 #include "sampler.h"
 #include "trapcost.h"
 #include "util.h"
@@ -19,6 +20,7 @@ void sampler__init(struct sampler *sp, pid_t pid, double budget_pct)
 	sp->pid = pid;
 	sp->budget = budget_pct / 100;
 	sp->period_ns = PERIOD_FIRST_NS;
+	sp->count_per_call = SAMPLER_COUNT_NS_PER_CALL;
 	u64map_init(&sp->cpu);
 	trapcost__start();
 }
@@ -110,18 +112,41 @@ static double reference(struct sampler *sp, double base_ns, double wall_ns,
 	return MAX(trap_reference(sp, base_ns, d), wall_ns * SAMPLER_CPU_FLOOR);
 }
 
-/* The interval for the next period, from what this one cost. */
+/*
+ * What counting every call cost in the period, ns: measured in BPF on one
+ * call in RP_COUNT_ONE_IN of those only counted, or, in a period with too
+ * few of them (recording everything), the last cost per call measured.
+ */
+static double counting_ns(struct sampler *sp, const struct sampler_stats *d)
+{
+	if (d->count_timed >= SAMPLER_COUNT_MIN_TIMED) {
+		double ns = (double)d->count_ns * RP_COUNT_ONE_IN * SAMPLER_COUNT_FACTOR;
+
+		sp->count_per_call = ns / d->calls;
+		return ns;
+	}
+	return sp->count_per_call * d->calls;
+}
+
+/*
+ * The interval for the next period, from what this one cost: recording
+ * (record_ns) and counting, which every call pays, recorded or not. Both
+ * count against the budget; only recording shrinks with a longer interval.
+ */
 static uint64_t next_interval(struct sampler *sp, double base_ns, double wall_ns,
-			      double record_ns, const struct sampler_stats *d)
+			      double record_ns, double counting, const struct sampler_stats *d)
 {
 	/* Aim below the budget: costs vary from period to period. */
 	double allowed = sp->budget * reference(sp, base_ns, wall_ns, d);
-	double counting = (double)d->calls * SAMPLER_COUNT_NS_PER_CALL, target = 0.5 * allowed - counting, per_event, exact_cost;
+	double target = 0.5 * allowed - counting, per_event, exact_cost;
 
 	if (!d->events || record_ns <= 0)
 		return sp->interval;
 	per_event = record_ns / d->events;
-	/* Recording everything: a step per call, and one more per allocation (its return). */
+	/*
+	 * Recording everything: a step per call, and one more per allocation
+	 * (its return); the counting is the same either way.
+	 */
 	exact_cost = per_event * (d->calls + d->allocs);
 	/*
 	 * Everything stays recorded while that fits the budget (as --budget
@@ -187,7 +212,7 @@ bool sampler__tick(struct sampler *sp, uint64_t now_ns, const struct sampler_sta
 {
 	struct sampler_stats d;
 	uint64_t cpu, dcpu, next, wall = now_ns - sp->last_ns;
-	double base, rec, ratio;
+	double base, rec, ratio, counting;
 
 	if (!sp->last_ns) {
 		sp->last_ns = now_ns;
@@ -208,6 +233,8 @@ bool sampler__tick(struct sampler *sp, uint64_t now_ns, const struct sampler_sta
 	d.bytes = st->bytes - sp->last.bytes;
 	d.record_ns = st->record_ns - sp->last.record_ns;
 	d.events = st->events - sp->last.events;
+	d.count_ns = st->count_ns - sp->last.count_ns;
+	d.count_timed = st->count_timed - sp->last.count_timed;
 	sp->last = *st;
 	sp->last_ns = now_ns;
 	sp->total_record_ns += d.record_ns;
@@ -222,15 +249,16 @@ bool sampler__tick(struct sampler *sp, uint64_t now_ns, const struct sampler_sta
 	 * is in its CPU time; the cache misses it left behind are spread over
 	 * everything else, the target's own code too.
 	 */
-	base = MAX((double)dcpu - (double)d.record_ns - (double)d.calls * SAMPLER_COUNT_NS_PER_CALL,
-		   (double)dcpu / 20);
+	counting = counting_ns(sp, &d);
+	base = MAX((double)dcpu - (double)d.record_ns - counting, (double)dcpu / 20);
 	d.record_ns = (uint64_t)(d.record_ns * SAMPLER_RECORD_FACTOR);
-	rec = (double)d.record_ns + (double)d.calls * SAMPLER_COUNT_NS_PER_CALL;
+	rec = (double)d.record_ns + counting;
 	sp->overhead = rec / reference(sp, base, (double)wall, &d);
-	debug("period: target CPU %.1f ms, recording %.2f ms (estimated), %llu calls, %llu steps",
-	      dcpu / 1e6, d.record_ns / 1e6, (unsigned long long)d.calls,
-	      (unsigned long long)d.events);
-	next = next_interval(sp, base, (double)wall, (double)d.record_ns, &d);
+	debug("period: target CPU %.1f ms, recording %.2f ms (estimated), counting %.2f ms "
+	      "(%.1f ns a call), %llu calls, %llu steps",
+	      dcpu / 1e6, d.record_ns / 1e6, counting / 1e6, counting / d.calls,
+	      (unsigned long long)d.calls, (unsigned long long)d.events);
+	next = next_interval(sp, base, (double)wall, (double)d.record_ns, counting, &d);
 	next = MAX(next, drain_interval(sp, (double)wall, st, &d));
 	/*
 	 * Recording everything, look often: a burst must not run at full cost

@@ -26,6 +26,9 @@ struct sampler_stats {
 	uint64_t bytes;		/* bytes allocated */
 	uint64_t record_ns;	/* time BPF spent recording */
 	uint64_t events;	/* recording steps (an allocation's entry and return, a free) */
+	/* Calls only counted: the time of those timed (RP_CNT_COUNT_NS), and how many */
+	uint64_t count_ns;
+	uint64_t count_timed;
 	/* --unwind copy (0 otherwise): the consumer's side, see drain_interval() */
 	uint64_t drained;	/* copied stacks unwound so far */
 	uint64_t drain_ns;	/* the time that took */
@@ -42,6 +45,7 @@ struct sampler {
 	uint64_t last_cpu_ns;
 	struct u64map cpu;	/* tid -> CPU time at the last look */
 	double overhead;	/* estimate for the last period, fraction */
+	double count_per_call;	/* what counting cost per call, ns: last measured */
 	uint64_t total_record_ns;
 	bool ever_sampled;
 	uint64_t min_interval, max_interval;	/* used so far (nonzero ones) */
@@ -51,20 +55,30 @@ struct sampler {
 #define SAMPLER_MIN_INTERVAL 64ULL
 #define SAMPLER_MAX_INTERVAL (1ULL << 34)
 /*
- * What every call pays whether or not it is recorded (per-thread state,
- * counters, the table of sampled pointers), measured with bpf_stats on the
- * development machines: counted in the overhead, never measured at run time
- * (timing it would double it).
+ * What every call pays whether or not it is recorded (the target's check,
+ * counters, the countdown, the filter of sampled pointers) is measured in
+ * BPF on one call in 64 (RP_CNT_COUNT_NS). Until a period has timed at
+ * least SAMPLER_COUNT_MIN_TIMED calls (recording everything, none is only
+ * counted), the last figure measured, or this one (bpf_stats on the
+ * development machines, with margin).
  */
-#define SAMPLER_COUNT_NS_PER_CALL 12
+#define SAMPLER_COUNT_NS_PER_CALL 20
+#define SAMPLER_COUNT_MIN_TIMED 16
 /*
  * What a recorded event really costs against what BPF measures around its
  * work: stack walks search unwind tables of megabytes, and the cache misses
- * they leave behind slow down every program that runs after them. bpf_stats
- * (run_time_ns over the whole programs) showed 3 to 4 times the time
- * measured inside on these machines.
+ * they leave behind slow down every program that runs after them; threads
+ * on other CPUs share the table of sampled pointers and the ring. bpf_stats
+ * (run_time_ns over the whole programs, the default mode against
+ * --sample-bytes 512K) showed 3 times the time measured inside on one
+ * thread, 6.5 times with three threads on two CPUs.
  */
-#define SAMPLER_RECORD_FACTOR 3.5
+#define SAMPLER_RECORD_FACTOR 5.0
+/*
+ * The same for counting: bpf_stats showed about twice what BPF measures
+ * from the preamble on (the program's start and end are outside).
+ */
+#define SAMPLER_COUNT_FACTOR 2.0
 /*
  * Recording is never sampled before it has cost the target this much in
  * all: a short program, or a short burst after attaching, is recorded whole.

@@ -1071,6 +1071,8 @@ static void adapt(struct session *s)
 	st.bytes = sum[RP_CNT_BYTES_ALLOC];
 	st.record_ns = sum[RP_CNT_SAMPLE_NS];
 	st.events = sum[RP_CNT_RECORDED];
+	st.count_ns = sum[RP_CNT_COUNT_NS];
+	st.count_timed = sum[RP_CNT_COUNT_TIMED];
 	st.drained = st.drain_ns = st.ring_copies = 0;
 	if (s->copyunw) {
 		copyunw__cost(s->copyunw, &st.drained, &st.drain_ns);
