@@ -446,7 +446,7 @@ static __always_inline int call_exit(__u64 ret)
  * nothing here; only while some sampled call is in flight (rarely, when
  * sampling) is this thread's pending event looked for.
  */
-static __always_inline int shim_exit(__u32 tid, __u64 ret, bool realloc)
+static __always_inline int shim_exit(__u64 pid_tgid, __u64 ret, bool realloc)
 {
 	struct rp_event *e;
 	__u64 t0;
@@ -462,8 +462,8 @@ static __always_inline int shim_exit(__u32 tid, __u64 ret, bool realloc)
 	if (!fixed_exact && !sampled_in_flight.n)
 		return 0;
 	t0 = record_start();
-	e = in_flight(tid);
-	if (!e) {
+	e = in_flight((__u32)pid_tgid);
+	if (!e || e->pid != pid_tgid >> 32) {
 		recording_cost(t0);
 		return 0;
 	}
@@ -496,15 +496,19 @@ static __always_inline int call_exit_kind(__u64 ret, bool realloc)
 	/*
 	 * A shim's call that succeeded was counted at its entry: unless some
 	 * sampled call is in flight, its return has nothing to do, and is told
-	 * so before any lookup.
+	 * so before any lookup. Else its event, if it has one, was made by an
+	 * entry that checked the target: no preamble.
 	 */
-	if (!nested_calls && ret && !fixed_exact && !sampled_in_flight.n)
-		return 0;
+	if (!nested_calls && ret && !empty_programs) {
+		if (!fixed_exact && !sampled_in_flight.n)
+			return 0;
+		return shim_exit(bpf_get_current_pid_tgid(), ret, realloc);
+	}
 	if (!call_begin(&k))
 		return 0;
 	tid = (__u32)k.pid_tgid;
 	if (!nested_calls)
-		return shim_exit(tid, ret, realloc);
+		return shim_exit(k.pid_tgid, ret, realloc);
 	t = leave_call(tid);
 	if (!t)
 		return 0;
