@@ -462,20 +462,20 @@ def test_kill9_leaves_targets_running_unprobed():
 def test_low_rate_attached_all_along():
     """Traps within the default budget: attached all along, every allocation seen.
 
-    40 rounds 50 ms apart of five boxes: some 200 allocator calls a second,
-    about a quarter of the default budget (1% of a tenth of a CPU) at a
-    microsecond a trap, and never 2,000 calls in a second (the first look
-    comes after a second): the probes never leave, nothing is censored, and
-    [all] is the fixture's own count.
+    30 rounds 100 ms apart of five boxes: some 100 allocator calls a second,
+    a tenth of the default budget (1% of a tenth of a CPU) at a microsecond
+    a trap, and never 2,000 calls in a second (the first look comes after a
+    second): the probes never leave, nothing is censored, and [all] is the
+    fixture's own count.
     """
     exe = own_fixture("lowrate")
     d = Daemon("lowrate", ["--exe", exe])
-    f = Fixture(exe, "known", 40, 3, 2, 50)
+    f = Fixture(exe, "known", 30, 3, 2, 100)
     try:
         d.attached(f.pid)
         f.release()
         counted = f.counted()
-        eq(counted, 40 * 5, "the fixture's own count (40 rounds of 5)")
+        eq(counted, 30 * 5, "the fixture's own count (30 rounds of 5)")
         lab = dict(comm="lifetimes", pid=str(f.pid))
         # Everything freed, it waits 3 s before exiting: still attached meanwhile.
         text = d.wait(lambda: (lambda t: t if series(t, "rsprobe_allocations_total", **lab,
