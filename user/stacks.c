@@ -8,8 +8,8 @@
 #include "stacks.h"
 #include "util.h"
 
-/* Raw stacks tried before hashing: the last ones met. */
-#define STACK_RECENT 4
+/* Raw stacks tried before hashing, by innermost frame and depth (a power of two). */
+#define STACK_RECENT 64
 
 /* Frames kept per stack once inlined calls are expanded. */
 #define STACK_MAX_EXPANDED (4 * RP_MAX_FRAMES)
@@ -23,11 +23,11 @@ struct stack_table {
 	uint32_t *raw_canon;	   /* raw index -> canonical id */
 	size_t raw_canon_cap;
 	/*
-	 * The raw stacks met last (index + 1, 0: none), tried before the hash:
-	 * a loop allocates and frees from the same few stacks in turn.
+	 * The raw stack met last for each innermost frame and depth (index + 1,
+	 * 0: none), tried before the hash: a loop allocates and frees from the
+	 * same few stacks in turn.
 	 */
 	uint32_t recent[STACK_RECENT];
-	uint32_t recent_next;
 };
 
 struct stack_table *stack_table__new(struct symbolizer *sym)
@@ -168,24 +168,22 @@ uint32_t stack_table__intern(struct stack_table *t, const uint64_t *pcs, uint32_
 {
 	uint64_t h;
 	int64_t r;
-	uint32_t i, keep = 0, idx;
+	uint32_t i, keep = 0, idx, *slot;
 
 	if (!n)
 		return 0;
-	for (i = 0; i < STACK_RECENT; i++) {
-		const struct intern_seq *q;
+	slot = &t->recent[((pcs[0] * 0x9e3779b97f4a7c15ULL) >> 58 ^ n) % STACK_RECENT];
+	if (*slot) {
+		const struct intern_seq *q = &t->raw.seqs[*slot - 1];
 
-		if (!t->recent[i])
-			continue;
-		q = &t->raw.seqs[t->recent[i] - 1];
-		if (q->n == n && q->flag == truncated && t->raw.words[q->off] == pcs[0] &&
+		if (q->n == n && q->flag == truncated &&
 		    !memcmp(t->raw.words + q->off, pcs, (size_t)n * sizeof(*pcs)))
-			return t->raw_canon[t->recent[i] - 1];
+			return t->raw_canon[*slot - 1];
 	}
 	h = intern_hash(pcs, n, truncated);
 	r = intern_find(&t->raw, h, pcs, n, truncated);
 	if (r >= 0) {
-		t->recent[t->recent_next++ % STACK_RECENT] = (uint32_t)r + 1;
+		*slot = (uint32_t)r + 1;
 		return t->raw_canon[r];
 	}
 	/* New raw stack: cut at the first frame that is not in a mapped file. */
@@ -197,7 +195,7 @@ uint32_t stack_table__intern(struct stack_table *t, const uint64_t *pcs, uint32_
 	idx = intern_add(&t->raw, h, pcs, n, truncated);
 	ARR_RESERVE(t->raw_canon, t->raw_canon_cap, (size_t)idx + 1);
 	t->raw_canon[idx] = intern_canon(t, pcs, keep, truncated && keep == n);
-	t->recent[t->recent_next++ % STACK_RECENT] = idx + 1;
+	*slot = idx + 1;
 	return t->raw_canon[idx];
 }
 
