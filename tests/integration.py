@@ -9,6 +9,7 @@ instead when CI is set.
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -926,8 +927,9 @@ def test_dlopen_used_at_once_attached():
     check(d["totals"]["unknown_frees"] >= n + 2 - seen, "every unseen one freed is unknown")
     check("right after dlopen" in open(txt).read(), "the text report warns too")
 
-def start_replica():
-    p = subprocess.Popen([fixture("replica")], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+def start_replica(path=None):
+    p = subprocess.Popen([path or fixture("replica")], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE)
     eq(p.stdout.readline(), b"ready\n", "replica waiting")
     return p
 
@@ -995,6 +997,58 @@ def test_two_processes_one_capture():
 
 
 @needs_bpf
+def test_two_programs_attached_each_symbolized():
+    """-p A -p B where B runs another file than A (a copy of the program:
+    an executable A does not map): B's frames are named from its own file,
+    like A's. Each program's work function holds exactly its ROUNDS boxes,
+    under its own module; nothing is [unknown]. Before, B's frames in its
+    executable were dropped and its allocations fell under [unknown]."""
+    rounds = fixture_const("replica.rs", "ROUNDS")
+    copy = tmp("replica-copy")
+    shutil.copyfile(fixture("replica"), copy)
+    os.chmod(copy, 0o755)
+    ps = [start_replica(), start_replica(copy)]
+    out = tmp("two-files.json")
+    try:
+        rs = subprocess.Popen([RSPROBE, "--all", "-p", str(ps[0].pid), "-p", str(ps[1].pid),
+                               "-o", out], stderr=subprocess.PIPE, text=True)
+        line = rs.stderr.readline()	# "profiling pid N ...": probes are in place
+        check("profiling pid" in line, "rsprobe attached: %r" % line)
+        for p in ps:
+            p.stdin.write(b"g")
+            p.stdin.flush()
+        tallies = [p.stdout.readline().decode().split() for p in ps]
+        rs.send_signal(signal.SIGTERM)
+        code = rs.wait(timeout=60)
+        for p in ps:
+            p.stdin.write(b"x")
+            p.stdin.flush()
+            eq(p.wait(timeout=60), 0, "replica exit")
+    finally:
+        for p in ps:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    err = rs.stderr.read()
+    eq(code, 0, "rsprobe exit (stderr: %s)" % err)
+    own = [dict(zip(t[0::2], map(int, t[1::2]))) for t in tallies]
+    d = json.load(open(out))
+    check_contract(d)
+    t = d["totals"]
+    eq(t["lost_events"], 0, "lost events")
+    eq(t["allocs"], own[0]["allocs"] + own[1]["allocs"], "allocs: both programs' own counts")
+    eq(t["bytes_allocated"], own[0]["bytes"] + own[1]["bytes"], "bytes allocated")
+    for exe in (fixture("replica"), copy):
+        boxes = [s for s in sites_of(d, "replica::work") if not s["reallocs"] and
+                 s["stack"][0]["module"] == os.path.realpath(exe)]
+        eq(sum(s["allocs"] for s in boxes), rounds, "the boxes of %s" % exe)
+    check(not [x for x in d["sites"] if x["function"] in (None, "[unknown]")],
+          "no site without a function")
+    check(not [f for f in d["functions"] if f["function"] in (None, "[unknown]")],
+          "no [unknown] function")
+
+
+@needs_bpf
 def test_follow_forks_counts_both_children():
     """-f -- sh -c 'FIXTURE; FIXTURE': the shell (no Rust program: not
     refused with -f) forks twice and each child execs a counting program.
@@ -1037,6 +1091,57 @@ def test_follow_forks_counts_both_children():
           "every output warns: %r" % d2["warnings"])
 
 
+@needs_bpf
+def test_follow_two_programs_each_symbolized():
+    """-f -- sh -c 'ownership; sites': two different programs in one
+    capture. Frames of the second, in an object the first does not map (its
+    own executable), are named from that file like the first's: sites'
+    three functions carry exactly the allocations its source makes (N blocks
+    of SIZE bytes each), in every output, with its module, and no site or
+    function is [unknown]. The totals are both programs' own counts. Before,
+    the second program's frames were dropped and all its allocations fell
+    under [unknown]."""
+    own, sit = fixture("ownership"), fixture("sites")
+    a, b = tmp("two-prog-a.counts"), tmp("two-prog-b.counts")
+    for f in (a, b):
+        if os.path.exists(f):
+            os.unlink(f)
+    out, txt, folded = tmp("two-prog.json"), tmp("two-prog.txt"), tmp("two-prog.folded")
+    r = run([RSPROBE, "-f", "--all", "-o", out, "-o", txt, "-o", folded, "--", "sh", "-c",
+             "RSPROBE_FIXTURE_COUNTS=%s %s >/dev/null; RSPROBE_FIXTURE_COUNTS=%s %s >/dev/null"
+             % (a, own, b, sit)])
+    eq(r.returncode, 0, "rsprobe exit (stderr: %s)" % r.stderr)
+    truth = [json.load(open(a)), json.load(open(b))]
+    d = json.load(open(out))
+    check_contract(d)
+    t = d["totals"]
+    for k in ("allocs", "frees", "reallocs", "bytes_allocated", "bytes_freed"):
+        eq(t[k], truth[0][k] + truth[1][k], "totals.%s: both programs' own counts" % k)
+    eq(t["lost_events"], 0, "lost events")
+    eq([x["comm"] for x in d["targets"]], ["sh", "ownership", "sites"], "targets")
+    eq(d["stacks"]["unmapped"], 0, "no stack met code outside the known objects")
+    text = open(txt).read()
+    flames = open(folded).read()
+    for name in ("SMALL", "MEDIUM", "LARGE"):
+        n, size = fixture_const("sites.rs", name + "_N"), fixture_const("sites.rs", name + "_SIZE")
+        fn = "sites::%s_site" % name.lower()
+        row = func_row(d, fn)
+        eq(row["allocs"], n, "%s: allocations its loop makes" % fn)
+        eq(row["bytes_allocated"], n * size, "%s: bytes" % fn)
+        ss = sites_of(d, fn)
+        eq(sum(x["allocs"] for x in ss), n, "%s: its sites' allocations" % fn)
+        for x in ss:
+            eq(x["stack"][0]["module"], os.path.realpath(sit), "%s: the module named" % fn)
+        check(fn in text, "the text report names %s" % fn)
+        check(fn in flames, "the folded stacks name %s" % fn)
+    check(not [x for x in d["sites"] if x["function"] in (None, "[unknown]")],
+          "no site without a function")
+    check(not [f for f in d["functions"] if f["function"] in (None, "[unknown]")],
+          "no [unknown] function")
+    check("[unknown]" not in flames, "no [unknown] frame in the folded stacks")
+    func_row(d, "ownership::produce")
+
+
 TESTS = [
     test_help_and_version,
     test_usage_errors,
@@ -1067,7 +1172,9 @@ TESTS = [
     test_text_report_on_stdout,
     test_attach_pid_multithreaded,
     test_two_processes_one_capture,
+    test_two_programs_attached_each_symbolized,
     test_follow_forks_counts_both_children,
+    test_follow_two_programs_each_symbolized,
     test_sigterm_ends_session_and_writes,
     test_no_probe_outlives_rsprobe,
 ]

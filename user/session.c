@@ -39,6 +39,19 @@ struct xrange {
 	int64_t delta;		/* add to land in the first target's layout */
 };
 
+/*
+ * A mapping of an object the first target does not map, given a range of
+ * its own where no user address can be (bit 62 set, 63 clear: not canonical
+ * on x86-64, above 52-bit user space on arm64): frames there are symbolized
+ * from the file. One per file and range of it, whichever targets map it.
+ */
+struct placement {
+	dev_t dev;
+	uint64_t inode, offset, len;
+	uint64_t start;
+};
+#define PLACED_BASE (1ULL << 62)
+
 /* A process the capture records. */
 struct session_target {
 	pid_t pid;
@@ -59,7 +72,7 @@ struct session_target {
 	 */
 	struct xrange *x;
 	size_t nx;
-	uint64_t unplaced;	/* frames in objects the first target does not map */
+	uint64_t unplaced;	/* frames in no executable mapping of a file */
 };
 
 /* Pointers of the targets after the first are told apart by their top bits. */
@@ -91,6 +104,9 @@ struct session {
 	bool primary_rust;	/* -f: it runs Rust code (else the first that does takes over) */
 	struct procmaps pmaps;
 	bool pmaps_valid;
+	struct placement *placed;	/* the others' objects it does not map */
+	size_t nplaced, placed_cap;
+	uint64_t placed_next;
 	bool proxied;		/* launch: argv[0] is a proxy that execs the program */
 	bool use_ga;		/* rust layer: the #[global_allocator]'s methods */
 	int child_status;	/* raw waitpid status, -1 while running */
@@ -411,10 +427,38 @@ static struct session_target *target_by_pid(struct session *s, uint32_t pid)
 	return u64map_get(&s->bypid, pid, &i) && i < s->nprocs ? &s->procs[i] : NULL;
 }
 
+/* Where a mapping of t the first target lacks sits: placed once per file and range. */
+static uint64_t place(struct session *s, struct session_target *t, const struct mapping *m)
+{
+	uint64_t len = m->end - m->start;
+	struct placement *p;
+	char *open_path;
+	size_t i;
+
+	for (i = 0; i < s->nplaced; i++) {
+		p = &s->placed[i];
+		if (p->dev == m->dev && p->inode == m->inode && p->offset == m->offset &&
+		    p->len == len)
+			return p->start;
+	}
+	if (!s->placed_next)
+		s->placed_next = PLACED_BASE;
+	ARR_RESERVE(s->placed, s->placed_cap, s->nplaced + 1);
+	p = &s->placed[s->nplaced++];
+	*p = (struct placement){ m->dev, m->inode, m->offset, len, s->placed_next };
+	/* A page apart: a return address at the end of one is not the next one's. */
+	s->placed_next += ((len + 0xfff) & ~0xfffULL) + 0x1000;
+	open_path = proc_map_path(t->pid, m);
+	symbolizer__add_mapping(s->sym, p->start, p->start + len, m->offset, m->path, open_path,
+				m->dev, (ino_t)m->inode);
+	free(open_path);
+	return p->start;
+}
+
 /*
  * Where each executable mapping of t sits in the first target's layout:
- * the same file at the same offset. Mappings the first target lacks stay
- * out (their frames are dropped, and counted).
+ * the same file at the same offset, or a placement of its own where the
+ * first target lacks it. Frames outside them all are dropped, and counted.
  */
 static void build_xlate(struct session *s, struct session_target *t)
 {
@@ -442,6 +486,12 @@ static void build_xlate(struct session *s, struct session_target *t)
 			t->x[t->nx++] = (struct xrange){ m->start, m->end,
 							 (int64_t)(p->start - m->start) };
 			break;
+		}
+		/* Not known by its inode: it could not be told from another file. */
+		if (j == pa->n && m->inode) {
+			ARR_RESERVE(t->x, cap, t->nx + 1);
+			t->x[t->nx++] = (struct xrange){ m->start, m->end,
+							 (int64_t)(place(s, t, m) - m->start) };
 		}
 	}
 	procmaps__free(&b);
@@ -493,8 +543,12 @@ static const void *as_first_target(struct session *s, struct session_target *t,
 		return data;
 	memcpy(e, data, *len);
 	n = MIN(e->nframes, (uint32_t)((*len - RP_EVENT_HDR_SIZE) / 8));
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		e->frames[i] = xlate_pc(t, e->frames[i]);
+		/* Code in no file's mapping: the stack says so (stacks.unmapped). */
+		if (!e->frames[i])
+			e->flags |= RP_F_UNMAPPED;
+	}
 	if (e->ptr)
 		e->ptr |= (uint64_t)t->index << TAG_SHIFT;
 	if (e->old_ptr)
@@ -1879,8 +1933,8 @@ int session__stop(struct session *s)
 	tracker__finish(&s->tracker, m->end_ns);
 	for (i = 1; i < s->nprocs; i++)
 		if (s->procs[i].unplaced)
-			debug("process %d: %llu frames in objects process %d does not map, dropped",
-			      s->procs[i].pid, (unsigned long long)s->procs[i].unplaced, s->pid);
+			debug("process %d: %llu frames in no mapping of a file, dropped",
+			      s->procs[i].pid, (unsigned long long)s->procs[i].unplaced);
 	fill_model_targets(s);
 	note_late_libraries(s);
 	exact_totals(s);
@@ -1966,6 +2020,7 @@ void session__free(struct session *s)
 			close(s->procs[i].pidfd);
 	}
 	free(s->procs);
+	free(s->placed);
 	u64map_free(&s->bypid);
 	launch__close(&s->child);
 	free(s->pids);

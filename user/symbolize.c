@@ -22,6 +22,16 @@ struct sym_obj {
 	struct objfile *f;
 	struct elf_object *o;		/* f->elf; NULL: could not open */
 	bool asked;			/* debuginfod was asked for its debug file */
+	bool placed;			/* mapped by another process (symbolizer__add_mapping) */
+	dev_t dev;			/* placed: the file's identity in that process's maps */
+	ino_t ino;
+};
+
+/* A mapping of another process's object, where the caller placed it. */
+struct placed_map {
+	uint64_t start, end;		/* [start, end) in the caller's address range */
+	uint64_t offset;		/* file offset of start */
+	size_t obj;			/* in objs */
 };
 
 struct symbolizer {
@@ -37,6 +47,8 @@ struct symbolizer {
 	size_t fetched;
 	struct u64map cache;		/* pc -> struct frame_info * */
 	size_t unsymbolized;
+	struct placed_map *placed;	/* sorted by start */
+	size_t nplaced, placed_cap;
 };
 
 /* Crates of Rust's standard library and the crates std links internally. */
@@ -178,6 +190,7 @@ void symbolizer__free(struct symbolizer *s)
 		free(s->objs[i].path);
 	}
 	free(s->objs);
+	free(s->placed);
 	procmaps__view_put(s->maps);
 	free(s);
 }
@@ -247,7 +260,7 @@ static struct sym_obj *object_for(struct symbolizer *s, const char *path)
 	size_t i;
 
 	for (i = 0; i < s->nobjs; i++)
-		if (!strcmp(s->objs[i].path, path))
+		if (!s->objs[i].placed && !strcmp(s->objs[i].path, path))
 			return &s->objs[i];
 	ARR_RESERVE(s->objs, s->objs_cap, s->nobjs + 1);
 	so = &s->objs[s->nobjs++];
@@ -262,6 +275,62 @@ static struct sym_obj *object_for(struct symbolizer *s, const char *path)
 		objfile__dwarf(s->objs_cache, so->f, path, open_path);
 	free(open_path);
 	return so;
+}
+
+void symbolizer__add_mapping(struct symbolizer *s, uint64_t start, uint64_t end,
+			     uint64_t file_offset, const char *path, const char *open_path,
+			     dev_t dev, ino_t ino)
+{
+	struct placed_map *pm;
+	struct sym_obj *so;
+	size_t i, n;
+
+	for (i = 0; i < s->nobjs; i++)
+		if (s->objs[i].placed && s->objs[i].dev == dev && s->objs[i].ino == ino &&
+		    !strcmp(s->objs[i].path, path))
+			break;
+	if (i == s->nobjs) {
+		ARR_RESERVE(s->objs, s->objs_cap, s->nobjs + 1);
+		so = &s->objs[s->nobjs++];
+		memset(so, 0, sizeof(*so));
+		so->path = xstrdup(path);
+		so->placed = true;
+		so->dev = dev;
+		so->ino = ino;
+		so->f = objcache__get(s->objs_cache, path, open_path, dev, ino);
+		so->o = so->f->elf;
+		/* Read all it takes now: open_path may not outlast its process. */
+		if (!so->o) {
+			debug("cannot read %s for symbols", open_path);
+		} else {
+			objfile__dwarf(s->objs_cache, so->f, path, open_path);
+			objfile__funcs(s->objs_cache, so->f, open_path, &n);
+		}
+	}
+	ARR_RESERVE(s->placed, s->placed_cap, s->nplaced + 1);
+	for (n = s->nplaced; n > 0 && s->placed[n - 1].start > start; n--)
+		;
+	memmove(&s->placed[n + 1], &s->placed[n], (s->nplaced - n) * sizeof(*s->placed));
+	pm = &s->placed[n];
+	*pm = (struct placed_map){ start, end, file_offset, i };
+	s->nplaced++;
+}
+
+static const struct placed_map *find_placed(const struct symbolizer *s, uint64_t addr)
+{
+	size_t lo = 0, hi = s->nplaced;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (addr < s->placed[mid].start)
+			hi = mid;
+		else if (addr >= s->placed[mid].end)
+			lo = mid + 1;
+		else
+			return &s->placed[mid];
+	}
+	return NULL;
 }
 
 /*
@@ -384,7 +453,9 @@ static const struct mapping *find_mapping(struct symbolizer *s, uint64_t pc)
 static void resolve(struct symbolizer *s, struct frame_info *f)
 {
 	uint64_t at = f->pc ? f->pc - 1 : 0;
-	const struct mapping *m = find_mapping(s, at);
+	const struct placed_map *pl = find_placed(s, at);
+	const struct mapping *m = pl ? NULL : find_mapping(s, at);
+	struct mapping pm;
 	struct sym_obj *so;
 	struct elf_sym *sym = NULL;
 	uint64_t off, vaddr = 0, start = 0, dw_start = 0;
@@ -393,6 +464,14 @@ static void resolve(struct symbolizer *s, struct frame_info *f)
 
 	f->func_id = f->pc;
 	f->build_id = "";
+	if (pl) {
+		pm = (struct mapping){ .start = pl->start,
+				       .end = pl->end,
+				       .offset = pl->offset,
+				       .exec = true,
+				       .path = s->objs[pl->obj].path };
+		m = &pm;
+	}
 	if (!m || !m->path) {
 		f->function = xasprintf("0x%llx", (unsigned long long)f->pc);
 		f->offset = f->pc;
@@ -400,7 +479,7 @@ static void resolve(struct symbolizer *s, struct frame_info *f)
 	}
 	off = at - m->start + m->offset;
 	f->offset = off + 1;
-	so = object_for(s, m->path);
+	so = pl ? &s->objs[pl->obj] : object_for(s, m->path);
 	/* The path as this process maps it; it lives as long as the object table. */
 	f->module = so->path;
 	if (so->o) {

@@ -56,6 +56,16 @@ void symbolizer__refresh_maps(struct symbolizer *s);
  */
 void symbolizer__preload(struct symbolizer *s);
 size_t symbolizer__unsymbolized(const struct symbolizer *s);
+/*
+ * Another process's executable mapping of path, at file_offset, placed by
+ * the caller at [start, end): an address range no mapping of the process
+ * symbolized can take. Frames there are symbolized from that file, read
+ * now through open_path (proc_map_path() of the mapping's process); dev and
+ * ino as its maps say.
+ */
+void symbolizer__add_mapping(struct symbolizer *s, uint64_t start, uint64_t end,
+			     uint64_t file_offset, const char *path, const char *open_path,
+			     dev_t dev, ino_t ino);
 
 /* Classification by name and module, exported for tests. */
 bool is_library_frame(const char *function, const char *module);
