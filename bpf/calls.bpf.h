@@ -363,7 +363,7 @@ static __always_inline int alloc_begin(struct pt_regs *ctx, __u8 kind, __u64 siz
 	e->size = size;
 	e->align = align;
 	e->flags = flags;
-	take_stack(ctx, e, p->win, k.tslot);
+	take_stack(ctx, e, &p->win, k.tslot);
 	recorded(t0);
 	return 0;
 }
@@ -408,7 +408,7 @@ static __always_inline int realloc_begin(struct pt_regs *ctx, __u64 ptr, __u64 o
 	e->old_ptr = ptr;
 	e->size = size;
 	if (stack)
-		take_stack(ctx, e, p->win, k.tslot);
+		take_stack(ctx, e, &p->win, k.tslot);
 	recorded(t0);
 	return 0;
 }
@@ -566,8 +566,9 @@ static __always_inline int call_exit_kind(__u64 ret, bool realloc)
 	return 0;
 }
 /* A free's event, stack included (win: room for the walk's copy of the stack, or NULL). */
-static __always_inline void free_event(struct pt_regs *ctx, struct rp_event *e, __u64 *win,
-				       struct call *k, __u64 ptr, __u64 size, __u64 align)
+static __always_inline void free_event(struct pt_regs *ctx, struct rp_event *e,
+				       struct stack_win *win, struct call *k, __u64 ptr,
+				       __u64 size, __u64 align)
 {
 	__u32 tid = (__u32)k->pid_tgid;
 
@@ -636,7 +637,7 @@ static __always_inline int free_enter(struct pt_regs *ctx, __u64 ptr, __u64 size
 	 */
 	p = pending_of(tid);
 	if (p && !p->e.type) {
-		free_event(ctx, &p->e, p->win, &k, ptr, size, align);
+		free_event(ctx, &p->e, &p->win, &k, ptr, size, align);
 		emit(&p->e);
 		p->e.type = 0;
 	} else {
@@ -682,7 +683,7 @@ static __always_inline int realloc_free_begin(struct pt_regs *ctx, __u64 ptr)
 		return 0;
 	e = &p->e;
 	e->old_ptr = ptr;
-	take_stack(ctx, e, p->win, k.tslot);
+	take_stack(ctx, e, &p->win, k.tslot);
 	recorded(t0);
 	return 0;
 }

@@ -25,10 +25,21 @@ struct {
  */
 #define STACK_WIN_BYTES 4096
 
+/*
+ * The walk's copy of a thread's stack, and where the thread's stack ends
+ * when a walk has met its end: a copy that runs past the end fails whole,
+ * at the cost of a fault (about a microsecond), and a program's main
+ * thread, shallow, often allocates within a page of it.
+ */
+struct stack_win {
+	__u64 w[STACK_WIN_BYTES / 8];
+	__u64 end;		/* the stack's end, 0: not met */
+};
+
 /* A thread's event, and the walk's copy of its stack. */
 struct pending_event {
 	struct rp_event e;
-	__u64 win[STACK_WIN_BYTES / 8];
+	struct stack_win win;
 };
 
 /*

@@ -159,7 +159,7 @@ static __always_inline const struct rp_cfi_row *cached_row(const struct rp_maps 
 struct unwind_ctx {
 	const struct rp_maps *mt;
 	struct rp_event *e;
-	__u64 *win;		/* the thread's copy of its stack, or NULL */
+	struct stack_win *win;	/* the thread's copy of its stack, or NULL */
 	__u64 win_lo, win_len;	/* the copy holds [win_lo, win_lo + win_len) */
 	__u64 ip, sp, bp;
 };
@@ -173,22 +173,31 @@ struct unwind_ctx {
  */
 static __always_inline void win_fill(struct unwind_ctx *u, __u64 at)
 {
-	__u64 len = STACK_WIN_BYTES, first = 4096 - (at & 4095);
+	__u64 len = STACK_WIN_BYTES, first = 4096 - (at & 4095), end;
 
 	u->win_lo = at;
 	u->win_len = 0;
 	if (!u->win)
 		return;
-	if (bpf_probe_read_user(u->win, STACK_WIN_BYTES, (void *)at)) {
-		if (first >= STACK_WIN_BYTES)
+	/* The end of the stack met before, within reach: up to it, no fault. */
+	end = u->win->end;
+	if (end > at && end - at < STACK_WIN_BYTES && end - at >= first)
+		len = end - at;
+	/* The bounds are checked on the register passed on. */
+	asm volatile("" : "+r"(len));
+	if (!len || len > STACK_WIN_BYTES)
+		return;
+	if (bpf_probe_read_user(u->win->w, len, (void *)at)) {
+		if (first >= len)
 			return;
 		len = first;
-		/* The bounds are checked on the register passed on. */
 		asm volatile("" : "+r"(len));
 		if (!len || len > STACK_WIN_BYTES)
 			return;
-		if (bpf_probe_read_user(u->win, len, (void *)at))
+		if (bpf_probe_read_user(u->win->w, len, (void *)at))
 			return;
+		/* The stack ends with this page (its mapping ends on one). */
+		u->win->end = at + len;
 	}
 	u->win_len = len;
 }
@@ -197,10 +206,10 @@ static __always_inline void win_fill(struct unwind_ctx *u, __u64 at)
 static __always_inline long stack_word(struct unwind_ctx *u, __u64 addr, __u64 *out)
 {
 	__u64 off = addr - u->win_lo;
-	__u64 *w = u->win;
+	struct stack_win *w = u->win;
 
 	if (w && addr >= u->win_lo && off + 8 <= u->win_len && !(off & 7)) {
-		*out = w[(off >> 3) & (STACK_WIN_BYTES / 8 - 1)];
+		*out = w->w[(off >> 3) & (STACK_WIN_BYTES / 8 - 1)];
 		return 0;
 	}
 	return bpf_probe_read_user(out, sizeof(*out), (void *)addr);
@@ -275,8 +284,8 @@ static int unwind_step(__u32 i, void *arg)
  * keeps the verifier's work to one pass over the step; without it, or
  * without tables, the caller falls back to frame pointers.
  */
-static __always_inline bool unwind_dwarf(struct pt_regs *ctx, struct rp_event *e, __u64 *win,
-					 __u32 tslot)
+static __always_inline bool unwind_dwarf(struct pt_regs *ctx, struct rp_event *e,
+					 struct stack_win *win, __u32 tslot)
 {
 	__u32 slot, i = tslot;
 	struct unwind_ctx u = {};
@@ -396,8 +405,8 @@ static __always_inline bool send_stack_copy(struct pt_regs *ctx, __u64 pid_tgid)
  * win: room for the walk's copy of the stack (the thread's event's), or NULL;
  * tslot: the target's object tables (rp_target.slot).
  */
-static __always_inline void take_stack(struct pt_regs *ctx, struct rp_event *e, __u64 *win,
-				       __u32 tslot)
+static __always_inline void take_stack(struct pt_regs *ctx, struct rp_event *e,
+				       struct stack_win *win, __u32 tslot)
 {
 	e->nframes = 0;
 	if (!capture_stacks)
