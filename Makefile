@@ -100,7 +100,7 @@ $(BIN): $(MAIN_OBJ) $(CORE_OBJS)
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(UNIT_SRCS))
 
-$(OUTPUT)/tests/%: tests/unit/%.c $(CORE_OBJS) tests/unit/check.h $(wildcard include/*.h)
+$(OUTPUT)/tests/%: tests/unit/%.c $(CORE_OBJS) $(wildcard tests/unit/*.h) $(wildcard include/*.h)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) $< $(CORE_OBJS) $(LDLIBS) -o $@

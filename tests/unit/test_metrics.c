@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "modelkit.h"
 #include "metrics.h"
 #include "symbolize.h"
 #include "tracker.h"
@@ -33,26 +34,12 @@ __attribute__((noinline)) void metrics_caller(void)
 	__asm__ volatile("nop; nop" ::: "memory");
 }
 
-static struct symbolizer *sym;
-static struct model *m;
-static struct tracker t;
-
-#define RA(fn) ((uint64_t)(uintptr_t)(fn) + 1)
-
-static void setup(void)
+/* The model of a target with a name that needs escaping. */
+static void setup_target(void)
 {
-	sym = symbolizer__new(getpid());
-	m = model__new(sym);
-	tracker__init(&t, m);
+	setup();
 	m->target.pid = 4242;
 	snprintf(m->target.comm, sizeof(m->target.comm), "we\"ird\\name");
-}
-
-static void teardown(void)
-{
-	tracker__free(&t);
-	model__free(m);
-	symbolizer__free(sym);
 }
 
 static void ev(uint32_t type, uint64_t ts, uint64_t ptr, uint64_t size, uint64_t f0, uint64_t f1)
@@ -64,7 +51,7 @@ static void ev(uint32_t type, uint64_t ts, uint64_t ptr, uint64_t size, uint64_t
 
 	e.frames[0] = f0;
 	e.frames[1] = f1;
-	CHECK(tracker__event(&t, &e, RP_EVENT_HDR_SIZE + e.nframes * 8) == 0);
+	kit_feed(&e);
 }
 
 #define US 1000ULL
@@ -154,7 +141,7 @@ static void test_rows(void)
 	struct metrics_snap s, c;
 	char *out;
 
-	setup();
+	setup_target();
 	feed();
 	CHECK(metrics_snapshot(&s, m, NULL, &x, 1) == 0);
 	CHECK_U64(s.nrows, 3);
@@ -235,7 +222,7 @@ static void test_exact_totals_and_two_targets(void)
 	struct metrics_snap s[2];
 	char *out;
 
-	setup();
+	setup_target();
 	feed();
 	CHECK(metrics_snapshot(&s[0], m, &exact, NULL, 50) == 0);
 	CHECK_U64(s[0].nrows, 4);	/* a, b, c, [all]: no [other] when all fit */
@@ -270,7 +257,7 @@ static void test_merge(void)
 	struct metrics_snap a, b;
 	size_t i;
 
-	setup();
+	setup_target();
 	feed();
 	CHECK(metrics_snapshot(&a, m, NULL, &x1, 1) == 0);	/* site_a, [other], [all] */
 	CHECK(metrics_snapshot(&b, m, NULL, &x2, 3) == 0);	/* a, b, c, [all] */

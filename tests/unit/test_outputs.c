@@ -13,6 +13,7 @@
 #include <zlib.h>
 
 #include "check.h"
+#include "modelkit.h"
 #include "pprof.pb-c.h"
 #include "report.h"
 #include "symbolize.h"
@@ -33,25 +34,6 @@ __attribute__((noinline)) void outer_caller(void)
 	__asm__ volatile("nop; nop" ::: "memory");
 }
 
-static struct symbolizer *sym;
-static struct model *m;
-static struct tracker t;
-
-#define RA(fn) ((uint64_t)(uintptr_t)(fn) + 1)
-
-static void setup(void)
-{
-	sym = symbolizer__new(getpid());
-	m = model__new(sym);
-	tracker__init(&t, m);
-}
-
-static void teardown(void)
-{
-	tracker__free(&t);
-	model__free(m);
-	symbolizer__free(sym);
-}
 
 /* One event with up to three frames, innermost first. */
 static void ev(uint32_t type, uint64_t ts, uint64_t ptr, uint64_t old_ptr, uint64_t size,
@@ -65,7 +47,7 @@ static void ev(uint32_t type, uint64_t ts, uint64_t ptr, uint64_t old_ptr, uint6
 	e.frames[0] = f0;
 	e.frames[1] = f1;
 	e.frames[2] = f2;
-	CHECK(tracker__event(&t, &e, RP_EVENT_HDR_SIZE + e.nframes * 8) == 0);
+	kit_feed(&e);
 }
 
 #define A RA(site_a), RA(outer_caller), 0

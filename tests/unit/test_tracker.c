@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "modelkit.h"
 #include "model.h"
 #include "symbolize.h"
 #include "tracker.h"
@@ -27,26 +28,6 @@ __attribute__((noinline)) void user_other_site(void)
 	__asm__ volatile("nop; nop" ::: "memory");
 }
 
-static struct symbolizer *sym;
-static struct model *m;
-static struct tracker t;
-
-static void setup(void)
-{
-	sym = symbolizer__new(getpid());
-	m = model__new(sym);
-	tracker__init(&t, m);
-}
-
-static void teardown(void)
-{
-	tracker__free(&t);
-	model__free(m);
-	symbolizer__free(sym);
-}
-
-/* Return address inside fn: the tracker looks up pc - 1. */
-#define RA(fn) ((uint64_t)(uintptr_t)(fn) + 1)
 
 static void ev(uint32_t type, uint32_t tid, uint64_t ts, uint64_t ptr, uint64_t old_ptr,
 	       uint64_t size, uint64_t frame)
@@ -57,7 +38,7 @@ static void ev(uint32_t type, uint32_t tid, uint64_t ts, uint64_t ptr, uint64_t 
 	};
 
 	e.frames[0] = frame;
-	CHECK(tracker__event(&t, &e, RP_EVENT_HDR_SIZE + e.nframes * 8) == 0);
+	kit_feed(&e);
 }
 
 #define ALLOC(tid, ts, p, sz, fr) ev(RP_EV_ALLOC, tid, ts, p, 0, sz, fr)
