@@ -34,7 +34,6 @@ __attribute__((noinline)) void outer_caller(void)
 	__asm__ volatile("nop; nop" ::: "memory");
 }
 
-
 /* One event with up to three frames, innermost first. */
 static void ev(uint32_t type, uint64_t ts, uint64_t ptr, uint64_t old_ptr, uint64_t size,
 	       uint64_t f0, uint64_t f1, uint64_t f2)

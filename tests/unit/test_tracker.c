@@ -28,7 +28,6 @@ __attribute__((noinline)) void user_other_site(void)
 	__asm__ volatile("nop; nop" ::: "memory");
 }
 
-
 static void ev(uint32_t type, uint32_t tid, uint64_t ts, uint64_t ptr, uint64_t old_ptr,
 	       uint64_t size, uint64_t frame)
 {

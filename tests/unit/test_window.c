@@ -30,7 +30,6 @@ __attribute__((noinline)) void win_drop(void)
 	__asm__ volatile("nop; nop" ::: "memory");
 }
 
-
 static void ev(uint32_t type, uint64_t ts, uint64_t ptr, uint64_t old_ptr, uint64_t size,
 	       uint64_t frame, uint16_t flags)
 {
