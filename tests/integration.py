@@ -934,20 +934,18 @@ def start_replica(path=None):
     return p
 
 
-@needs_bpf
-def test_two_processes_one_capture():
-    """-p A -p B on two replicas of a counting program: one capture whose
-    totals are exactly the sum of what both programs' own allocators counted
-    between the go byte and the end of their work (rsprobe attached before,
-    detached after), sites merged by stack (one site per line of
-    code, holding both programs' calls), both processes listed as targets.
-    Before, the second -p silently replaced the first."""
-    rounds = fixture_const("replica.rs", "ROUNDS")
-    ps = [start_replica(), start_replica()]
-    out, txt = tmp("two.json"), tmp("two.txt")
+def profile_replicas(ps, outputs):
+    """rsprobe --all -p A -p B ... on started replicas, writing outputs: the
+    replicas released once rsprobe is attached, rsprobe stopped once they
+    wrote their tallies, then they exit. Returns rsprobe's exit code, its
+    stderr, and each replica's own counts ({"allocs": N, ...})."""
+    cmd = [RSPROBE, "--all"]
+    for p in ps:
+        cmd += ["-p", str(p.pid)]
+    for o in outputs:
+        cmd += ["-o", o]
     try:
-        rs = subprocess.Popen([RSPROBE, "--all", "-p", str(ps[0].pid), "-p", str(ps[1].pid),
-                               "-o", out, "-o", txt], stderr=subprocess.PIPE, text=True)
+        rs = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
         line = rs.stderr.readline()	# "profiling pid N ...": probes are in place
         check("profiling pid" in line, "rsprobe attached: %r" % line)
         for p in ps:
@@ -966,9 +964,23 @@ def test_two_processes_one_capture():
             if p.poll() is None:
                 p.kill()
                 p.wait()
-    err = rs.stderr.read()
-    eq(code, 0, "rsprobe exit (stderr: %s)" % err)
     own = [dict(zip(t[0::2], map(int, t[1::2]))) for t in tallies]
+    return code, rs.stderr.read(), own
+
+
+@needs_bpf
+def test_two_processes_one_capture():
+    """-p A -p B on two replicas of a counting program: one capture whose
+    totals are exactly the sum of what both programs' own allocators counted
+    between the go byte and the end of their work (rsprobe attached before,
+    detached after), sites merged by stack (one site per line of
+    code, holding both programs' calls), both processes listed as targets.
+    Before, the second -p silently replaced the first."""
+    rounds = fixture_const("replica.rs", "ROUNDS")
+    ps = [start_replica(), start_replica()]
+    out, txt = tmp("two.json"), tmp("two.txt")
+    code, err, own = profile_replicas(ps, [out, txt])
+    eq(code, 0, "rsprobe exit (stderr: %s)" % err)
     for o in own:
         check(o["allocs"] >= rounds and o["reallocs"] > 0, "replica's own counts: %r" % o)
     d = json.load(open(out))
@@ -1009,29 +1021,8 @@ def test_two_programs_attached_each_symbolized():
     os.chmod(copy, 0o755)
     ps = [start_replica(), start_replica(copy)]
     out = tmp("two-files.json")
-    try:
-        rs = subprocess.Popen([RSPROBE, "--all", "-p", str(ps[0].pid), "-p", str(ps[1].pid),
-                               "-o", out], stderr=subprocess.PIPE, text=True)
-        line = rs.stderr.readline()	# "profiling pid N ...": probes are in place
-        check("profiling pid" in line, "rsprobe attached: %r" % line)
-        for p in ps:
-            p.stdin.write(b"g")
-            p.stdin.flush()
-        tallies = [p.stdout.readline().decode().split() for p in ps]
-        rs.send_signal(signal.SIGTERM)
-        code = rs.wait(timeout=60)
-        for p in ps:
-            p.stdin.write(b"x")
-            p.stdin.flush()
-            eq(p.wait(timeout=60), 0, "replica exit")
-    finally:
-        for p in ps:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    err = rs.stderr.read()
+    code, err, own = profile_replicas(ps, [out])
     eq(code, 0, "rsprobe exit (stderr: %s)" % err)
-    own = [dict(zip(t[0::2], map(int, t[1::2]))) for t in tallies]
     d = json.load(open(out))
     check_contract(d)
     t = d["totals"]
