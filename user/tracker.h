@@ -14,7 +14,6 @@
  * A free is matched to its allocation here; a realloc moves the entry to its
  * new pointer and keeps the birth time and site.
  */
-/* The pointer is the live table's key, not stored again here. */
 /*
  * A live allocation: 40 bytes, in one dense array. The table from pointers
  * to it holds 8 bytes a slot (its index and 32 bits of the pointer's hash),
