@@ -58,7 +58,6 @@ struct session_target {
 	enum target_state state;
 	char comm[32];
 	char *exe;
-	struct model *model;
 	uint32_t index;		/* in procs: its pointers' tag */
 	uint32_t slot;		/* its object tables (RP_MAX_TARGETS: none), given back at exit */
 	bool left;		/* gone, and out of the targets map */
@@ -324,7 +323,6 @@ static void add_proc(struct session *s, pid_t pid, const char *comm, const char 
 	t->index = (uint32_t)s->nprocs++;
 	t->slot = slot_take(s);
 	u64map_put(&s->bypid, (uint32_t)pid, t->index);
-	t->model = s->model;
 	t->pidfd = -1;
 	snprintf(t->comm, sizeof(t->comm), "%s", comm);
 	t->exe = xstrdup(exe ? exe : "?");
@@ -1742,11 +1740,6 @@ enum target_state session_target__state(const struct session_target *t)
 unsigned int session_target__execs(const struct session_target *t)
 {
 	return t->execs;
-}
-
-struct model *session_target__model(struct session_target *t)
-{
-	return t->model;
 }
 
 /*

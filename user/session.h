@@ -39,12 +39,6 @@ struct session_opts {
 	bool measure_cost;	/* measure the cost of recording in every mode (live views) */
 	bool empty_programs;	/* bench: the bare-uprobe floor */
 	/*
-	 * Each target gets its own model (session_target__model), for callers
-	 * that report per process; otherwise every target records into the
-	 * session's one model (session__model).
-	 */
-	bool per_target_models;
-	/*
 	 * Launch mode: the command's children (and what they exec) are targets
 	 * too, each held at its exec until its new program is probed.
 	 */
@@ -119,7 +113,7 @@ void session__free(struct session *s);
 
 /* Monotonic time recording started, ns (0 before session__start). */
 uint64_t session__start_ns(struct session *s);
-/* The model every target records into (without per_target_models). */
+/* The model every target records into: one capture, merged by stack. */
 struct model *session__model(struct session *s);
 
 /*
@@ -143,8 +137,6 @@ const char *session_target__exe(const struct session_target *t);
 enum target_state session_target__state(const struct session_target *t);
 /* Execs followed so far (attach mode: the new program is profiled on, same pid). */
 unsigned int session_target__execs(const struct session_target *t);
-/* Its own model with per_target_models, else the session's. */
-struct model *session_target__model(struct session_target *t);
 
 /*
  * Picture the live table into m, the session's model or a window rotated
