@@ -1578,7 +1578,12 @@ int session__poll(struct session *s, int timeout_ms)
 			warn("ring buffer: %s", strerror(-err));
 			return err;
 		}
-		if (mono_ns() < s->rescan_until || mono_ns() - s->last_scan_ns > 1000000000ULL)
+		now = mono_ns();
+		/*
+		 * While the loader changes the maps, every 5 ms (reading the maps
+		 * costs ~0.1 ms; polls come faster while events flow); else each second.
+		 */
+		if (now - s->last_scan_ns > (now < s->rescan_until ? 5000000ULL : 1000000000ULL))
 			rescan_objects(s, false);
 		rc = look_after_targets(s);
 		if (rc != SESSION_RUNNING)
