@@ -518,6 +518,9 @@ static void reap(struct daemon *d)
 			if (WIFSIGNALED(st))
 				warn("pid %d (%s): its profiling process was killed by signal %d",
 				     (int)c->target, c->comm, WTERMSIG(st));
+			else if (WEXITSTATUS(st) && !d->stopping && kill(c->target, 0) && errno == ESRCH)
+				info("pid %d (%s): exited before it could be profiled", (int)c->target,
+				     c->comm);
 			else if (WEXITSTATUS(st) && !d->stopping)
 				warn("pid %d (%s): not profiled (see the message above)",
 				     (int)c->target, c->comm);
